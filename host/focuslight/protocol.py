@@ -1,0 +1,231 @@
+"""MQTT protocol v1: the state vocabulary, the topics and the JSON payloads.
+
+Every receiver in focuslight (bridge, CLI, board, firmware) validates what it
+reads with the same rules, so a bad publisher can never put a light into a
+state nobody meant. The cases live in ``tests/vectors/*.json`` and are run
+against this module *and* the firmware's own decoder.
+
+Example::
+
+    >>> topics = Topics("focuslight")
+    >>> topics.status("alice")
+    'focuslight/agents/alice/status'
+    >>> decode_status(b'{"v":1,"state":"engaged","source":"phone","since":1.5}').state
+    'engaged'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+MAX_PAYLOAD = 512
+"""Largest payload, in bytes, any focuslight receiver accepts."""
+
+STATES: tuple[str, ...] = (
+    "available",
+    "ringing",
+    "engaged",
+    "hold",
+    "wrap_up",
+    "dnd",
+    "away",
+    "unknown",
+)
+MANUAL_STATES: frozenset[str] = frozenset(STATES) - {"unknown"}
+"""States a person may set by hand; ``unknown`` is only ever a conclusion."""
+AUTO = "auto"
+BUTTON_ACTIONS: frozenset[str] = frozenset({"press", "hold"})
+ONLINE, OFFLINE = "online", "offline"
+MAX_MINUTES = 7 * 24 * 60
+"""Longest manual override, one week: longer is almost certainly a typo."""
+
+ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+class ProtocolError(ValueError):
+    """A payload or id that breaks protocol v1; the message says why."""
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """Return *value* if it is a valid agent/beacon/bridge id, else raise."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise ProtocolError(f"{what} must match [a-z0-9_-]{{1,64}}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One agent's merged status as the bridge publishes it."""
+
+    state: str
+    source: str
+    since: float
+
+    def encode(self) -> bytes:
+        return _dump({"v": VERSION, "state": self.state, "source": self.source,
+                      "since": round(self.since, 3)})
+
+
+@dataclass(frozen=True, slots=True)
+class SetCommand:
+    """A manual override: a state for *minutes* (None = until ``auto``), or ``auto``."""
+
+    state: str
+    minutes: float | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"state": self.state}
+        if self.minutes is not None:
+            body["minutes"] = self.minutes
+        return _dump(body)
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonEvent:
+    """A beacon button action: ``press`` (short) or ``hold`` (long)."""
+
+    button: str
+
+    def encode(self) -> bytes:
+        return _dump({"v": VERSION, "button": self.button})
+
+
+def decode_status(payload: bytes) -> Status:
+    """Decode and validate a status payload; raise :class:`ProtocolError` with the reason."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    state = _check_state(body.get("state"), STATES)
+    source = check_id(body.get("source"), "source")
+    since = body.get("since")
+    if not _is_number(since) or since < 0:
+        raise ProtocolError(f"since must be a non-negative number of seconds, got {since!r}")
+    return Status(state, source, float(since))
+
+
+def decode_set(payload: bytes) -> SetCommand:
+    """Decode a ``set`` command: a manual state with optional minutes, or ``auto``."""
+    body = _load(payload)
+    _check_version(body, required=False)
+    state = _check_state(body.get("state"), MANUAL_STATES | {AUTO})
+    minutes = body.get("minutes")
+    if minutes is None:
+        return SetCommand(state)
+    if state == AUTO:
+        raise ProtocolError("minutes makes no sense with state 'auto'")
+    if not _is_number(minutes) or not 0 < minutes <= MAX_MINUTES:
+        raise ProtocolError(f"minutes must be a number in (0, {MAX_MINUTES}], got {minutes!r}")
+    return SetCommand(state, float(minutes))
+
+
+def decode_event(payload: bytes) -> ButtonEvent:
+    """Decode a beacon event; only button ``press`` and ``hold`` exist in v1."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    button = body.get("button")
+    if button not in BUTTON_ACTIONS:
+        raise ProtocolError(f"button must be 'press' or 'hold', got {button!r}")
+    return ButtonEvent(button)
+
+
+def decode_availability(payload: bytes) -> str:
+    """Decode a retained availability payload: ``online`` or ``offline``."""
+    text = payload.decode("utf-8", "replace").strip()
+    if text not in (ONLINE, OFFLINE):
+        raise ProtocolError(f"availability must be 'online' or 'offline', got {text[:40]!r}")
+    return text
+
+
+class Topics:
+    """Builds and parses the v1 topic tree under one *prefix* (default ``focuslight``).
+
+    The prefix lets several sites or test runs share one broker without
+    seeing each other's lights.
+    """
+
+    def __init__(self, prefix: str = "focuslight") -> None:
+        if not prefix or "#" in prefix or "+" in prefix or prefix.endswith("/"):
+            raise ProtocolError(f"topic prefix must be plain text, no wildcards: {prefix!r}")
+        self.prefix = prefix
+
+    def status(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/status"
+
+    def set(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/set"
+
+    def beacon_availability(self, beacon: str) -> str:
+        return f"{self.prefix}/beacons/{beacon}/availability"
+
+    def beacon_event(self, beacon: str) -> str:
+        return f"{self.prefix}/beacons/{beacon}/event"
+
+    def bridge_availability(self, bridge: str) -> str:
+        return f"{self.prefix}/bridges/{bridge}/availability"
+
+    def all_status(self) -> str:
+        return f"{self.prefix}/agents/+/status"
+
+    def all_set(self) -> str:
+        return f"{self.prefix}/agents/+/set"
+
+    def all_events(self) -> str:
+        return f"{self.prefix}/beacons/+/event"
+
+    def all_bridges(self) -> str:
+        return f"{self.prefix}/bridges/+/availability"
+
+    def parse(self, topic: str) -> tuple[str, str, str]:
+        """Split *topic* into ``(family, id, leaf)``, e.g. ``("agents", "alice", "set")``.
+
+        Raises :class:`ProtocolError` for topics outside this prefix or with a bad id.
+        """
+        head = self.prefix + "/"
+        parts = topic[len(head):].split("/") if topic.startswith(head) else []
+        if len(parts) != 3 or parts[0] not in ("agents", "beacons", "bridges"):
+            raise ProtocolError(f"not a focuslight v1 topic: {topic!r}")
+        family, ident, leaf = parts
+        check_id(ident, family[:-1])
+        return family, ident, leaf
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ProtocolError(f"payload is not UTF-8 ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise ProtocolError(f"payload is not JSON ({err.msg})") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"payload must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _check_version(body: dict[str, Any], *, required: bool) -> None:
+    v = body.get("v")
+    if v is None and not required:
+        return
+    if v != VERSION or isinstance(v, bool):
+        raise ProtocolError(f"unsupported protocol version v={v!r}, this reader speaks v=1")
+
+
+def _check_state(state: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    if not isinstance(state, str) or state not in allowed:
+        expected = ", ".join(sorted(allowed))
+        raise ProtocolError(f"unknown state {state!r}, expected one of {expected}")
+    return state
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
