@@ -1,0 +1,143 @@
+"""``focuslight.toml``: one file for the broker, the agents, the sources and the policy.
+
+A bad file stops the bridge before it touches the broker, with one line that
+names the file, the key and what was expected (see :class:`ConfigError`)::
+
+    focuslight.toml: policy.wrap_up_seconds: expected a number in 0..3600, got 'soon'
+
+Example::
+
+    [bridge]
+    id = "main"
+    broker = "mqtt://127.0.0.1:1883"
+
+    [agents.alice]
+    beacons = ["alice-desk"]
+
+    [[sources]]
+    type = "simulated"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config_section import ConfigError, Section
+from .connection import BrokerSettings, BrokerURLError, broker_from_env
+from .policy import DEFAULT_WRAP_UP_S
+from .protocol import ID_PATTERN, ProtocolError, Topics
+from .sources import Source, build_source
+
+
+@dataclass(slots=True)
+class AgentSettings:
+    """One agent: who they are and which beacons' buttons speak for them."""
+
+    id: str
+    name: str
+    beacons: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Config:
+    """Everything the bridge needs, validated."""
+
+    path: str
+    bridge_id: str
+    broker: BrokerSettings
+    prefix: str
+    wrap_up_s: float
+    agents: dict[str, AgentSettings]
+    sources: list[Source]
+    serial_beacons: list[Section] = field(default_factory=list)
+
+    def agent_for_beacon(self, beacon: str) -> str | None:
+        """The agent a beacon's button acts for: configured, or the agent of the same id."""
+        for agent in self.agents.values():
+            if beacon in agent.beacons:
+                return agent.id
+        return beacon if beacon in self.agents else None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse *path*; a syntax error becomes a :class:`ConfigError` naming line and column."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(path, "(file)", "an existing TOML file", "no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, "(syntax)", "valid TOML", str(err)) from None
+
+
+def load(path: str | Path, broker_flag: str | None = None) -> Config:
+    """Read and validate *path*; *broker_flag* (``--broker``) overrides the file."""
+    root = Section(read_toml(path), path)
+    bridge = root.section("bridge", optional=True)
+    policy = root.section("policy", optional=True)
+    config = Config(
+        path=str(path),
+        bridge_id=bridge.id("id", "main"),
+        broker=_broker(bridge, broker_flag),
+        prefix=_prefix(bridge),
+        wrap_up_s=policy.float("wrap_up_seconds", DEFAULT_WRAP_UP_S, lo=0, hi=3600),
+        agents=_agents(root),
+        sources=[],
+    )
+    bridge.finish()
+    policy.finish()
+    agent_ids = tuple(config.agents)
+    config.sources = [build_source(s, agent_ids) for s in root.sections("sources")]
+    _check_source_agents(root, config)
+    config.serial_beacons = root.sections("serial_beacons")
+    root.finish()
+    return config
+
+
+def _broker(bridge: Section, flag: str | None) -> BrokerSettings:
+    url = broker_from_env(flag, bridge.str("broker", None))
+    try:
+        settings = BrokerSettings.parse(url)
+    except BrokerURLError as err:
+        raise bridge.error("broker", "mqtt://HOST:PORT or mqtts://HOST:PORT", url) from err
+    return settings.with_credentials(bridge.str("username", None), bridge.str("password", None),
+                                     bridge.str("ca_file", None))
+
+
+def _prefix(bridge: Section) -> str:
+    prefix = bridge.str("prefix", "focuslight")
+    try:
+        Topics(prefix)
+    except ProtocolError:
+        raise bridge.error("prefix", "a topic prefix without + or # or trailing /",
+                           prefix) from None
+    return prefix
+
+
+def _agents(root: Section) -> dict[str, AgentSettings]:
+    table = root.section("agents", optional=True)
+    agents: dict[str, AgentSettings] = {}
+    for agent_id in list(table.data):
+        if not ID_PATTERN.fullmatch(agent_id):
+            raise table.error(agent_id, "agent ids matching [a-z0-9_-]{1,64}", agent_id)
+        entry = table.section(agent_id)
+        agents[agent_id] = AgentSettings(agent_id, entry.str("name", agent_id),
+                                         entry.ids("beacons", []))
+        entry.finish()
+    return agents
+
+
+def _check_source_agents(root: Section, config: Config) -> None:
+    for index, source in enumerate(config.sources):
+        stray = [a for a in source.agents if a not in config.agents]
+        if stray:
+            raise ConfigError(config.path, f"sources[{index}]",
+                              f"only agents declared under [agents] ({', '.join(config.agents)})",
+                              stray[0])
+    names = [s.name for s in config.sources]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise root.error("sources", "a distinct name for every source", sorted(dupes)[0])

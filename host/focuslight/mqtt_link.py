@@ -1,0 +1,114 @@
+"""The bridge's MQTT side: publishes statuses, listens for ``set`` and button events.
+
+It owns the paho client and everything protocol v1 says about the bridge:
+
+* ``<prefix>/bridges/<id>/availability`` is ``online`` (retained) while
+  connected, and the broker publishes ``offline`` through the Last Will if
+  the bridge dies without saying goodbye;
+* statuses go out retained at QoS 1, only when they change;
+* after every (re)connect it re-subscribes and re-publishes every agent's
+  current status, so a broker restarted without persistence heals itself;
+* reconnects use paho's own capped exponential backoff (1 s … 30 s);
+* a malformed ``set`` or event payload costs one log line, never the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import paho.mqtt.client as mqtt
+
+from .bridge import Bridge
+from .config import Config
+from .connection import BrokerSettings, make_client
+from .protocol import OFFLINE, ONLINE, ProtocolError, Status, Topics, decode_event, decode_set
+
+log = logging.getLogger(__name__)
+
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+KEEPALIVE_S = 30
+
+
+class MqttLink:
+    """Connects a :class:`Bridge` to one broker.
+
+    :param bridge: the core whose statuses to publish and to which commands go.
+    :param config: broker, prefix, bridge id and the beacon → agent map.
+    """
+
+    def __init__(self, bridge: Bridge, config: Config) -> None:
+        self.bridge, self.config = bridge, config
+        self.topics = Topics(config.prefix)
+        self.availability = self.topics.bridge_availability(config.bridge_id)
+        self.client = make_client(config.broker, f"focuslight-bridge-{config.bridge_id}")
+        self.client.will_set(self.availability, OFFLINE, qos=1, retain=True)
+        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.connected = False
+        self._order = threading.Lock()
+        """Keeps a re-publish after reconnect from overtaking a newer status."""
+
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker is retried, not fatal."""
+        broker: BrokerSettings = self.config.broker
+        log.info("connecting to %s as bridge %r", broker.url, self.config.bridge_id)
+        self.client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_S)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
+        with self._order:
+            was_connected, self.connected = self.connected, False
+        if was_connected:
+            self.client.publish(self.availability, OFFLINE, qos=1, retain=True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, agent: str, status: Status) -> None:
+        """StatusOutput: retained QoS 1; while offline, on_connect re-sends it."""
+        with self._order:
+            if self.connected:
+                self.client.publish(self.topics.status(agent), status.encode(), qos=1,
+                                    retain=True)
+
+    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
+                    reason: mqtt.ReasonCode, _props: object) -> None:
+        if reason.is_failure:
+            log.error("broker %s refused the bridge: %s", self.config.broker.url, reason)
+            return
+        log.info("connected to %s", self.config.broker.url)
+        client.subscribe([(self.topics.all_set(), 1), (self.topics.all_events(), 1)])
+        with self._order:
+            self.connected = True
+            for agent, status in self.bridge.snapshot().items():
+                client.publish(self.topics.status(agent), status.encode(), qos=1, retain=True)
+        client.publish(self.availability, ONLINE, qos=1, retain=True)
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
+                       reason: mqtt.ReasonCode, _props: object) -> None:
+        if self.connected:
+            log.warning("lost broker %s (%s); reconnecting with backoff up to %d s",
+                        self.config.broker.url, reason, RECONNECT_MAX_S)
+        self.connected = False
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object,
+                    msg: mqtt.MQTTMessage) -> None:
+        try:
+            family, ident, leaf = self.topics.parse(msg.topic)
+            if (family, leaf) == ("agents", "set"):
+                self.bridge.apply_set(ident, decode_set(msg.payload), f"set topic for {ident}")
+            elif (family, leaf) == ("beacons", "event"):
+                self._on_button(ident, decode_event(msg.payload).button)
+        except ProtocolError as err:
+            log.warning("ignored message on %s: %s", msg.topic, err)
+
+    def _on_button(self, beacon: str, action: str) -> None:
+        agent = self.config.agent_for_beacon(beacon)
+        if agent is None:
+            log.warning("ignored button %s from beacon %r: no agent lists it under beacons",
+                        action, beacon)
+            return
+        self.bridge.button(agent, action, beacon)

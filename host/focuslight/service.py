@@ -1,0 +1,56 @@
+"""Runs the bridge as a long-lived service: config → core → outputs → sources.
+
+``focuslight bridge`` and ``focuslight demo`` both come through here, so the
+demo exercises exactly what a site runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from .bridge import Bridge
+from .config import Config
+from .mqtt_link import MqttLink
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """The assembled bridge: :class:`Bridge` + :class:`MqttLink` (+ serial beacons)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.bridge = Bridge(config.agents, config.sources, config.wrap_up_s)
+        self.link = MqttLink(self.bridge, config)
+        self.bridge.outputs.append(self.link)
+
+    def start(self) -> None:
+        self.link.start()
+        self.bridge.start()
+        log.info("bridge %r serving %d agents from %d sources", self.config.bridge_id,
+                 len(self.config.agents), len(self.config.sources))
+
+    def stop(self) -> None:
+        self.bridge.stop()
+        self.link.stop()
+        log.info("bridge %r stopped", self.config.bridge_id)
+
+
+def run_until_signal(service: Service, stop: threading.Event | None = None) -> None:
+    """Start *service* and block until SIGINT/SIGTERM (or *stop* is set), then stop it."""
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    service.start()
+    try:
+        stop.wait()
+    finally:
+        service.stop()

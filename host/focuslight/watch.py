@@ -1,0 +1,127 @@
+"""``focuslight watch``: the live table of agents a supervisor keeps open in a terminal.
+
+On a terminal it redraws in place once a second (durations tick); piped
+into a file or another program it prints one plain line per change, which
+is what a log or ``grep`` wants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+import paho.mqtt.client as mqtt
+
+from .connection import BrokerSettings, make_client
+from .protocol import ProtocolError, Status, Topics, decode_availability, decode_status
+
+COLOURS = {"available": "32", "ringing": "91;5", "engaged": "91", "hold": "31",
+           "wrap_up": "33", "dnd": "35", "away": "90", "unknown": "34"}
+"""ANSI colours matching the beacon's light for each state."""
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``5m07s``, ``2h03m``: short enough for a narrow column."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class LiveTable:
+    """Every agent's last status and every bridge's availability, as seen on the broker."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, Status] = {}
+        self.bridges: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def render(self, now: float, colour: bool) -> str:
+        with self.lock:
+            agents, bridges = sorted(self.agents.items()), sorted(self.bridges.items())
+        width = max([5, *(len(a) for a, _ in agents)])
+        lines = [f"{'AGENT':<{width}}  {'STATE':<9}  {'SOURCE':<10}  FOR"]
+        for agent, status in agents:
+            state = f"{status.state:<9}"
+            if colour:
+                state = f"\x1b[{COLOURS[status.state]}m{state}\x1b[0m"
+            lines.append(f"{agent:<{width}}  {state}  {status.source:<10}  "
+                         f"{format_duration(now - status.since)}")
+        if not agents:
+            lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
+        lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
+        return "\n".join(lines)
+
+
+def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
+           on_line: Callable[[str], None] | None = None) -> mqtt.Client:
+    """Start a client that keeps *table* current; *on_line* gets one line per change."""
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        now = f"{datetime.now():%H:%M:%S}"
+        try:
+            family, ident, _leaf = topics.parse(msg.topic)
+            with table.lock:
+                if family == "agents":
+                    status = table.agents[ident] = decode_status(msg.payload)
+                    line = f"{now} {ident} {status.state} source={status.source}"
+                else:
+                    table.bridges[ident] = decode_availability(msg.payload)
+                    line = f"{now} bridge {ident} {table.bridges[ident]}"
+        except ProtocolError as err:
+            line = f"{now} ignored {msg.topic}: {err}"
+        if on_line:
+            on_line(line)
+
+    client = make_client(settings)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(
+        [(topics.all_status(), 1), (topics.all_bridges(), 1)])
+    client.connect_async(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true",
+                        help="print the current (retained) table once and exit, for scripts")
+    parser.add_argument("--json", action="store_true",
+                        help="with --once: print {agent: {state, source, since}} as JSON")
+
+
+def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> int:
+    table = LiveTable()
+    live = sys.stdout.isatty() and not args.once
+    printer = None if live or args.once else lambda line: print(line, flush=True)
+    client = follow(settings, topics, table, printer)
+    try:
+        if args.once:
+            time.sleep(1.0)  # retained messages arrive right after SUBACK
+            print(json.dumps({a: {"state": s.state, "source": s.source, "since": s.since}
+                              for a, s in sorted(table.agents.items())}, indent=1)
+                  if args.json else table.render(time.time(), colour=False))
+            return 0 if client.is_connected() else 1
+        while True:
+            time.sleep(1.0)
+            if live:
+                _redraw(sys.stdout, settings, table, client.is_connected())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _redraw(out: TextIO, settings: BrokerSettings, table: LiveTable, connected: bool) -> None:
+    note = "" if connected else f"  (connecting to {settings.url}…)"
+    out.write(f"\x1b[H\x1b[2Jfocuslight watch — {settings.url}{note}\n\n"
+              + table.render(time.time(), colour=True) + "\n")
+    out.flush()
