@@ -1,0 +1,1 @@
+# focuslight beacon firmware: see docs/firmware.md. main.py calls beacon.app.main().

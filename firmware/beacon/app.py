@@ -1,0 +1,101 @@
+# Wires the beacon together at the edge: config -> LED, button, watchdog and
+# one link (MQTT over Wi-Fi or USB serial), then runs the asyncio tasks. On a
+# bad config it says why on the REPL and blinks the error pattern forever.
+import asyncio
+import json
+import gc
+from time import sleep_ms, ticks_diff, ticks_ms
+
+from micropython import const
+
+from beacon import config, led
+from beacon.button import PinButton
+from beacon.log import log
+from beacon.look import Renderer
+from beacon.view import View
+
+FRAME_MS = const(20)
+BUTTON_MS = const(10)
+GC_MS = const(1000)
+
+
+class Beacon:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.view = View()
+        self.renderer = Renderer(led.make(cfg), cfg["brightness"], cfg["available_off"])
+        self.button = PinButton(cfg["button_pin"])
+        if cfg["transport"] == "serial":
+            from beacon.serial import SerialLink as Link
+        else:
+            from beacon.net import MqttLink as Link
+        self.link = Link(cfg, self.view, self.changed)
+        self.wdt = None
+        if cfg["watchdog_ms"]:
+            from machine import WDT
+
+            self.wdt = WDT(timeout=cfg["watchdog_ms"])
+
+    def changed(self):
+        self.renderer.set_state(self.view.shown(), ticks_ms())
+
+    async def run(self):
+        self.changed()
+        tasks = (asyncio.create_task(self._animate()), asyncio.create_task(self._buttons()))
+        try:
+            await self.link.run()
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _animate(self):
+        """Frames, watchdog and gc: if this loop stalls, the watchdog resets the board."""
+        last_gc = ticks_ms()
+        while True:
+            now = ticks_ms()
+            self.renderer.tick(now)
+            if self.wdt:
+                self.wdt.feed()
+            if ticks_diff(now, last_gc) >= GC_MS:
+                gc.collect()
+                last_gc = now
+            await asyncio.sleep_ms(FRAME_MS)
+
+    async def _buttons(self):
+        while True:
+            now = ticks_ms()
+            action = self.button.poll(now)
+            if action:
+                self.renderer.flash(now)
+                sent = await self.link.send_event(action)
+                log("button %s%s" % (action, "" if sent else " (offline, not sent)"))
+            await asyncio.sleep_ms(BUTTON_MS)
+
+
+def fail(message, raw_led="neopixel"):
+    """Config error: one clear REPL line, then the error blink forever."""
+    log("config error: " + message)
+    cfg = dict(config.BOARDS[config.KEYS["board"][1]])
+    cfg["led"] = raw_led if raw_led in ("neopixel", "rgb") else "neopixel"
+    r = Renderer(led.make(cfg))
+    r.set_state("error", ticks_ms())
+    while True:
+        r.tick(ticks_ms())
+        sleep_ms(FRAME_MS)
+
+
+def main(path="config.json"):
+    try:
+        cfg = config.load(path)
+    except config.ConfigError as e:
+        fail(str(e), _raw_led(path))
+    log("%s for agent %s, %s transport" % (cfg["beacon"], cfg["agent"], cfg["transport"]))
+    asyncio.run(Beacon(cfg).run())
+
+
+def _raw_led(path):
+    try:
+        with open(path) as f:
+            return json.load(f).get("led")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,150 @@
+# The Wi-Fi + MQTT link: keeps a connection to the broker alive forever and
+# tells the View what it hears. Outages are normal events: Wi-Fi loss, a
+# killed broker or a silent link all end in "unknown" on the light and a
+# reconnect with capped exponential backoff.
+import asyncio
+from time import ticks_diff, ticks_ms
+
+import network
+from micropython import const
+
+from beacon import protocol
+from beacon.log import log
+from beacon.mqtt import MQTTClient, MQTTError
+
+_WIFI_WAIT_MS = const(20000)
+_BACKOFF_MS = const(1000)
+_BACKOFF_CAP_MS = const(30000)
+_CHECK_MS = const(200)
+_AVAIL = b"/availability"
+
+
+class MqttLink:
+    def __init__(self, cfg, view, changed):
+        self._cfg, self._view, self._changed = cfg, view, changed
+        p, beacon = cfg["prefix"], cfg["beacon"]
+        self._t_status = ("%s/agents/%s/status" % (p, cfg["agent"])).encode()
+        self._t_bridges = ("%s/bridges/" % p).encode()
+        self._t_event = "%s/beacons/%s/event" % (p, beacon)
+        self._t_avail = "%s/beacons/%s/availability" % (p, beacon)
+        ka = cfg["keepalive"]
+        self._ping_ms = ka * 250  # ping at keepalive/4, as mqtt_as does
+        self._dead_ms = ka * 500 + 1000  # two missed PINGRESPs: the link is dead
+        c = MQTTClient("focuslight-" + beacon, cfg["broker"], cfg["port"], cfg["username"],
+                       cfg["password"], ka, will=(self._t_avail, b"offline", True),
+                       max_payload=protocol.MAX_PAYLOAD)
+        c.on_message = self._message
+        c.on_oversized = self._oversized
+        self._client = c
+        self._up = False
+        self._wlan = network.WLAN(network.STA_IF)
+        if cfg["board"] == "pico_w":
+            self._wlan.config(pm=0xA11140)  # no Wi-Fi power saving: sub-ms wakeups
+
+    async def run(self):
+        backoff = _BACKOFF_MS
+        while True:
+            try:
+                await self._wifi()
+                await self._client.connect()
+                backoff = _BACKOFF_MS
+                await self._session()
+            except (OSError, MQTTError, asyncio.TimeoutError) as e:
+                log("mqtt: %s: %s" % (type(e).__name__, e))
+            self._lost()
+            log("mqtt: reconnecting in %d s" % (backoff // 1000))
+            await asyncio.sleep_ms(backoff)
+            backoff = min(backoff * 2, _BACKOFF_CAP_MS)
+
+    async def send_event(self, action):
+        """Publish a button event; return False (and drop it) while offline."""
+        if not self._up:
+            return False
+        try:
+            await self._client.publish(self._t_event, protocol.event(action).encode())
+        except OSError as e:
+            log("mqtt: event not sent: %s" % e)
+            return False
+        return True
+
+    async def _wifi(self):
+        w = self._wlan
+        if w.isconnected():
+            return
+        log("wifi: connecting to %r" % self._cfg["wifi_ssid"])
+        w.active(True)
+        w.connect(self._cfg["wifi_ssid"], self._cfg["wifi_password"])
+        start = ticks_ms()
+        while not w.isconnected():
+            if ticks_diff(ticks_ms(), start) > _WIFI_WAIT_MS:
+                w.disconnect()
+                raise OSError("wifi: no connection after %d s" % (_WIFI_WAIT_MS // 1000))
+            await asyncio.sleep_ms(250)
+        log("wifi: connected")
+
+    async def _session(self):
+        c, cfg = self._client, self._cfg
+        log("mqtt: connected to %s:%d" % (cfg["broker"], cfg["port"]))
+        await c.subscribe(self._t_status)
+        await c.subscribe(self._t_bridges + b"+" + _AVAIL)
+        await c.publish(self._t_avail, b"online", retain=True)
+        reader = asyncio.create_task(self._read())
+        self._up = True
+        self._view.linked = True
+        self._changed()
+        try:
+            await self._watch()
+        finally:
+            reader.cancel()
+
+    async def _read(self):
+        try:
+            await self._client.serve()
+        except (OSError, MQTTError) as e:
+            log("mqtt: connection lost: %s" % e)
+        self._up = False
+
+    async def _watch(self):
+        """Ping, and notice a dead link or lost Wi-Fi; return when the session is over."""
+        c, last_ping = self._client, ticks_ms()
+        while self._up:
+            await asyncio.sleep_ms(_CHECK_MS)
+            now = ticks_ms()
+            if not self._wlan.isconnected():
+                log("wifi: lost")
+                return
+            if ticks_diff(now, c.last_rx) > self._dead_ms:
+                log("mqtt: no answer from the broker for %d s" % (self._dead_ms // 1000))
+                return
+            if ticks_diff(now, last_ping) >= self._ping_ms:
+                last_ping = now
+                await c.ping()
+
+    def _lost(self):
+        self._up = False
+        self._client.close()
+        if self._view.linked:
+            self._view.lost()
+            self._changed()
+
+    def _message(self, topic, payload, retained):
+        v = self._view
+        try:
+            if topic == self._t_status:
+                v.status = protocol.decode_status(payload)[0]
+            elif topic.startswith(self._t_bridges) and topic.endswith(_AVAIL):
+                name = topic[len(self._t_bridges):-len(_AVAIL)]
+                if not payload:
+                    v.bridge(name, None)
+                else:
+                    v.bridge(name, protocol.decode_availability(payload) == protocol.ONLINE)
+            else:
+                return
+        except ValueError as e:
+            log("ignored message on %s: %s" % (topic.decode(), e))
+            return
+        self._changed()
+
+    def _oversized(self, topic, size):
+        log("ignored message on %s: payload is %d bytes, limit is %d"
+            % (topic.decode(), size, protocol.MAX_PAYLOAD))
