@@ -1,0 +1,366 @@
+"""The walk-up counter: a Raspberry Pi's switches and sensors as one agent's state.
+
+A counter is served by whoever stands behind it; the Pi marks it ``engaged``
+while a customer is being served so the next one knows to wait and
+colleagues don't interrupt. Any mix of inputs says "someone is here":
+
+* buttons (gpiozero :class:`~gpiozero.Button`): a foot switch, a bell
+  button, a pressure mat. ``mode = "hold"`` means present while pressed;
+  ``mode = "toggle"`` means each press flips one shared "serving" latch (the
+  bell starts it, the foot switch ends it);
+* a PIR (:class:`~gpiozero.MotionSensor`): present while it sees motion;
+* an HC-SR04 (:class:`~gpiozero.DistanceSensor`): present while something is
+  within ``within_m`` metres.
+
+Raw presence goes through :class:`~focuslight.sources.timing.Hysteresis`:
+``engaged`` after ``arrive_s`` of steady presence, ``available`` after
+``depart_s`` of steady absence, optionally ``ringing`` while an arrival is
+pending. Pins come from gpiozero's default pin factory (lgpio on a Pi; set
+``GPIOZERO_PIN_FACTORY`` to choose another, ``mock`` for a dry run).
+
+If gpiozero cannot open a pin (no GPIO chip, pin busy, sensor gone) the
+counter logs one line, reads ``unknown`` and tries again every ``retry_s``.
+
+Example ``focuslight.toml``::
+
+    [[sources]]
+    type = "counter"
+    agent = "counter-1"
+    arrive_s = 1.0
+    depart_s = 5.0
+    ringing = true
+    [sources.foot_switch]          # GPIO17 unless pin = N
+    [sources.distance]             # trigger GPIO23, echo GPIO24
+    within_m = 0.8
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from gpiozero import Button, DistanceSensor, GPIOZeroError, MotionSensor, PWMSoftwareFallback
+from gpiozero.mixins import EventsMixin
+
+from ..config_section import Section
+from .base import Source, StatusSink
+from .timing import Clock, Hysteresis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PINS: dict[str, int] = {
+    "foot_switch": 17,
+    "bell": 27,
+    "pir": 4,
+    "trigger": 23,
+    "echo": 24,
+}
+"""BCM GPIO numbers used when a table leaves ``pin`` out (hardware/ wiring uses these)."""
+
+BUTTON_ROLES = ("foot_switch", "bell", "mat")
+"""Button tables a counter understands; ``mat`` (pressure mat) has no default pin."""
+INPUT_ROLES = (*BUTTON_ROLES, "pir", "distance")
+RECHECK_S = 1.0
+"""Re-read every input this often, in case an edge was missed."""
+SETTLE_S = 3.0
+"""Real seconds a sampled sensor (PIR, HC-SR04) gets to deliver its first
+reading after opening; an HC-SR04 without echo never does (unplugged)."""
+OPEN_ERRORS = (GPIOZeroError, OSError, RuntimeError)
+"""What opening a pin raises: gpiozero's own errors, or the pin library's
+(``/dev/gpiochip0`` missing, no permission, busy line)."""
+
+
+class SensorSilent(Exception):
+    """A sensor opened fine but never delivered a reading (an HC-SR04 without echo)."""
+
+    def __init__(self, spec: Input) -> None:
+        super().__init__(spec.role)
+        self.spec = spec
+
+
+class Input(ABC):
+    """One physical input; it knows how to open its gpiozero device and read presence."""
+
+    role: str
+    toggle: bool = False
+    bounce_s: float = 0.0
+
+    @abstractmethod
+    def open(self) -> EventsMixin:
+        """Create the gpiozero device (pins from the default pin factory)."""
+
+    @abstractmethod
+    def pins(self) -> dict[str, int]:
+        """The BCM GPIO numbers this input holds, by what they are for."""
+
+    def present(self, device: Any) -> bool:
+        """Presence as of the device's last event; never blocks on a sensor still settling."""
+        return bool(device.wait_for_active(0))
+
+    def settled(self, device: Any) -> bool:
+        """Whether the device has a first reading (gpiozero fires no edge for it)."""
+        return bool(device.wait_for_active(0) or device.wait_for_inactive(0))
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonInput(Input):
+    """A contact to ground (foot switch, bell button, pressure mat) on *pin*.
+
+    :param toggle: each press flips the counter's serving latch instead of
+        meaning "present while pressed".
+    :param bounce_s: in toggle mode, a press counts only after the contact was
+        quiet this long, so one chattering press is one press.
+    """
+
+    role: str
+    pin: int
+    pull_up: bool = True
+    toggle: bool = False
+    bounce_s: float = 0.05
+
+    def open(self) -> EventsMixin:
+        return Button(self.pin, pull_up=self.pull_up)
+
+    def pins(self) -> dict[str, int]:
+        return {"pin": self.pin}
+
+
+@dataclass(frozen=True, slots=True)
+class MotionInput(Input):
+    """A PIR sensor's output on *pin* (high while it sees motion)."""
+
+    role: str
+    pin: int
+
+    def open(self) -> EventsMixin:
+        return MotionSensor(self.pin)
+
+    def pins(self) -> dict[str, int]:
+        return {"pin": self.pin}
+
+
+@dataclass(frozen=True, slots=True)
+class DistanceInput(Input):
+    """An HC-SR04: present while the echo says something is within *within_m* metres."""
+
+    role: str
+    trigger: int
+    echo: int
+    within_m: float = 1.0
+    max_m: float = 2.0
+
+    def open(self) -> EventsMixin:
+        with warnings.catch_warnings():
+            # Software timing is ample for "is someone within a metre".
+            warnings.simplefilter("ignore", PWMSoftwareFallback)
+            return DistanceSensor(echo=self.echo, trigger=self.trigger,
+                                  max_distance=self.max_m, threshold_distance=self.within_m)
+
+    def pins(self) -> dict[str, int]:
+        return {"trigger": self.trigger, "echo": self.echo}
+
+    def present(self, device: Any) -> bool:
+        return bool(device.wait_for_in_range(0))
+
+
+class CounterSource(Source):
+    """Reports one counter agent from a set of :class:`Input`.
+
+    :param name: source id in status payloads (default ``"counter"``).
+    :param agent: the agent id the counter shows as (``"counter-1"``).
+    :param inputs: the inputs; any present one means "someone is here".
+    :param hysteresis: the arrive/depart rules.
+    :param retry_s: seconds between attempts to open pins that failed.
+    :param clock: time seam for tests.
+    """
+
+    def __init__(self, name: str, agent: str, inputs: list[Input], hysteresis: Hysteresis,
+                 *, retry_s: float = 30.0, clock: Clock | None = None) -> None:
+        super().__init__(name, [agent])
+        self.agent, self.inputs, self.hysteresis = agent, inputs, hysteresis
+        self.retry_s = retry_s
+        self.clock = clock or Clock()
+        self._devices: list[tuple[Input, Any]] | None = None
+        self._latched = False
+        self._last_edge: dict[str, float] = {}
+        self._failure: str | None = None
+        self._reported: str | None = None
+        self._sink: StatusSink | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self, sink: StatusSink) -> None:
+        self._sink = sink
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"counter-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._close()
+
+    # -- worker ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            now = self.clock.now()
+            if self._devices is None and not self._open():
+                deadline = now + self.retry_s
+            else:
+                deadline = self._evaluate(now)
+            self.clock.sleep_until(deadline, self._wake)
+            self._wake.clear()
+
+    def _open(self) -> bool:
+        devices: list[tuple[Input, Any]] = []
+        try:
+            for spec in self.inputs:
+                device = spec.open()
+                devices.append((spec, device))
+                device.when_activated = self._edge_handler(spec, True)
+                device.when_deactivated = self._edge_handler(spec, False)
+            self._settle(devices)
+        except SensorSilent as err:
+            why = f"{err.spec.role} ({_pins(err.spec)}) gave no reading within {SETTLE_S:g} s"
+        except OPEN_ERRORS as err:
+            why = f"cannot open {spec.role} ({_pins(spec)}): {type(err).__name__}: {err}"
+        else:
+            if self._failure is not None:
+                log.info("counter %s: inputs open again", self.name)
+                self._failure = None
+            with self._lock:
+                self._devices = devices
+            return True
+        for _, device in devices:
+            device.close()
+        self._fail(why)
+        return False
+
+    def _settle(self, devices: list[tuple[Input, Any]]) -> None:
+        """Wait (real time: gpiozero samples in real time) for every first reading."""
+        end = time.monotonic() + SETTLE_S
+        for spec, device in devices:
+            while not spec.settled(device) and not self._stopping:
+                if time.monotonic() > end:
+                    raise SensorSilent(spec)
+                time.sleep(0.02)
+
+    def _fail(self, why: str) -> None:
+        if why != self._failure:
+            log.error("counter %s: %s; %s reads unknown, retrying every %g s",
+                      self.name, why, self.agent, self.retry_s)
+            self._failure = why
+        self._report("unknown")
+
+    def _evaluate(self, now: float) -> float:
+        with self._lock:
+            self._sense(now)
+            state = self.hysteresis.state(now)
+            deadline = self.hysteresis.deadline()
+        self._report(state)
+        return min(deadline or math.inf, now + RECHECK_S)
+
+    def _sense(self, now: float) -> None:
+        """Feed the hysteresis the presence seen at *now*; caller holds the lock."""
+        present = self._latched or any(spec.present(device) for spec, device in
+                                       self._devices or [] if not spec.toggle)
+        self.hysteresis.update(present, now)
+
+    def _edge_handler(self, spec: Input, active: bool):
+        def handler() -> None:
+            self._edge(spec, active)
+        return handler
+
+    def _edge(self, spec: Input, active: bool) -> None:
+        """Called from gpiozero's threads on every edge; presence is timed here, not later."""
+        now = self.clock.now()
+        with self._lock:
+            quiet = now - self._last_edge.get(spec.role, -math.inf) >= spec.bounce_s
+            self._last_edge[spec.role] = now
+            if spec.toggle and active and quiet:
+                self._latched = not self._latched
+            self._sense(now)
+        self._wake.set()
+
+    def _report(self, state: str) -> None:
+        if state != self._reported and self._sink is not None:
+            self._reported = state
+            self._sink.report(self.agent, self.name, state)
+
+    def _close(self) -> None:
+        with self._lock:
+            devices, self._devices = self._devices or [], None
+        for _, device in devices:
+            device.close()
+
+
+def _pins(spec: Input) -> str:
+    return ", ".join(f"{what} GPIO{pin}" for what, pin in spec.pins().items())
+
+
+# -- config ---------------------------------------------------------------------------
+
+def from_config(section: Section, agents: tuple[str, ...]) -> CounterSource:
+    """Build a counter from its ``[[sources]]`` table (keys in docs/sources.md)."""
+    name = section.id("name", "counter")
+    agent = section.id("agent")
+    if agents and agent not in agents:
+        raise section.error("agent", f"one of the agents under [agents] ({', '.join(agents)})",
+                            agent)
+    hysteresis = Hysteresis(section.float("arrive_s", 1.0, lo=0, hi=600),
+                            section.float("depart_s", 5.0, lo=0, hi=3600),
+                            section.bool("ringing", False))
+    retry_s = section.float("retry_s", 30.0, lo=1, hi=3600)
+    inputs = [_input(section.section(role), role) for role in INPUT_ROLES
+              if section.has(role)]
+    if not inputs:
+        raise section.error("foot_switch", "at least one input table: "
+                            + ", ".join(f"[sources.{r}]" for r in INPUT_ROLES))
+    _check_distinct_pins(section, inputs)
+    return CounterSource(name, agent, inputs, hysteresis, retry_s=retry_s)
+
+
+def _input(table: Section, role: str) -> Input:
+    spec: Input
+    if role == "distance":
+        within = table.float("within_m", 1.0, lo=0.02, hi=4.0)
+        spec = DistanceInput(role, _pin(table, "trigger", DEFAULT_PINS["trigger"]),
+                             _pin(table, "echo", DEFAULT_PINS["echo"]), within,
+                             table.float("max_m", max(2.0, within), lo=within, hi=4.0))
+    elif role == "pir":
+        spec = MotionInput(role, _pin(table, "pin", DEFAULT_PINS["pir"]))
+    else:
+        mode = table.str("mode", "hold", choices=("hold", "toggle"))
+        spec = ButtonInput(role, _pin(table, "pin", DEFAULT_PINS.get(role)),
+                           table.bool("pull_up", True), mode == "toggle",
+                           table.float("bounce_s", 0.05, lo=0, hi=2))
+    table.finish()
+    return spec
+
+
+def _pin(table: Section, key: str, default: int | None) -> int:
+    if default is None:
+        return table.int(key, lo=0, hi=27)
+    return table.int(key, default, lo=0, hi=27)
+
+
+def _check_distinct_pins(section: Section, inputs: list[Input]) -> None:
+    seen: dict[int, str] = {}
+    for spec in inputs:
+        for pin in spec.pins().values():
+            if pin in seen:
+                raise section.error(spec.role, f"a pin not already used by {seen[pin]}",
+                                    f"GPIO{pin}")
+            seen[pin] = spec.role
