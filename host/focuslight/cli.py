@@ -19,7 +19,13 @@ import paho.mqtt.client as mqtt
 from . import __version__
 from .config import load
 from .config_section import ConfigError
-from .connection import BrokerSettings, BrokerURLError, broker_from_env, make_client
+from .connection import (
+    BrokerError,
+    BrokerSettings,
+    BrokerURLError,
+    broker_from_env,
+    connect_blocking,
+)
 from .protocol import AUTO, MANUAL_STATES, ProtocolError, SetCommand, Topics, check_id
 from .service import Service, run_until_signal
 
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, BrokerURLError, ProtocolError) as err:
+    except (ConfigError, BrokerURLError, BrokerError, ProtocolError) as err:
         print(f"focuslight {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -144,7 +150,7 @@ def cmd_set(args: argparse.Namespace) -> int:
                             f"{', '.join(sorted(MANUAL_STATES | {AUTO}))}")
     command = SetCommand(args.state, args.minutes)
     topics = topics_for(args)
-    client = _connected_client(broker_settings(args))
+    client = connect_blocking(broker_settings(args))
     confirmed = threading.Event()
     client.on_message = lambda _c, _u, msg: _confirm(msg, command, confirmed)
     client.subscribe(topics.status(agent), 1)
@@ -177,16 +183,6 @@ def _confirm(msg: mqtt.MQTTMessage, command: SetCommand, confirmed: threading.Ev
 def cmd_watch(args: argparse.Namespace) -> int:
     watch = importlib.import_module("focuslight.watch")
     return int(watch.run(args, broker_settings(args), topics_for(args)))
-
-
-def _connected_client(settings: BrokerSettings) -> mqtt.Client:
-    client = make_client(settings)
-    try:
-        client.connect(settings.host, settings.port, keepalive=30)
-    except OSError as err:
-        raise BrokerURLError(f"cannot reach broker {settings.url}: {err}") from None
-    client.loop_start()
-    return client
 
 
 def _close(client: mqtt.Client) -> None:

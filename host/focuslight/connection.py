@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 import uuid
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
@@ -86,4 +87,37 @@ def make_client(settings: BrokerSettings, client_id: str | None = None) -> mqtt.
     if settings.tls:
         context = ssl.create_default_context(cafile=settings.ca_file)
         client.tls_set_context(context)
+    return client
+
+
+class BrokerError(ConnectionError):
+    """The broker cannot be reached or refused us; the message says which and why."""
+
+
+def connect_blocking(settings: BrokerSettings, timeout: float = 5.0,
+                     client_id: str | None = None) -> mqtt.Client:
+    """Connect, start paho's network thread and wait for the broker's CONNACK.
+
+    For short-lived commands (``set``, ``watch --once``, ``flash``) that must
+    fail loudly on a wrong password instead of publishing into the void.
+    """
+    client = make_client(settings, client_id)
+    answered = threading.Event()
+    outcome: list[mqtt.ReasonCode] = []
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode,
+                   _p: object) -> None:
+        outcome.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(settings.host, settings.port, keepalive=30)
+    except (OSError, ssl.SSLError) as err:
+        raise BrokerError(f"cannot reach broker {settings.url}: {err}") from None
+    client.loop_start()
+    if not answered.wait(timeout) or outcome[0].is_failure:
+        client.loop_stop()
+        why = outcome[0] if outcome else f"no answer within {timeout:g} s"
+        raise BrokerError(f"broker {settings.url} refused the connection: {why}")
     return client

@@ -105,10 +105,13 @@ def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> i
     try:
         if args.once:
             time.sleep(1.0)  # retained messages arrive right after SUBACK
+            if not client.is_connected():
+                print(f"focuslight watch: cannot reach broker {settings.url}", file=sys.stderr)
+                return 2
             print(json.dumps({a: {"state": s.state, "source": s.source, "since": s.since}
                               for a, s in sorted(table.agents.items())}, indent=1)
                   if args.json else table.render(time.time(), colour=False))
-            return 0 if client.is_connected() else 1
+            return 0
         while True:
             time.sleep(1.0)
             if live:
