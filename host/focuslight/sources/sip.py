@@ -1,0 +1,547 @@
+"""SIP busy lamp field: the PBX's dialog events as agent states, from any PBX.
+
+IP phones light their BLF keys by SUBSCRIBE-ing to the dialog event package
+(RFC 6665 + RFC 4235): Asterisk/FreePBX hints, FreeSWITCH, 3CX, Kamailio and
+Cisco all serve it. This source does the same for each configured extension
+and reports what it sees:
+
+=========================================  ===========
+dialog state                               reported
+=========================================  ===========
+trying, proceeding, early                  ``ringing``
+confirmed                                  ``engaged``
+confirmed, local ``+sip.rendering="no"``   ``hold``
+terminated / no dialog                     ``available`` (the bridge adds wrap-up)
+PBX unreachable, refused, unreadable       ``unknown``
+=========================================  ===========
+
+Several dialogs on one extension (call waiting, transfer) merge as
+engaged > hold > ringing; several extensions of one agent merge the same way.
+Caller numbers and names in the XML are never read out of it (see
+:mod:`.sip_dialog`) and never logged.
+
+Config (one ``[[sources]]`` table)::
+
+    [[sources]]
+    type = "sip"
+    name = "phone"                  # source id in status payloads (default "sip")
+    server = "pbx.example.com"
+    port = 5060                     # default 5060
+    transport = "udp"               # or "tcp"
+    username = "focuslight"         # digest auth user, optional (needs password)
+    password = "secret"
+    domain = "pbx.example.com"      # SIP domain of the URIs; default: server
+    expires = 600                   # requested subscription lifetime, seconds
+    timeout = 8                     # seconds without an answer before "unknown"
+    [sources.extensions]            # extension → agent
+    "201" = "alice"
+    "202" = "bob"
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config_section import Section
+from .base import Source, StatusSink
+from .sip_auth import authorization, best_challenge
+from .sip_dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
+from .sip_message import (
+    SipMessage,
+    SipParseError,
+    new_token,
+    parse_message,
+    response_to,
+    split_params,
+    tag_of,
+    uri_of,
+)
+from .sip_transport import TRANSPORTS, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+T1, T2 = 0.5, 4.0
+"""RFC 3261 retransmission timers for non-INVITE requests over UDP (seconds)."""
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
+"""Retry delays after a failure (seconds): doubled each time, capped."""
+USER_AGENT = "focuslight"
+EXTENSION = re.compile(r"[A-Za-z0-9*#+._!~-]{1,64}")
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """Everything the source needs to reach the PBX, validated by :func:`from_config`."""
+
+    server: str
+    extensions: dict[str, str]
+    port: int = 5060
+    transport: str = "udp"
+    username: str | None = None
+    password: str | None = None
+    domain: str = ""
+    expires: int = 600
+    timeout: float = 8.0
+
+    @property
+    def sip_domain(self) -> str:
+        return self.domain or self.server
+
+
+@dataclass
+class _Request:
+    """A SUBSCRIBE in flight: what to resend, and when to give up."""
+
+    message: SipMessage
+    branch: str
+    deadline: float
+    resend_at: float
+    interval: float = T1
+    challenges: int = 0
+
+
+@dataclass
+class _Subscription:
+    """One extension's subscription dialog (RFC 6665) and what it last showed."""
+
+    extension: str
+    agent: str
+    expires: int
+    call_id: str = ""
+    local_tag: str = ""
+    remote_tag: str | None = None
+    remote_target: str | None = None
+    route: list[str] = field(default_factory=list)
+    cseq: int = 0
+    active: bool = False
+    view: DialogView = field(default_factory=DialogView)
+    state: str | None = None
+    request: _Request | None = None
+    due: float | None = 0.0
+    backoff: float = BACKOFF_MIN
+    error: str | None = None
+
+    def reset(self) -> None:
+        """Forget the dialog; the next SUBSCRIBE starts a new one (new Call-ID, versions)."""
+        self.active, self.request, self.remote_tag, self.remote_target = False, None, None, None
+        self.call_id, self.local_tag, self.route, self.view = "", "", [], DialogView()
+
+    def begin(self) -> None:
+        """Start a new dialog: fresh Call-ID and tag, CSeq and versions from scratch."""
+        self.reset()
+        self.call_id, self.local_tag, self.cseq = new_token() + "@focuslight", new_token(), 0
+
+
+class BlfClient:
+    """The SUBSCRIBE/NOTIFY state machine for all extensions on one PBX.
+
+    Runs in the caller's thread (:meth:`run`); talks to the PBX through one
+    :class:`~.sip_transport.Transport` and calls ``report(agent, state)``
+    whenever an agent's merged state changes.
+    """
+
+    def __init__(self, settings: SipSettings, report: Callable[[str, str], None],
+                 label: str = "sip") -> None:
+        self.settings, self.report, self.label = settings, report, label
+        self.subs = [_Subscription(ext, agent, settings.expires)
+                     for ext, agent in settings.extensions.items()]
+        self.transport: Transport | None = None
+        self.reported: dict[str, str] = {}
+        self.reconnect_at = 0.0
+        self.backoff = BACKOFF_MIN
+        self.healthy: bool | None = None  # None until the first success or failure
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            now = time.monotonic()
+            try:
+                if self.transport is None:
+                    if now < self.reconnect_at:
+                        stopping.wait(min(0.25, self.reconnect_at - now))
+                        continue
+                    self._connect()
+                self._tick(now)
+                assert self.transport is not None
+                for data in self.transport.receive(min(0.25, self._next_due(now) - now)):
+                    self._handle(data, time.monotonic())
+            except TransportError as exc:
+                self._down(str(exc), time.monotonic())
+        self._unsubscribe_all()
+
+    def _connect(self) -> None:
+        transport = TRANSPORTS[self.settings.transport](self.settings.server, self.settings.port,
+                                                        self.settings.timeout)
+        transport.open()
+        self.transport = transport
+        for sub in self.subs:
+            sub.reset()
+            sub.due = time.monotonic()
+
+    def _down(self, why: str, now: float) -> None:
+        """The PBX can't be reached: every agent unknown, one log line, retry with backoff."""
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.healthy is not False:
+            log.warning("sip source %r: PBX %s:%s/%s unreachable (%s); reporting unknown for %s "
+                        "and retrying with backoff up to %.0f s", self.label,
+                        self.settings.server, self.settings.port,
+                        self.settings.transport.upper(), why,
+                        ", ".join(sorted({s.agent for s in self.subs})), BACKOFF_MAX)
+        self.healthy = False
+        self.reconnect_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        for sub in self.subs:
+            sub.reset()
+            self._set_state(sub, "unknown")
+
+    def _up(self) -> None:
+        if self.healthy is False:
+            log.warning("sip source %r: PBX %s:%s reachable again", self.label,
+                        self.settings.server, self.settings.port)
+        self.healthy = True
+        self.backoff = BACKOFF_MIN
+
+    def _next_due(self, now: float) -> float:
+        times = [now + 0.25]
+        for sub in self.subs:
+            if sub.request is not None:
+                times += [sub.request.deadline, sub.request.resend_at]
+            elif sub.due is not None:
+                times.append(sub.due)
+        return min(times)
+
+    def _tick(self, now: float) -> None:
+        assert self.transport is not None
+        for sub in self.subs:
+            request = sub.request
+            if request is None:
+                if sub.due is not None and now >= sub.due:
+                    if not sub.active:
+                        sub.begin()
+                    self._subscribe(sub, now)
+                continue
+            if now >= request.deadline:
+                raise TransportError(f"no answer to SUBSCRIBE for {sub.extension} within "
+                                     f"{self.settings.timeout:g} s")
+            if not self.transport.reliable and now >= request.resend_at:
+                self.transport.send(request.message.encode())
+                request.interval = min(request.interval * 2, T2)
+                request.resend_at = now + request.interval
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _subscribe(self, sub: _Subscription, now: float, *, expires: int | None = None,
+                   auth: tuple[str, str] | None = None, challenges: int = 0) -> None:
+        assert self.transport is not None
+        sub.cseq += 1
+        sub.due = None
+        message = self._request(sub, sub.expires if expires is None else expires)
+        if auth:
+            message.add(*auth)
+        branch = split_params(message.get("via") or "")[1]["branch"]
+        sub.request = _Request(message, branch, now + self.settings.timeout, now + T1,
+                               challenges=challenges)
+        self.transport.send(message.encode())
+
+    def _request(self, sub: _Subscription, expires: int) -> SipMessage:
+        assert self.transport is not None
+        s, (host, port) = self.settings, self.transport.local
+        host = f"[{host}]" if ":" in host else host
+        user = s.username or USER_AGENT
+        target = f"sip:{sub.extension}@{s.sip_domain}"
+        message = SipMessage(method="SUBSCRIBE", uri=sub.remote_target or target)
+        message.add("via", f"SIP/2.0/{self.transport.name} {host}:{port};"
+                           f"branch=z9hG4bK{new_token()};rport")
+        message.add("max-forwards", "70")
+        for route in sub.route:
+            message.add("route", route)
+        message.add("from", f"<sip:{user}@{s.sip_domain}>;tag={sub.local_tag}")
+        to_tag = f";tag={sub.remote_tag}" if sub.remote_tag else ""
+        message.add("to", f"<{target}>{to_tag}")
+        message.add("call-id", sub.call_id)
+        message.add("cseq", f"{sub.cseq} SUBSCRIBE")
+        transport = ";transport=tcp" if self.transport.reliable else ""
+        message.add("contact", f"<sip:{user}@{host}:{port}{transport}>")
+        message.add("event", "dialog")
+        message.add("accept", "application/dialog-info+xml")
+        message.add("expires", str(expires))
+        message.add("allow", "NOTIFY, OPTIONS")
+        message.add("user-agent", USER_AGENT)
+        return message
+
+    def _unsubscribe_all(self) -> None:
+        """Best effort on shutdown: tell the PBX to stop sending (Expires: 0), don't wait."""
+        if self.transport is None:
+            return
+        now = time.monotonic()
+        for sub in self.subs:
+            if sub.active:
+                try:
+                    self._subscribe(sub, now, expires=0)
+                except TransportError:
+                    break
+        self.transport.close()
+        self.transport = None
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _handle(self, data: bytes, now: float) -> None:
+        try:
+            message = parse_message(data)
+            if message.method is not None:
+                self._on_request(message, now)
+            else:
+                self._on_response(message, now)
+        except SipParseError as exc:
+            log.warning("sip source %r: ignored an unreadable SIP message from the PBX (%s)",
+                        self.label, exc)
+
+    def _reply(self, request: SipMessage, status: int, reason: str) -> None:
+        assert self.transport is not None
+        reply = response_to(request, status, reason)
+        if status == 405:
+            reply.add("allow", "NOTIFY, OPTIONS")
+        self.transport.send(reply.encode())
+
+    def _on_request(self, message: SipMessage, now: float) -> None:
+        if message.method == "NOTIFY":
+            self._on_notify(message, now)
+        elif message.method == "OPTIONS":
+            self._reply(message, 200, "OK")
+        elif message.method != "ACK":
+            self._reply(message, 405, "Method Not Allowed")
+
+    def _on_response(self, message: SipMessage, now: float) -> None:
+        branch = split_params(message.get("via") or "")[1].get("branch")
+        sub = next((s for s in self.subs if s.request and s.request.branch == branch), None)
+        if sub is None or sub.request is None:
+            return  # a late retransmission of something already answered
+        status, request = message.status or 0, sub.request
+        if status < 200:
+            request.resend_at = now + T2
+        elif status < 300:
+            self._on_accepted(sub, message, now)
+        elif status in (401, 407):
+            self._on_challenge(sub, message, now)
+        elif status == 423 and (message.get("min-expires") or "").isdigit():
+            sub.expires = int(message.get("min-expires") or sub.expires)
+            self._resend(sub, now, challenges=request.challenges)
+        elif status == 481 and sub.active:
+            sub.begin()  # the PBX forgot us: start a new subscription right away
+            self._subscribe(sub, now)
+        else:
+            self._failed(sub, f"SUBSCRIBE answered {status} {message.reason}".strip(), now,
+                         _seconds(message.get("retry-after")))
+
+    def _on_accepted(self, sub: _Subscription, message: SipMessage, now: float) -> None:
+        request_expires = int(sub.request.message.get("expires") or 0) if sub.request else 0
+        sub.request = None
+        self._up()
+        if request_expires == 0:
+            return
+        sub.remote_tag = tag_of(message.get("to")) or sub.remote_tag
+        if message.get("contact"):
+            sub.remote_target = uri_of(message.get("contact") or "")
+        if not sub.active:
+            sub.route = list(reversed(message.get_all("record-route")))
+        sub.active, sub.backoff, sub.error = True, BACKOFF_MIN, None
+        expires = _seconds(message.get("expires"))
+        self._schedule_refresh(sub, now, sub.expires if expires is None else expires)
+
+    def _schedule_refresh(self, sub: _Subscription, now: float, expires: float) -> None:
+        if expires <= 0:
+            sub.reset()
+            sub.due = now
+        else:
+            sub.due = now + max(1.0, expires * 0.8)
+
+    def _on_challenge(self, sub: _Subscription, message: SipMessage, now: float) -> None:
+        assert sub.request is not None
+        s, request = self.settings, sub.request
+        header = "www-authenticate" if message.status == 401 else "proxy-authenticate"
+        challenge = best_challenge(message.get_all(header))
+        if s.username is None or s.password is None:
+            self._failed(sub, f"the PBX asks for authentication ({message.status}): "
+                              "set username and password", now)
+        elif challenge is None:
+            self._failed(sub, f"the PBX asks for an unsupported authentication "
+                              f"({message.status})", now)
+        elif request.challenges >= (2 if challenge.stale else 1):
+            self._failed(sub, f"the PBX rejected username {s.username!r} and its password "
+                              f"({message.status})", now)
+        else:
+            value = authorization(challenge, username=s.username, password=s.password,
+                                  method="SUBSCRIBE", uri=request.message.uri)
+            name = "authorization" if message.status == 401 else "proxy-authorization"
+            self._resend(sub, now, auth=(name, value), challenges=request.challenges + 1)
+
+    def _resend(self, sub: _Subscription, now: float, *, auth: tuple[str, str] | None = None,
+                challenges: int = 0) -> None:
+        """Send the same SUBSCRIBE again with a new CSeq (after a challenge or a 423)."""
+        assert sub.request is not None
+        expires = int(sub.request.message.get("expires") or sub.expires)
+        self._subscribe(sub, now, expires=min(expires, sub.expires) if expires else 0,
+                        auth=auth, challenges=challenges)
+
+    def _failed(self, sub: _Subscription, why: str, now: float,
+                retry_after: float | None = None) -> None:
+        """This extension's subscription failed: unknown, one log line per new reason, retry."""
+        self._up()  # the PBX answered, so it is reachable
+        if why != sub.error:
+            log.warning("sip source %r: extension %s (agent %s): %s; reporting unknown, "
+                        "retrying", self.label, sub.extension, sub.agent, why)
+        sub.error = why
+        sub.reset()
+        sub.due = now + (retry_after if retry_after is not None else sub.backoff)
+        sub.backoff = min(sub.backoff * 2, BACKOFF_MAX)
+        self._set_state(sub, "unknown")
+
+    def _on_notify(self, message: SipMessage, now: float) -> None:
+        call_id, to_tag = message.get("call-id"), tag_of(message.get("to"))
+        sub = next((s for s in self.subs if s.call_id == call_id and s.local_tag == to_tag
+                    and s.local_tag), None)
+        if sub is None:
+            self._reply(message, 481, "Subscription Does Not Exist")
+            return
+        if split_params(message.get("event") or "")[0].lower() != "dialog":
+            self._reply(message, 489, "Bad Event")
+            return
+        self._reply(message, 200, "OK")
+        if sub.remote_tag is None:
+            sub.remote_tag = tag_of(message.get("from"))
+        if message.get("contact"):
+            sub.remote_target = uri_of(message.get("contact") or "")
+        sub.active = True
+        if message.body.strip():
+            self._apply_body(sub, message, now)
+        self._on_subscription_state(sub, message.get("subscription-state") or "", now)
+
+    def _apply_body(self, sub: _Subscription, message: SipMessage, now: float) -> None:
+        kind = split_params(message.get("content-type") or "")[0].lower()
+        try:
+            if kind != "application/dialog-info+xml":
+                raise DialogInfoError("the body is not application/dialog-info+xml")
+            outcome = sub.view.apply(parse_dialog_info(message.body))
+        except DialogInfoError as exc:
+            log.warning("sip source %r: extension %s: unusable NOTIFY body (%s); reporting "
+                        "unknown until a full state arrives", self.label, sub.extension, exc)
+            self._set_state(sub, "unknown")
+            self._refresh_soon(sub, now)
+            return
+        if outcome == "gap":
+            self._refresh_soon(sub, now)  # RFC 4235 4.4: ask for a full state
+        if outcome != "stale":
+            self._set_state(sub, sub.view.state)
+
+    def _refresh_soon(self, sub: _Subscription, now: float) -> None:
+        if sub.request is None:
+            sub.due = min(sub.due if sub.due is not None else now + 1.0, now + 1.0)
+
+    def _on_subscription_state(self, sub: _Subscription, header: str, now: float) -> None:
+        value, params = split_params(header)
+        if value.lower() != "terminated":
+            expires = _seconds(params.get("expires"))
+            if expires is not None and sub.request is None:
+                self._schedule_refresh(sub, now, expires)
+            return
+        reason, retry_after = params.get("reason", "").lower(), _seconds(params.get("retry-after"))
+        sub.reset()
+        sub.due = now + (retry_after or 0.0)
+        if reason in ("", "deactivated", "timeout") and retry_after is None:
+            log.info("sip source %r: extension %s: PBX ended the subscription (%s); "
+                     "subscribing again", self.label, sub.extension, reason or "no reason")
+            return
+        self._failed(sub, f"PBX ended the subscription ({reason or 'no reason'})", now,
+                     retry_after)
+
+    # -- states -------------------------------------------------------------------------------
+
+    def _set_state(self, sub: _Subscription, state: str) -> None:
+        sub.state = state
+        states = [s.state for s in self.subs if s.agent == sub.agent]
+        busy = [s for s in states if s in RANK]
+        if busy:
+            merged = max(busy, key=RANK.__getitem__)
+        elif all(s == "available" for s in states):
+            merged = "available"
+        else:
+            merged = "unknown"
+        if self.reported.get(sub.agent) != merged:
+            self.reported[sub.agent] = merged
+            self.report(sub.agent, merged)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A delta-seconds header value (``Expires``, ``Retry-After``); None if absent or bad."""
+    number = split_params(value)[0].split("(")[0].strip() if value else ""
+    return float(number) if number.isdigit() else None
+
+
+class SipSource(Source):
+    """A :class:`~.base.Source` watching extensions on one PBX through a :class:`BlfClient`."""
+
+    def __init__(self, name: str, settings: SipSettings) -> None:
+        super().__init__(name, dict.fromkeys(settings.extensions.values()))
+        self.settings = settings
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, sink: StatusSink) -> None:
+        client = BlfClient(self.settings, lambda agent, state: sink.report(agent, self.name,
+                                                                           state), self.name)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=client.run, args=(self._stopping,),
+                                        name=f"sip-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def from_config(section: Section, agents: tuple[str, ...]) -> SipSource:
+    """Build a :class:`SipSource` from its ``[[sources]]`` table (see the module docstring)."""
+    name = section.id("name", "sip")
+    server = section.str("server")
+    if not server.strip():
+        raise section.error("server", "the PBX host name or address", server)
+    username = section.str("username", None)
+    password = section.str("password", None)
+    if (username is None) != (password is None):
+        missing = "password" if password is None else "username"
+        raise section.error(missing, "a string: username and password go together")
+    settings = SipSettings(
+        server=server, port=section.int("port", 5060, lo=1, hi=65535),
+        transport=section.str("transport", "udp", choices=TRANSPORTS),
+        username=username, password=password, domain=section.str("domain", server),
+        expires=section.int("expires", 600, lo=10, hi=86400),
+        timeout=section.float("timeout", 8.0, lo=0.5, hi=64),
+        extensions=_extensions(section, agents))
+    return SipSource(name, settings)
+
+
+def _extensions(section: Section, agents: tuple[str, ...]) -> dict[str, str]:
+    table = section.section("extensions")
+    if not table.data:
+        raise section.error("extensions", 'at least one extension = agent pair ("201" = "alice")',
+                            table.data)
+    extensions = {}
+    for extension in table.data:
+        if not EXTENSION.fullmatch(extension):
+            raise table.error(extension, "an extension (SIP user part, e.g. \"201\")", extension)
+        agent = table.id(extension)
+        if agents and agent not in agents:
+            raise table.error(extension, f"an agent declared under [agents] "
+                                         f"({', '.join(agents)})", agent)
+        extensions[extension] = agent
+    table.finish()
+    return extensions

@@ -1,0 +1,83 @@
+"""The SIP BLF source against sipp playing the PBX (scenarios in tests/sip/)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sip_helpers import RecordingSink, Sipp
+
+from focuslight.embedded_broker import free_port
+from focuslight.sources.sip import SipSettings, SipSource
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator:
+    """Start sipp scenarios on free ports; every one is killed at the end of the test."""
+    started: list[Sipp] = []
+
+    def start(scenario: str, *, port: int | None = None, transport: str = "udp",
+              calls: int = 1) -> Sipp:
+        started.append(Sipp(scenario, port or free_port(), tmp_path, transport=transport,
+                            calls=calls).start())
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
+def watch() -> Iterator:
+    """Run a SipSource into a RecordingSink; stopped at the end of the test."""
+    sources: list[SipSource] = []
+
+    def start(port: int, *, transport: str = "udp", extensions: dict | None = None,
+              **settings) -> RecordingSink:
+        sink = RecordingSink()
+        source = SipSource("phone", SipSettings(
+            server="127.0.0.1", port=port, transport=transport,
+            extensions=extensions or {"201": "alice"}, timeout=settings.pop("timeout", 3.0),
+            **settings))
+        source.start(sink)
+        sources.append(source)
+        return sink
+
+    yield start
+    for source in sources:
+        source.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_ringing_confirmed_terminated(sipp, watch, transport: str) -> None:
+    pbx = sipp("basic", transport=transport)
+    sink = watch(pbx.port, transport=transport)
+    # version 2 comes again after version 3: stale, so no second "engaged"
+    sink.wait_for("alice", ["available", "ringing", "engaged", "available", "ringing"])
+    assert pbx.finish() == 0, pbx.log()
+    assert {source for _, source, _ in sink.reports} == {"phone"}
+    if transport == "tcp":  # the PBX closed the connection: it can't be seen any more
+        sink.wait_for("alice", ["available", "ringing", "engaged", "available", "ringing",
+                                "unknown"])
+
+
+def test_hold_and_resume(sipp, watch) -> None:
+    pbx = sipp("hold")
+    sink = watch(pbx.port)
+    sink.wait_for("alice", ["engaged", "hold", "engaged", "hold", "available"])
+    assert pbx.finish() == 0, pbx.log()
+
+
+def test_two_dialogs_with_partial_notifications(sipp, watch) -> None:
+    pbx = sipp("two_dialogs")
+    sink = watch(pbx.port)
+    sink.wait_for("alice", ["engaged", "ringing", "engaged", "hold", "available"])
+    assert pbx.finish() == 0, pbx.log()
+
+
+def test_digest_auth_on_subscribe_and_refresh(sipp, watch) -> None:
+    pbx = sipp("auth")
+    sink = watch(pbx.port, username="focuslight", password="s3cret")
+    sink.wait_for("alice", ["available", "engaged"])
+    assert pbx.finish() == 0, pbx.log()
