@@ -1,0 +1,289 @@
+"""CTI / CCaaS webhook: contact-centre platforms push agent states over HTTP.
+
+Amazon Connect, Genesys Cloud, Twilio Flex and most CTI middleware can call
+a URL when an agent's activity changes. This source listens on the bridge::
+
+    POST /v1/agents/<agent>/state
+    Authorization: Bearer <token>
+    Content-Type: application/json
+
+    {"state": "engaged", "source": "cti"}
+
+``state`` is a focuslight state or a platform activity name mapped in the
+``[sources.states]`` table (``"AFTER_CONTACT_WORK" = "wrap_up"``);
+``source``, if sent, must be this source's name, so a request aimed at
+another endpoint is refused instead of quietly lighting the wrong lamp.
+
+Every refusal is a JSON ``{"error": "..."}`` with a 4xx status (401 token,
+400 body, 404 path or agent, 405 method, 411/413 length, 415 content type)
+and one log line, never the token or the body. If the port is taken the
+source logs one line, its agents read ``unknown`` and it retries every
+``retry_s``; the bridge keeps running.
+
+Standard library only (:mod:`http.server`): a few requests a minute per
+agent need no framework. Put a TLS reverse proxy in front when the platform
+calls from outside the site.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..config_section import Section
+from ..protocol import STATES
+from .base import Source, StatusSink
+from .timing import Clock
+
+log = logging.getLogger(__name__)
+
+PATH = re.compile(r"/v1/agents/([^/?#]+)/state")
+JSON_TYPE = "application/json"
+MIN_TOKEN_CHARS = 16
+
+
+class Refused(Exception):
+    """A request we answer with a 4xx; ``str()`` is the reason sent back and logged."""
+
+    def __init__(self, status: HTTPStatus, reason: str, headers: dict[str, str] | None = None):
+        super().__init__(reason)
+        self.status, self.headers = status, headers or {}
+
+
+class WebhookSource(Source):
+    """An HTTP endpoint that turns platform callbacks into per-agent states.
+
+    :param name: source id in status payloads (default ``"webhook"``).
+    :param agents: agents a caller may speak about; others get 404.
+    :param bind: address to listen on (default ``127.0.0.1``).
+    :param port: TCP port (default 8787).
+    :param token: the bearer token callers must send (16+ characters).
+    :param max_body: largest request body in bytes (default 4096).
+    :param states: platform activity name → focuslight state.
+    :param retry_s: seconds between attempts to listen when the port is taken.
+    """
+
+    def __init__(self, name: str, agents: tuple[str, ...], *, token: str,
+                 bind: str = "127.0.0.1", port: int = 8787, max_body: int = 4096,
+                 states: dict[str, str] | None = None, retry_s: float = 30.0,
+                 clock: Clock | None = None) -> None:
+        super().__init__(name, agents)
+        self.bind, self.port, self.max_body, self.retry_s = bind, port, max_body, retry_s
+        self.states = dict(states or {})
+        self.clock = clock or Clock()
+        self._token = token.encode()
+        self._sink: StatusSink | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, sink: StatusSink) -> None:
+        self._sink = sink
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"webhook-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            server = self._server
+        if server is not None:
+            server.shutdown()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    # -- listening ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failure: str | None = None
+        while not self._stop.is_set():
+            try:
+                server = _Server((self.bind, self.port), self)
+            except OSError as err:
+                why = f"cannot listen on {self.bind}:{self.port} ({err.strerror or err})"
+                if why != failure:
+                    log.error("webhook %s: %s; %s read unknown from it, retrying every %g s",
+                              self.name, why, ", ".join(self.agents) or "no agents",
+                              self.retry_s)
+                    failure = why
+                    self._report_all("unknown")
+                self.clock.sleep_until(self.clock.now() + self.retry_s, self._stop)
+                continue
+            log.info("webhook %s: listening on http://%s:%d/v1/agents/<agent>/state",
+                     self.name, self.bind, server.server_address[1])
+            with self._lock:
+                if self._stop.is_set():
+                    server.server_close()
+                    return
+                self._server = server
+            server.serve_forever(poll_interval=0.5)
+            server.server_close()
+            return
+
+    def _report_all(self, state: str) -> None:
+        for agent in self.agents:
+            self._deliver(agent, state)
+
+    def _deliver(self, agent: str, state: str) -> None:
+        if self._sink is not None:
+            self._sink.report(agent, self.name, state)
+
+    # -- one request ----------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Any, read: Any) -> dict[str, str]:
+        """Check one request and apply it; raise :class:`Refused` with the reason."""
+        match = PATH.fullmatch(path)
+        if match is None:
+            raise Refused(HTTPStatus.NOT_FOUND,
+                          "no such path; POST /v1/agents/<agent>/state")
+        if method != "POST":
+            raise Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed; use POST",
+                          {"Allow": "POST"})
+        self._check_token(headers.get("Authorization", ""))
+        content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != JSON_TYPE:
+            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                          f"Content-Type must be {JSON_TYPE}, got {content_type[:60]!r}")
+        body = self._parse(read(self._length(headers)))
+        agent = match.group(1)
+        if agent not in self.agents:
+            raise Refused(HTTPStatus.NOT_FOUND, f"unknown agent {agent[:64]!r}")
+        state = self._state(body.get("state"))
+        source = body.get("source", self.name)
+        if source != self.name:
+            raise Refused(HTTPStatus.BAD_REQUEST, f"source must be {self.name!r} on this "
+                          f"endpoint, got {str(source)[:64]!r}")
+        self._deliver(agent, state)
+        return {"agent": agent, "source": self.name, "state": state}
+
+    def _check_token(self, header: str) -> None:
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 self._token):
+            raise Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
+                          {"WWW-Authenticate": 'Bearer realm="focuslight"'})
+
+    def _length(self, headers: Any) -> int:
+        if headers.get("Transfer-Encoding") or headers.get("Content-Length") is None:
+            raise Refused(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header "
+                          "(chunked bodies are not accepted)")
+        try:
+            length = int(headers["Content-Length"])
+        except ValueError:
+            raise Refused(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
+        if length < 0:
+            raise Refused(HTTPStatus.BAD_REQUEST, "Content-Length is negative")
+        if length > self.max_body:
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                          f"body is {length} bytes, limit is {self.max_body}")
+        return length
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise Refused(HTTPStatus.BAD_REQUEST, "body is not UTF-8") from None
+        except json.JSONDecodeError as err:
+            raise Refused(HTTPStatus.BAD_REQUEST, f"body is not JSON ({err.msg} at "
+                          f"line {err.lineno} column {err.colno})") from None
+        if not isinstance(body, dict):
+            raise Refused(HTTPStatus.BAD_REQUEST,
+                          f"body must be a JSON object, got {type(body).__name__}")
+        return body
+
+    def _state(self, value: Any) -> str:
+        if isinstance(value, str) and value in self.states:
+            return self.states[value]
+        if isinstance(value, str) and value in STATES:
+            return value
+        names = ", ".join([*STATES, *sorted(self.states)])
+        raise Refused(HTTPStatus.BAD_REQUEST,
+                      f"unknown state {str(value)[:64]!r}; expected one of {names}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], source: WebhookSource) -> None:
+        self.source = source
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Thin HTTP shell around :meth:`WebhookSource.handle`."""
+
+    server: _Server
+    timeout = 10  # a caller that stalls mid-request loses its thread after this
+    server_version = "focuslight-webhook"
+    sys_version = ""
+
+    def _serve(self) -> None:
+        method, source = self.command, self.server.source
+        try:
+            result = source.handle(method, self.path, self.headers, self.rfile.read)
+        except Refused as err:
+            log.warning("webhook %s: %d for %s %s from %s: %s", source.name, err.status,
+                        method, self.path[:80], self.client_address[0], err)
+            self._send(err.status, {"error": str(err)}, err.headers)
+            return
+        self._send(HTTPStatus.OK, result)
+
+    def _send(self, status: HTTPStatus, body: dict[str, str],
+              headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", JSON_TYPE)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access lines go to debug; refusals are logged once, by ``_serve``."""
+        log.debug("webhook: " + format, *args)
+
+
+# -- config ---------------------------------------------------------------------------
+
+def from_config(section: Section, agents: tuple[str, ...]) -> WebhookSource:
+    """Build the webhook from its ``[[sources]]`` table (keys in docs/sources.md)."""
+    name = section.id("name", "webhook")
+    served = tuple(section.ids("agents", list(agents)))
+    stray = [a for a in served if agents and a not in agents]
+    if stray:
+        raise section.error("agents", f"agents declared under [agents] ({', '.join(agents)})",
+                            stray[0])
+    token = section.str("token")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise section.error("token", f"a secret of at least {MIN_TOKEN_CHARS} characters",
+                            f"{len(token)} characters")
+    return WebhookSource(
+        name, served, token=token,
+        bind=section.str("bind", "127.0.0.1"),
+        port=section.int("port", 8787, lo=1, hi=65535),
+        max_body=section.int("max_body", 4096, lo=64, hi=1_048_576),
+        states=_states(section.section("states", optional=True)),
+        retry_s=section.float("retry_s", 30.0, lo=1, hi=3600),
+    )
+
+
+def _states(table: Section) -> dict[str, str]:
+    mapping = {}
+    for platform_name in list(table.data):
+        mapping[platform_name] = table.str(platform_name, choices=STATES)
+    table.finish()
+    return mapping
+

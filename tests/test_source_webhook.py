@@ -1,0 +1,213 @@
+"""The CTI webhook, spoken to by a real HTTP client (http.client) over a real socket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+from collections.abc import Iterator
+
+import pytest
+from source_helpers import FakeClock, RecordingSink
+
+from focuslight.config_section import ConfigError, Section
+from focuslight.embedded_broker import free_port, wait_for_port
+from focuslight.sources import webhook
+from focuslight.sources.webhook import WebhookSource, from_config
+
+TOKEN = "s3cret-token-for-tests"
+AGENTS = ("alice", "bob")
+
+
+class Client:
+    """Plain HTTP against the running source; returns (status, headers, JSON body)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), json.loads(response.read())
+        finally:
+            conn.close()
+
+    def post(self, agent: str, body: object, *, token: str = TOKEN,
+             content_type: str = "application/json") -> tuple[int, dict, dict]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.request("POST", f"/v1/agents/{agent}/state", raw,
+                            {"Authorization": f"Bearer {token}", "Content-Type": content_type})
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[WebhookSource, Client, RecordingSink]]:
+    port = free_port()
+    table = {"name": "cti", "token": TOKEN, "port": port, "max_body": 1024,
+             "states": {"AFTER_CONTACT_WORK": "wrap_up", "CONNECTED": "engaged",
+                        "Available": "available"}}
+    source = from_config(Section(table, "site.toml", "sources[1]"), AGENTS)
+    sink = RecordingSink()
+    source.start(sink)
+    wait_for_port("127.0.0.1", port)
+    yield source, Client(port), sink
+    source.stop()
+
+
+def test_good_request_sets_the_agent_state(served) -> None:
+    _, client, sink = served
+    status, headers, body = client.post("alice", {"state": "engaged", "source": "cti"})
+    assert (status, body) == (200, {"agent": "alice", "source": "cti", "state": "engaged"})
+    assert headers["Content-Type"] == "application/json"
+    assert sink.reports == [("alice", "cti", "engaged")]
+
+
+def test_platform_activity_names_map_through_the_states_table(served) -> None:
+    _, client, sink = served
+    for name in ("CONNECTED", "AFTER_CONTACT_WORK", "Available"):
+        assert client.post("bob", {"state": name})[0] == 200
+    assert sink.states("bob") == ["engaged", "wrap_up", "available"]
+
+
+@pytest.mark.parametrize(("token", "header"), [("wrong-token-of-some-length", None),
+                                               ("", None), (TOKEN, "Basic " + TOKEN)])
+def test_wrong_or_missing_token_is_401(served, token: str, header: str | None) -> None:
+    _, client, sink = served
+    if header is None:
+        status, headers, body = client.post("alice", {"state": "engaged"}, token=token)
+    else:
+        status, headers, body = client.request(
+            "POST", "/v1/agents/alice/state", b'{"state":"engaged"}',
+            {"Authorization": header, "Content-Type": "application/json"})
+    assert status == 401 and "token" in body["error"]
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert sink.reports == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b'{"state": "engaged"', "body is not JSON"),
+    (b"\xff\xfe", "body is not UTF-8"),
+    (b'["engaged"]', "body must be a JSON object, got list"),
+    (b'{"state": "busy"}', "unknown state 'busy'; expected one of available"),
+    (b'{"state": 3}', "unknown state '3'"),
+    (b'{}', "unknown state 'None'"),
+    (b'{"state": "engaged", "source": "phone"}', "source must be 'cti' on this endpoint"),
+])
+def test_bad_body_is_400_with_the_reason(served, raw: bytes, expected: str) -> None:
+    _, client, sink = served
+    status, _, body = client.post("alice", raw)
+    assert status == 400 and expected in body["error"]
+    assert sink.reports == []
+
+
+def test_unknown_agent_and_unknown_path_are_404(served) -> None:
+    _, client, sink = served
+    status, _, body = client.post("mallory", {"state": "engaged"})
+    assert (status, body) == (404, {"error": "unknown agent 'mallory'"})
+    status, _, body = client.request("POST", "/v1/agents/alice", b"{}")
+    assert status == 404 and "POST /v1/agents/<agent>/state" in body["error"]
+    assert sink.reports == []
+
+
+def test_other_methods_are_405(served) -> None:
+    _, client, _ = served
+    for method in ("GET", "PUT", "DELETE"):
+        status, headers, _ = client.request(method, "/v1/agents/alice/state")
+        assert (status, headers["Allow"]) == (405, "POST")
+
+
+def test_wrong_content_type_is_415(served) -> None:
+    _, client, _ = served
+    status, _, body = client.post("alice", b"state=engaged",
+                                  content_type="application/x-www-form-urlencoded")
+    assert status == 415 and "application/json" in body["error"]
+    assert client.post("alice", {"state": "hold"}, content_type="application/json; "
+                       "charset=utf-8")[0] == 200
+
+
+def test_huge_body_is_413_before_it_is_read(served) -> None:
+    _, client, sink = served
+    # A body just over the limit, sent in full.
+    status, _, body = client.post("alice", b'{"state": "engaged", "pad": "' + b"x" * 1024
+                                  + b'"}')
+    assert status == 413 and "limit is 1024" in body["error"]
+    # A claimed 100 MB body: refused on the headers alone, nothing is read.
+    conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=10)
+    conn.putrequest("POST", "/v1/agents/alice/state")
+    for key, value in {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+                       "Content-Length": str(100 * 2**20)}.items():
+        conn.putheader(key, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413 and b"104857600 bytes" in response.read()
+    conn.close()
+    assert sink.reports == []
+
+
+def test_missing_length_is_411(served) -> None:
+    _, client, _ = served
+    conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=10)
+    conn.putrequest("POST", "/v1/agents/alice/state", skip_accept_encoding=True)
+    for key, value in {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+                       "Transfer-Encoding": "chunked"}.items():
+        conn.putheader(key, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 411 and b"Content-Length" in response.read()
+    conn.close()
+
+
+def test_each_refusal_is_one_log_line_without_the_token(served,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    _, client, _ = served
+    with caplog.at_level(logging.INFO, logger=webhook.__name__):
+        client.post("alice", {"state": "engaged"}, token=TOKEN[:-1] + "X")
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "401" in lines[0] and "/v1/agents/alice/state" in lines[0]
+    assert TOKEN[:8] not in caplog.text
+
+
+def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCaptureFixture) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    clock, sink = FakeClock(), RecordingSink()
+    source = WebhookSource("cti", AGENTS, token=TOKEN, port=port, retry_s=5, clock=clock)
+    with caplog.at_level(logging.ERROR, logger=webhook.__name__):
+        source.start(sink)
+        clock.settle()
+        clock.advance(5)
+        clock.advance(5)
+    try:
+        assert sink.reports == [("alice", "cti", "unknown"), ("bob", "cti", "unknown")]
+        [line] = [r.getMessage() for r in caplog.records]
+        assert f"cannot listen on 127.0.0.1:{port}" in line and "alice, bob read unknown" in line
+        holder.close()
+        clock.advance(5, workers=0)
+        wait_for_port("127.0.0.1", port)
+        assert Client(port).post("bob", {"state": "dnd"})[0] == 200
+        assert sink.reports[-1] == ("bob", "cti", "dnd")
+    finally:
+        holder.close()
+        source.stop()
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({}, "sources[1].token: expected a string, it is missing"),
+    ({"token": "short"}, "sources[1].token: expected a secret of at least 16 characters"),
+    ({"token": TOKEN, "port": 70000}, "sources[1].port: expected an integer in 1..65535"),
+    ({"token": TOKEN, "agents": ["carol"]}, "sources[1].agents: expected agents declared"),
+    ({"token": TOKEN, "states": {"Busy": "bussy"}},
+     "sources[1].states.Busy: expected one of available, away"),
+    ({"token": TOKEN, "tokn": "x"}, "sources[1].tokn: expected a known key"),
+])
+def test_config_errors_name_the_key(table: dict, message: str) -> None:
+    section = Section(table, "site.toml", "sources[1]")
+    with pytest.raises(ConfigError) as err:
+        from_config(section, AGENTS)
+        section.finish()
+    assert message in str(err.value)
