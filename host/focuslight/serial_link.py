@@ -258,8 +258,7 @@ class SerialBeacon:
         except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict) or not ({"button", "hello"} & body.keys()):
-            log.debug("serial beacon %s says: %s", self.beacon,
-                      line.decode("utf-8", "replace"))
+            log.debug("serial beacon %s says: %s", self.beacon, _printable(line))
         elif "hello" in body:
             self._hello(body)
         else:
@@ -318,6 +317,12 @@ class _LineReader:
     def _drop(self) -> None:
         log.warning("%s: dropping a line longer than %d bytes: line noise?",
                     self.where, MAX_LINE)
+
+
+def _printable(line: bytes) -> str:
+    """The line for a log, with control characters escaped (no terminal tricks)."""
+    text = line.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _bridge_line(online: bool) -> bytes:

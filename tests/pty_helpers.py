@@ -1,0 +1,70 @@
+"""Real pseudo-terminals for serial tests: socat links that tests plug and unplug.
+
+``Socat(link, peer)`` makes ``link`` a serial device whose other end is
+*peer* (another pty, or the MicroPython unix port running a program), the
+way a USB beacon appears as ``/dev/ttyACM0``. ``stop()`` is an unplug: the
+link disappears and the reader gets an I/O error; ``start()`` again is a
+re-plug at the same path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+MICROPYTHON = Path(sys.executable).with_name("micropython")
+RAW = "raw,echo=0"
+
+
+class Socat:
+    """One socat process serving *link*; *peer* is a socat address."""
+
+    def __init__(self, link: Path, peer: str, *, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.link, self.peer, self.cwd = link, peer, cwd
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [shutil.which("socat") or "socat", f"PTY,link={self.link},{RAW}", self.peer],
+            cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(lambda: self.link.exists() or self.proc.poll() is not None)
+        assert self.link.exists(), f"socat did not create {self.link}"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        _wait(lambda: not self.link.exists())
+
+
+def pty_pair(tmp: Path) -> tuple[Socat, Path]:
+    """A host-side device ``tmp/tty`` wired to a test-side device ``tmp/peer``."""
+    peer = tmp / "peer"
+    return Socat(tmp / "tty", f"PTY,link={peer},{RAW}"), peer
+
+
+def micropython_env(*paths: Path) -> dict[str, str]:
+    """MICROPYPATH for the unix port: the frozen modules first, then *paths*."""
+    return {"MICROPYPATH": ":".join([".frozen", *map(str, paths)])}
+
+
+def micropython_peer(*argv: str) -> str:
+    """A socat address running the MicroPython unix port on the pty, like a board."""
+    command = " ".join([str(MICROPYTHON), *argv])
+    return f"EXEC:{command},pty,{RAW},setsid,ctty"
+
+
+def _wait(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
