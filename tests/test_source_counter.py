@@ -281,7 +281,7 @@ def test_empty_tables_use_the_documented_default_pins() -> None:
      "sources[2].pir: expected a pin not already used by foot_switch, got 'GPIO17'"),
     ({"pir": {"pinn": 5}}, (AGENT,), "sources[2].pir.pinn: expected a known key"),
     ({"pir": {}, "arrive_s": -1}, (AGENT,), "sources[2].arrive_s: expected a number in 0..600"),
-    ({"pir": {}}, ("alice",), "sources[2].agent: expected one of the agents under [agents]"),
+    ({"pir": {}}, ("alice",), "sources[2].agent: expected agents declared under [agents] (alice), got 'counter-1'"),
 ])
 def test_config_errors_name_the_key(table: dict, agents: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=None) as err:

@@ -22,6 +22,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Protocol
 
+from ..config_section import Section
+
 
 class StatusSink(Protocol):
     """Where sources send what they see; the bridge is one, tests use others.
@@ -56,3 +58,15 @@ class Source(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} agents={list(self.agents)}>"
+
+
+def configured_agents(section: Section, key: str, agents: tuple[str, ...], *,
+                      many: bool = False) -> tuple[str, ...]:
+    """Read *key* (one id; with *many* a list defaulting to all *agents*) and check each
+    is declared under ``[agents]``, so a typo is reported at the source's own table."""
+    chosen = tuple(section.ids(key, list(agents))) if many else (section.id(key),)
+    for agent in chosen:
+        if agents and agent not in agents:
+            raise section.error(key, f"agents declared under [agents] ({', '.join(agents)})",
+                                agent)
+    return chosen

@@ -49,7 +49,7 @@ from gpiozero import Button, DistanceSensor, GPIOZeroError, MotionSensor, PWMSof
 from gpiozero.mixins import EventsMixin
 
 from ..config_section import Section
-from .base import Source, StatusSink
+from .base import Source, StatusSink, configured_agents
 from .timing import Clock, Hysteresis
 
 log = logging.getLogger(__name__)
@@ -315,10 +315,7 @@ def _pins(spec: Input) -> str:
 def from_config(section: Section, agents: tuple[str, ...]) -> CounterSource:
     """Build a counter from its ``[[sources]]`` table (keys in docs/sources.md)."""
     name = section.id("name", "counter")
-    agent = section.id("agent")
-    if agents and agent not in agents:
-        raise section.error("agent", f"one of the agents under [agents] ({', '.join(agents)})",
-                            agent)
+    agent = configured_agents(section, "agent", agents)[0]
     hysteresis = Hysteresis(section.float("arrive_s", 1.0, lo=0, hi=600),
                             section.float("depart_s", 5.0, lo=0, hi=3600),
                             section.bool("ringing", False))

@@ -54,6 +54,11 @@ class Hysteresis:
         self.engaged = False
         self.changed_at = 0.0
 
+    def reset(self, present: bool, now: float) -> None:
+        """Take *present* as the steady truth at once: a first reading has nothing to debounce."""
+        self.present = self.engaged = present
+        self.changed_at = now
+
     def update(self, present: bool, now: float) -> None:
         """Record the raw presence seen at *now*."""
         if present != self.present:

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..config_section import Section
 from ..protocol import STATES
-from .base import Source, StatusSink
+from .base import Source, StatusSink, configured_agents
 from .timing import Clock
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class WebhookSource(Source):
                     server.server_close()
                     return
                 self._server = server
-            server.serve_forever(poll_interval=0.5)
+            server.serve_forever(poll_interval=0.2)
             server.server_close()
             return
 
@@ -261,11 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
 def from_config(section: Section, agents: tuple[str, ...]) -> WebhookSource:
     """Build the webhook from its ``[[sources]]`` table (keys in docs/sources.md)."""
     name = section.id("name", "webhook")
-    served = tuple(section.ids("agents", list(agents)))
-    stray = [a for a in served if agents and a not in agents]
-    if stray:
-        raise section.error("agents", f"agents declared under [agents] ({', '.join(agents)})",
-                            stray[0])
+    served = configured_agents(section, "agents", agents, many=True)
     token = section.str("token")
     if len(token) < MIN_TOKEN_CHARS:
         raise section.error("token", f"a secret of at least {MIN_TOKEN_CHARS} characters",
