@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,48 @@ def test_digest_auth_on_subscribe_and_refresh(sipp, watch) -> None:
     sink = watch(pbx.port, username="focuslight", password="s3cret")
     sink.wait_for("alice", ["available", "engaged"])
     assert pbx.finish() == 0, pbx.log()
+
+
+def test_subscription_terminated_by_the_pbx_subscribes_again(sipp, watch) -> None:
+    pbx = sipp("terminated", calls=2)
+    sink = watch(pbx.port)
+    sink.wait_for("alice", ["engaged", "available"])
+    assert pbx.finish() == 0, pbx.log()  # both subscriptions went as scripted
+
+
+def test_wrong_password_is_unknown_with_one_clear_log_line(sipp, watch, caplog) -> None:
+    pbx = sipp("auth")
+    sink = watch(pbx.port, username="focuslight", password="wrong")
+    sink.wait_for("alice", ["unknown"])
+    refused = [r.getMessage() for r in caplog.records if "403" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "extension 201" in refused[0] and "refused username 'focuslight'" in refused[0]
+    assert "wrong" not in refused[0]  # the password is never logged
+
+
+def test_pbx_not_answering_is_unknown_then_recovers(sipp, watch, caplog) -> None:
+    """A PBX that swallows SUBSCRIBEs, then one that answers on the same port."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    try:
+        sink = watch(port, extensions={"201": "alice", "202": "bob"}, timeout=1.0)
+        sink.wait_for("alice", ["unknown"])
+        sink.wait_for("bob", ["unknown"])
+        assert silent.recv(4096).startswith(b"SUBSCRIBE sip:20")
+    finally:
+        silent.close()
+    pbx = sipp("basic", port=port, calls=2)  # serves alice's and bob's subscriptions
+    sink.wait_for("alice", ["unknown", "available", "ringing", "engaged"], timeout=15)
+    assert pbx.finish() == 0, pbx.log()
+    lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
+    down = [line for line in lines if "unreachable" in line]
+    assert len(down) == 1, lines  # one line for the outage, however many retries
+    assert "no answer to SUBSCRIBE" in down[0] and "alice, bob" in down[0]
+    assert any("reachable again" in line for line in lines)
+
+
+def test_pbx_refusing_tcp_is_unknown(watch, caplog) -> None:
+    sink = watch(free_port(), transport="tcp")
+    sink.wait_for("alice", ["unknown"])
+    assert any("Connection refused" in r.getMessage() for r in caplog.records)

@@ -333,6 +333,9 @@ class BlfClient:
         elif status == 423 and (message.get("min-expires") or "").isdigit():
             sub.expires = int(message.get("min-expires") or sub.expires)
             self._resend(sub, now, challenges=request.challenges)
+        elif status == 403 and request.challenges:
+            self._failed(sub, f"the PBX refused username {self.settings.username!r} and its "
+                              "password (403 Forbidden)", now)
         elif status == 481 and sub.active:
             sub.begin()  # the PBX forgot us: start a new subscription right away
             self._subscribe(sub, now)
