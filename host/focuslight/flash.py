@@ -19,8 +19,9 @@ versions or mpremote syntax. This command:
    says ``online`` on MQTT, live, not a retained leftover from before.
 
 Against the MicroPython unix port (a "board" behind a pty, for tests) it
-never soft-resets (that would end the process): it uses ``mpremote resume``
-and skips the reset, as ``--no-reset`` does for any board.
+never resets (a soft reset ends the process): it uses ``mpremote resume`` and
+starts ``main.py`` with ``exec --no-follow`` instead. ``--no-reset`` leaves
+any board as it is after the copy.
 
 Example::
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import shlex
 import shutil
@@ -130,8 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="firmware folder (default: %(default)s)")
     board.add_argument("--source", action="store_true", help="copy .py sources instead of"
                        " compiling to .mpy (slower imports, more RAM)")
-    board.add_argument("--no-reset", action="store_true", help="never reset the board"
-                       " (implied for the MicroPython unix port)")
+    board.add_argument("--no-reset", action="store_true", help="leave the board as it is"
+                       " after the copy: no reset, main.py not started, no wait")
     board.add_argument("--dry-run", action="store_true", help="print the steps, touch nothing")
     device = parser.add_argument_group("device config (config.json)")
     device.add_argument("-c", "--config", metavar="FILE", help="focuslight.toml: broker,"
@@ -180,10 +182,10 @@ def _flash(args: argparse.Namespace) -> int:
         board = read_board(port)
         print(f"board on {port}: {board.describe()}")
     config = device_config(args, bridge, board)
-    plan = Plan(port, board, firmware, compile_mpy=not args.source and _wants_mpy(board),
-                reset=not (args.no_reset or board.is_unix))
+    plan = Plan(port, board, firmware, compile_mpy=not args.source and wants_mpy(board),
+                start=not args.no_reset)
     watch = None
-    if not (args.no_wait or args.dry_run or config["transport"] != "mqtt"):
+    if not (args.no_wait or args.no_reset or args.dry_run or config["transport"] != "mqtt"):
         watch = AvailabilityWatch(bridge, Topics(config["prefix"]).beacon_availability(
             config["beacon"]), args.timeout)
     with tempfile.TemporaryDirectory(prefix="focuslight-flash-") as stage:
@@ -198,7 +200,7 @@ def _flash(args: argparse.Namespace) -> int:
                 watch.close()
             raise
     if watch is None:
-        print("flashed; not waiting for the beacon (--no-wait or serial transport)")
+        print("flashed; not waiting for the beacon (--no-wait, --no-reset or serial transport)")
         return 0
     return watch.wait(config["beacon"])
 
@@ -251,7 +253,7 @@ def mpy_cross_version() -> tuple[int, int]:
     return int(found[1]), int(found[2] or 0)
 
 
-def _wants_mpy(board: Board) -> bool:
+def wants_mpy(board: Board) -> bool:
     """Compile only for a board that loads this mpy-cross's output; refuse a mismatch."""
     if board.mpy_version is None:
         print("the board cannot import .mpy files: copying .py sources")
@@ -292,14 +294,14 @@ class Plan:
     board: Board
     firmware: Path
     compile_mpy: bool
-    reset: bool
+    start: bool
 
     def steps(self, stage: Path, config: dict[str, Any]) -> list[Step]:
         sources = sorted((self.firmware / PACKAGE).glob("*.py"))
         suffix = ".mpy" if self.compile_mpy else ".py"
         staged = [stage / PACKAGE / (src.stem + suffix) for src in sources]
         steps = [self._build(src, out) for src, out in zip(sources, staged, strict=True)]
-        connect = _connect(self.port, resume=not self.reset)
+        connect = _connect(self.port, resume=self.board.is_unix)
         clean = CLEAN.format(pkg=json.dumps(PACKAGE),
                              keep=json.dumps(sorted(p.name for p in staged)))
         steps.append(Step([*connect, "exec", clean],
@@ -311,8 +313,11 @@ class Plan:
                           "copy main.py and config.json"))
         steps += [Step([*connect, "mip", "install", dep], f"install dependency {dep}")
                   for dep in firmware_deps(self.firmware)]
-        if self.reset:
-            steps.append(Step([*_connect(self.port, resume=True), "reset"], "reset the board"))
+        if self.start and self.board.is_unix:
+            steps.append(Step([*connect, "exec", "--no-follow", "import main"],
+                              "start main.py (the unix port cannot reset)"))
+        elif self.start:
+            steps.append(Step([*connect, "reset"], "reset the board: main.py starts"))
         return steps
 
     def _build(self, src: Path, out: Path) -> Step:
@@ -382,18 +387,24 @@ def _mpremote(argv: list[str], what: str) -> str:
     except FlashError as err:
         text = str(err)
         port = argv[len(MPREMOTE) + 1]
-        if "failed to access" in text or "exclusively lock" in text:
-            raise FlashError(f"{port} is busy in another program (a serial terminal, Thonny,"
-                             " another mpremote, or a focuslight bridge driving it as a serial"
-                             " beacon): close that program, then retry") from None
-        if "no device found" in text or "No such file" in text:
-            raise FlashError(f"{port} is not there: is the board plugged in? (`mpremote devs`"
-                             " lists boards; or leave out --port)") from None
+        if "failed to access" in text or "no device found" in text:
+            raise FlashError(_access_problem(port)) from None
         if "could not enter raw repl" in text:
             raise FlashError(f"{port} does not answer as a MicroPython REPL: press the board's"
                              " reset button and retry; if it still fails, install MicroPython"
                              " (micropython.org/download) first") from None
         raise
+
+
+def _access_problem(port: str) -> str:
+    if not os.path.exists(port):
+        return (f"{port} is not there: is the board plugged in? (`mpremote devs` lists"
+                " boards; or leave out --port)")
+    if not os.access(port, os.R_OK | os.W_OK):
+        return (f"no permission to open {port}: add yourself to the dialout group"
+                " (sudo usermod -aG dialout $USER, then log in again)")
+    return (f"{port} is busy in another program (a serial terminal, Thonny, another mpremote,"
+            " or a focuslight bridge driving it as a serial beacon): close it, then retry")
 
 
 # -- config.json --------------------------------------------------------------------

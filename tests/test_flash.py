@@ -1,0 +1,121 @@
+"""``focuslight flash`` against a real MicroPython: the unix port behind a pty.
+
+socat makes ``tmp/tty`` a serial device whose other end is the unix port's
+REPL, running in ``tmp/board`` (the board's filesystem). The real mpremote
+drives it (raw REPL, raw paste, ``resume``), the real mpy-cross compiles,
+and the flashed firmware then runs in that same process and announces
+itself on a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+from pty_helpers import FIRMWARE, Socat, micropython_env, micropython_peer
+
+from focuslight.flash import Board, FlashError, wants_mpy
+
+FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
+
+
+def flash(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FOCUSLIGHT, "flash", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Iterator[tuple[Socat, Path]]:
+    """A 'board': the unix port's REPL on a pty, cwd = its filesystem, with stale files."""
+    root = tmp_path / "board"
+    (root / "beacon").mkdir(parents=True)
+    (root / "beacon" / "look.py").write_text("raise ImportError('stale source wins')\n")
+    (root / "beacon" / "gone.mpy").write_bytes(b"M\x06")
+    (root / "main.mpy").write_bytes(b"M\x06")
+    env = micropython_env(FIRMWARE / "unix")
+    env["MICROPYPATH"] = ":" + env["MICROPYPATH"]  # "" first: import from the board's cwd
+    socat = Socat(tmp_path / "tty", micropython_peer(), cwd=root, env=env)
+    yield socat, root
+    socat.stop()
+
+
+def test_flash_end_to_end_on_the_unix_port(board, mosquitto) -> None:
+    socat, root = board
+    done = flash("--port", str(socat.link), "--agent", "alice", "--beacon", "alice-desk",
+                 "--broker", f"{mosquitto.host}:{mosquitto.port}", "--prefix", "t1",
+                 "--brightness", "0.3", "--timeout", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "MicroPython 1.29.0 on linux (mpy v6.3, arch x64)" in done.stdout
+    assert "removed stale :beacon/look.py" in done.stdout
+    assert "beacon alice-desk is online" in done.stdout
+
+    modules = sorted(p.stem for p in (FIRMWARE / "beacon").glob("*.py"))
+    assert sorted(p.name for p in (root / "beacon").iterdir()) == [f"{m}.mpy" for m in modules]
+    assert not (root / "main.mpy").exists()
+    assert (root / "main.py").read_text() == (FIRMWARE / "main.py").read_text()
+    config = json.loads((root / "config.json").read_text())
+    assert config | {"broker": "", "port": 0} == {
+        "agent": "alice", "beacon": "alice-desk", "board": "unix", "brightness": 0.3,
+        "broker": "", "port": 0, "prefix": "t1", "led": "neopixel", "available_off": False,
+        "transport": "mqtt", "wifi_ssid": "", "wifi_password": "", "username": "",
+        "password": ""}
+    assert (config["broker"], config["port"]) == (mosquitto.host, mosquitto.port)
+
+
+def test_compiled_modules_import_on_the_unix_port(board) -> None:
+    """Every .mpy that flash wrote imports (no board-side main started: --no-reset)."""
+    socat, root = board
+    done = flash("--port", str(socat.link), "--agent", "alice", "--no-reset",
+                 "--transport", "serial")
+    assert done.returncode == 0, done.stdout + done.stderr
+    modules = sorted(p.stem for p in (FIRMWARE / "beacon").glob("*.py"))
+    probe = (f"import sys\nfor m in {modules!r}:\n    __import__('beacon.' + m)\n"
+             f"print('imported', {len(modules)}, sys.modules['beacon.config'].__file__)")
+    out = subprocess.run([sys.executable, "-m", "mpremote", "connect", str(socat.link),
+                          "resume", "exec", probe], capture_output=True, text=True, timeout=30)
+    assert f"imported {len(modules)} beacon/config.mpy" in out.stdout, out.stdout + out.stderr
+    assert json.loads((root / "config.json").read_text())["transport"] == "serial"
+
+
+def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:
+    done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", "esp32",
+                 "--agent", "alice", "--wifi-ssid", "office", "--wifi-password", "s3cret",
+                 "--broker", "192.168.1.10:1884")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "mpy-cross -march=xtensawin -s beacon/config.py -o" in out
+    assert f"mpremote connect {tmp_path / 'nothing-here'} cp " in out
+    assert out.rstrip().endswith("reset")
+    assert '"broker": "192.168.1.10", ' in out and '"port": 1884' in out
+    assert "s3cret" not in out and '"wifi_password": "***"' in out
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_errors_say_what_to_do(board, tmp_path: Path) -> None:
+    socat, _ = board
+    common = ("--agent", "alice", "--no-wait")
+    done = flash(*common)  # no --port, and no USB board on a test machine
+    assert done.returncode == 1
+    assert "no board found: plug the board in" in done.stderr
+    done = flash("--port", str(tmp_path / "ttyACM9"), *common)
+    assert "is not there: is the board plugged in?" in done.stderr
+    with serial.Serial(str(socat.link), exclusive=True):  # e.g. a serial terminal
+        done = flash("--port", str(socat.link), *common)
+    assert done.returncode == 1
+    assert "is busy in another program" in done.stderr
+    done = flash("--port", str(socat.link), "--board", "pico_w", "--agent", "alice",
+                 "--broker", "127.0.0.1")
+    assert "--wifi-ssid is needed" in done.stderr
+
+
+def test_a_board_with_another_mpy_version_is_refused() -> None:
+    old = Board("rp2", (1, 18, 0), 5 | 4 << 10)  # MicroPython 1.18: mpy v5, armv6m
+    refused = r"runs MicroPython 1\.18\.0 \(mpy v5\).*Update MicroPython"
+    with pytest.raises(FlashError, match=refused):
+        wants_mpy(old)
+    assert wants_mpy(Board("rp2", (1, 24, 1), 6 | 3 << 8 | 4 << 10))
