@@ -73,6 +73,7 @@ def test_compiled_modules_import_on_the_unix_port(board) -> None:
     done = flash("--port", str(socat.link), "--agent", "alice", "--no-reset",
                  "--transport", "serial")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f'[[serial_beacons]]\nport = "{socat.link}"\nagent = "alice"\n' in done.stdout
     modules = sorted(p.stem for p in (FIRMWARE / "beacon").glob("*.py"))
     probe = (f"import sys\nfor m in {modules!r}:\n    __import__('beacon.' + m)\n"
              f"print('imported', {len(modules)}, sys.modules['beacon.config'].__file__)")
@@ -83,16 +84,21 @@ def test_compiled_modules_import_on_the_unix_port(board) -> None:
 
 
 def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:
+    toml = tmp_path / "focuslight.toml"
+    toml.write_text('[bridge]\nbroker = "mqtt://192.168.1.10:1884"\nprefix = "site1"\n'
+                    'username = "beacons"\npassword = "brokerpw"\n')
     done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", "esp32",
                  "--agent", "alice", "--wifi-ssid", "office", "--wifi-password", "s3cret",
-                 "--broker", "192.168.1.10:1884")
+                 "-c", str(toml))
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "mpy-cross -march=xtensawin -s beacon/config.py -o" in out
     assert f"mpremote connect {tmp_path / 'nothing-here'} cp " in out
     assert out.rstrip().endswith("reset")
-    assert '"broker": "192.168.1.10", ' in out and '"port": 1884' in out
-    assert "s3cret" not in out and '"wifi_password": "***"' in out
+    for pair in ('"broker": "192.168.1.10"', '"port": 1884', '"prefix": "site1"',
+                 '"username": "beacons"', '"password": "***"', '"wifi_password": "***"'):
+        assert pair in out
+    assert "s3cret" not in out and "brokerpw" not in out
     assert not (tmp_path / "nothing-here").exists()
 
 

@@ -199,10 +199,23 @@ def _flash(args: argparse.Namespace) -> int:
             if watch:
                 watch.close()
             raise
+    if config["transport"] == "serial":
+        print(serial_beacon_snippet(port, config))
     if watch is None:
         print("flashed; not waiting for the beacon (--no-wait, --no-reset or serial transport)")
         return 0
     return watch.wait(config["beacon"])
+
+
+def serial_beacon_snippet(port: str, config: dict[str, Any]) -> str:
+    """The ``[[serial_beacons]]`` table for the bridge, by USB serial number when known."""
+    serial_number = next((p.serial_number for p in list_ports.comports()
+                          if p.device == port and p.serial_number), None)
+    where = (f"serial_number = {json.dumps(serial_number)}" if serial_number
+             else f"port = {json.dumps(port)}")
+    return (f"add this to the bridge's focuslight.toml to drive the beacon over USB:\n\n"
+            f"[[serial_beacons]]\n{where}\nagent = {json.dumps(config['agent'])}\n"
+            f"beacon = {json.dumps(config['beacon'])}\n")
 
 
 # -- the board ----------------------------------------------------------------------
