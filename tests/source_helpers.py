@@ -8,8 +8,12 @@ waits until the source's worker has seen everything that happened so far, so
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 
 class FakeClock:
@@ -81,3 +85,66 @@ class RecordingSink:
                 if left <= 0:
                     raise AssertionError(f"never saw {state!r}; reports: {self.reports}")
                 self._cond.wait(left)
+
+
+class BridgeProcess:
+    """A real ``focuslight bridge -c FILE`` process (or *command*) for end-to-end tests.
+
+    stderr goes to ``bridge.log`` in *tmp*; :meth:`kill` ends it (tests call it in
+    a ``finally`` or through a fixture).
+    """
+
+    def __init__(self, tmp: Path, config: str, command: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, **(env or {})}
+        self.config = tmp / "focuslight.toml"
+        self.config.write_text(config)
+        self.log = tmp / "bridge.log"
+        self.command = command or [sys.executable, "-m", "focuslight", "bridge"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> BridgeProcess:
+        with self.log.open("wb") as err:
+            self.proc = subprocess.Popen([*self.command, "-c", str(self.config)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, env=self.env)
+        return self
+
+    def send(self, line: str) -> None:
+        """Write one command line to the process's stdin (the counter wrapper reads it)."""
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, fragment: str, timeout: float = 15.0) -> str:
+        """Wait until a line containing *fragment* reaches stderr; return that line."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in self.text().splitlines():
+                if fragment in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"bridge never logged {fragment!r}:\n{self.text()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+            if self.proc.stdin:
+                self.proc.stdin.close()
+
+
+def bridge_config(broker_url: str, prefix: str, agents: list[str], source: str,
+                  wrap_up_s: float = 30) -> str:
+    """A focuslight.toml with *agents* and one ``[[sources]]`` table (*source*, TOML text)."""
+    agent_tables = "\n".join(f"[agents.{a}]" for a in agents)
+    return (f'[bridge]\nid = "{prefix}"\nbroker = "{broker_url}"\nprefix = "{prefix}"\n'
+            f"[policy]\nwrap_up_seconds = {wrap_up_s}\n{agent_tables}\n"
+            f"[[sources]]\n{source}\n")

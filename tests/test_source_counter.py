@@ -9,14 +9,18 @@ threads (real time), so those tests wait for the report they expect.
 from __future__ import annotations
 
 import logging
+import sys
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockTriggerPin
-from source_helpers import FakeClock, RecordingSink
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
 
 from focuslight.config_section import ConfigError, Section
+from focuslight.embedded_broker import free_port, wait_for_port
 from focuslight.sources import counter
 from focuslight.sources.counter import DEFAULT_PINS, CounterSource, from_config
 from focuslight.sources.timing import Hysteresis
@@ -281,9 +285,66 @@ def test_empty_tables_use_the_documented_default_pins() -> None:
      "sources[2].pir: expected a pin not already used by foot_switch, got 'GPIO17'"),
     ({"pir": {"pinn": 5}}, (AGENT,), "sources[2].pir.pinn: expected a known key"),
     ({"pir": {}, "arrive_s": -1}, (AGENT,), "sources[2].arrive_s: expected a number in 0..600"),
-    ({"pir": {}}, ("alice",), "sources[2].agent: expected agents declared under [agents] (alice), got 'counter-1'"),
+    ({"pir": {}}, ("alice",),
+     "sources[2].agent: expected agents declared under [agents] (alice), got 'counter-1'"),
 ])
 def test_config_errors_name_the_key(table: dict, agents: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=None) as err:
         build(table, agents)
     assert message in str(err.value)
+
+
+# -- end to end: the real bridge process and a real mosquitto --------------------------------
+
+def test_counter_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory,
+                                                      tmp_path: Path) -> None:
+    """The CLI's bridge runs in tests/counter_bridge.py, whose MockFactory pins we drive."""
+    prefix, status = "fl-counter", f"fl-counter/agents/{AGENT}/status"
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(status)
+    source = ('type = "counter"\nagent = "counter-1"\narrive_s = 0.3\ndepart_s = 0.3\n'
+              'ringing = true\n[sources.foot_switch]\n')
+    bridge = BridgeProcess(tmp_path, bridge_config(mosquitto.url, prefix, [AGENT], source),
+                           [sys.executable, str(Path(__file__).parent / "counter_bridge.py")])
+    try:
+        bridge.start()
+        watcher.wait_for_state(status, "available", timeout=15)
+        bridge.send(f"low {DEFAULT_PINS['foot_switch']}")
+        assert watcher.wait_for_state(status, "ringing")["source"] == "counter"
+        assert watcher.wait_for_state(status, "engaged")["source"] == "counter"
+        bridge.send(f"high {DEFAULT_PINS['foot_switch']}")
+        watcher.wait_for_state(status, "wrap_up")
+        assert bridge.alive(), bridge.text()
+    finally:
+        bridge.kill()
+
+
+def test_counter_without_gpio_reads_unknown_and_the_bridge_keeps_serving(
+        mosquitto, peer_factory, tmp_path: Path) -> None:
+    """`focuslight bridge` whose pin library cannot load: one log line, `unknown`, and the
+    bridge's other source (a webhook) still lights its agent."""
+    prefix, port = "fl-nogpio", free_port()
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(f"{prefix}/agents/+/status")
+    config = bridge_config(mosquitto.url, prefix, [AGENT, "alice"],
+                           'type = "counter"\nagent = "counter-1"\n[sources.pir]\n')
+    config += ('[[sources]]\ntype = "webhook"\nname = "cti"\nagents = ["alice"]\n'
+               f'token = "0123456789abcdef"\nport = {port}\n')
+    bridge = BridgeProcess(tmp_path, config, env={"GPIOZERO_PIN_FACTORY": "not-installed"})
+    try:
+        bridge.start()
+        assert "cannot open pir (pin GPIO4)" in bridge.wait_for_log("counter counter:")
+        watcher.wait_for_state(f"{prefix}/agents/{AGENT}/status", "unknown")
+        wait_for_port("127.0.0.1", port)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/agents/alice/state", data=b'{"state": "engaged"}',
+            headers={"Authorization": "Bearer 0123456789abcdef",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        watcher.wait_for_state(f"{prefix}/agents/alice/status", "engaged")
+        assert bridge.alive(), bridge.text()
+    finally:
+        bridge.kill()
+    errors = [line for line in bridge.text().splitlines() if "counter counter:" in line]
+    assert len(errors) == 1 and "cannot open pir (pin GPIO4)" in errors[0], bridge.text()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from source_helpers import FakeClock, RecordingSink
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
 
 from focuslight.config_section import ConfigError, Section
 from focuslight.sources import mic
@@ -218,3 +218,25 @@ def test_config_errors_name_the_key(table: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         from_config(Section(table, "pc.toml", "sources[0]"), ("alice",))
     assert message in str(err.value)
+
+
+# -- end to end: the real `focuslight bridge` process and a real mosquitto ------------------
+
+def test_open_microphone_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory,
+                                                              proc: FakeProc,
+                                                              tmp_path: Path) -> None:
+    prefix, status = "fl-mic", "fl-mic/agents/alice/status"
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(status)
+    source = (f'type = "mic"\nname = "softphone"\nagent = "alice"\nproc_root = "{proc.root}"\n'
+              "poll_s = 0.1\ndebounce_s = 0.2\n")
+    bridge = BridgeProcess(tmp_path, bridge_config(mosquitto.url, prefix, ["alice"],
+                                                   source)).start()
+    try:
+        watcher.wait_for_state(status, "available", timeout=15)
+        proc.set(1, "c", running=True)
+        assert watcher.wait_for_state(status, "engaged")["source"] == "softphone"
+        proc.set(1, "c", running=False)
+        watcher.wait_for_state(status, "wrap_up")
+    finally:
+        bridge.kill()

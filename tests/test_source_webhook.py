@@ -7,9 +7,10 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from source_helpers import FakeClock, RecordingSink
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
 
 from focuslight.config_section import ConfigError, Section
 from focuslight.embedded_broker import free_port, wait_for_port
@@ -211,3 +212,54 @@ def test_config_errors_name_the_key(table: dict, message: str) -> None:
         from_config(section, AGENTS)
         section.finish()
     assert message in str(err.value)
+
+
+# -- end to end: the real `focuslight bridge` process and a real mosquitto ------------------
+
+def test_webhook_call_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory,
+                                                           tmp_path: Path) -> None:
+    prefix, port = "fl-webhook", free_port()
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(f"{prefix}/agents/+/status")
+    source = (f'type = "webhook"\nname = "cti"\ntoken = "{TOKEN}"\nport = {port}\n'
+              '[sources.states]\n"CONNECTED" = "engaged"\n')
+    bridge = BridgeProcess(tmp_path, bridge_config(mosquitto.url, prefix, list(AGENTS),
+                                                   source)).start()
+    try:
+        wait_for_port("127.0.0.1", port)
+        assert Client(port).post("bob", {"state": "CONNECTED", "source": "cti"})[0] == 200
+        status = watcher.wait_for_state(f"{prefix}/agents/bob/status", "engaged")
+        assert status["source"] == "cti"
+        assert Client(port).post("bob", {"state": "available"})[0] == 200
+        watcher.wait_for_state(f"{prefix}/agents/bob/status", "wrap_up")
+    finally:
+        bridge.kill()
+
+
+def test_port_taken_bridge_keeps_running_with_unknown(mosquitto, peer_factory,
+                                                      tmp_path: Path) -> None:
+    prefix = "fl-webhook-taken"
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(f"{prefix}/agents/+/status")
+    source = (f'type = "webhook"\nname = "cti"\ntoken = "{TOKEN}"\nport = {port}\n'
+              "retry_s = 1\n")
+    bridge = BridgeProcess(tmp_path, bridge_config(mosquitto.url, prefix, ["alice"],
+                                                   source)).start()
+    try:
+        line = bridge.wait_for_log("webhook cti:")
+        assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in line
+        watcher.wait_for_state(f"{prefix}/agents/alice/status", "unknown")
+        holder.close()                          # the other program goes away
+        wait_for_port("127.0.0.1", port)
+        assert Client(port).post("alice", {"state": "engaged"})[0] == 200
+        watcher.wait_for_state(f"{prefix}/agents/alice/status", "engaged")
+        assert bridge.alive(), bridge.text()
+    finally:
+        bridge.kill()
+        holder.close()
+    errors = [line for line in bridge.text().splitlines() if "ERROR" in line]
+    assert len(errors) == 1, bridge.text()
