@@ -1,0 +1,145 @@
+"""End to end: the virtual beacon (real firmware on the unix port) against a
+real mosquitto, with a paho peer or the real bridge on the other side.
+
+What is checked is what an agent would see: the look the firmware drove its
+LED seam to (``<state> <colour> <pattern>`` lines of the virtual beacon).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from firmware_helpers import beacon_factory
+
+PREFIX = "fwtest"
+STATUS = f"{PREFIX}/agents/alice/status"
+BRIDGE = f"{PREFIX}/bridges/main/availability"
+AVAILABILITY = f"{PREFIX}/beacons/alice-desk/availability"
+EVENT = f"{PREFIX}/beacons/alice-desk/event"
+
+
+@pytest.fixture
+def beacons():
+    yield from beacon_factory()
+
+
+def status(state: str) -> bytes:
+    return json.dumps({"v": 1, "state": state, "source": "phone",
+                       "since": round(time.time(), 3)}).encode()
+
+
+def test_status_reaches_the_led_and_bad_payloads_are_ignored(mosquitto, peer_factory,
+                                                              beacons) -> None:
+    peer = peer_factory(mosquitto)
+    peer.subscribe(f"{PREFIX}/beacons/#")
+    beacon = beacons(mosquitto.url, PREFIX)
+    beacon.wait_look("unknown blue blink")
+    peer.wait_for(AVAILABILITY, lambda p: p == b"online")
+    peer.publish(BRIDGE, "online", retain=True)
+    time.sleep(0.3)
+    assert beacon.looks.lines == ["unknown blue blink"]  # no status yet: still unknown
+    peer.publish(STATUS, status("engaged"), retain=True)
+    seen = beacon.wait_look("engaged red solid")
+    future = status("engaged").replace(b'"v": 1', b'"v": 2')
+    bad = [b"garbage", b"x" * 10_000, b'["engaged"]', future, status("busy"), b"\xff\xfe", b""]
+    for payload in bad:
+        peer.publish(STATUS, payload)
+    peer.publish(STATUS, status("hold"))
+    assert beacon.wait_look("hold red pulse", seen) == seen + 1  # nothing shown in between
+    beacon.logs.wait_for("payload is 10000 bytes, limit is 512")
+    ignored = [line for line in beacon.logs.lines if "ignored message on " + STATUS in line]
+    assert len(ignored) == len(bad), beacon.logs.lines
+
+
+def test_broker_loss_shows_unknown_then_the_retained_state(mosquitto, peer_factory,
+                                                            beacons) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(STATUS, status("engaged"), retain=True)
+    beacon = beacons(mosquitto.url, PREFIX, "alice", "alice-desk", "--keepalive", "5")
+    seen = beacon.wait_look("engaged red solid")
+    mosquitto.kill()
+    seen = beacon.wait_look("unknown blue blink", seen, timeout=5)  # within the keepalive
+    mosquitto.start()
+    peer_factory(mosquitto).publish(STATUS, status("ringing"), retain=True)
+    beacon.wait_look("ringing red blink", seen, timeout=20)
+
+
+def test_wifi_loss_is_unknown_until_it_comes_back(mosquitto, peer_factory, beacons) -> None:
+    peer_factory(mosquitto).publish(STATUS, status("dnd"), retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("dnd purple solid")
+    beacon.send("wifi off")
+    seen = beacon.wait_look("unknown blue blink", seen, timeout=5)
+    beacon.send("wifi on")
+    beacon.wait_look("dnd purple solid", seen, timeout=15)
+    assert beacon.logs.wait_for("wifi: lost")
+
+
+def test_button_publishes_events_and_flashes_even_offline(mosquitto, peer_factory,
+                                                          beacons) -> None:
+    peer = peer_factory(mosquitto)
+    peer.subscribe(EVENT)
+    beacon = beacons(mosquitto.url, PREFIX)
+    beacon.logs.wait_for("mqtt: connected")
+    beacon.send("press")
+    assert json.loads(peer.wait_for(EVENT)) == {"v": 1, "button": "press"}
+    beacon.send("hold")
+    assert json.loads(peer.wait_for(EVENT)) == {"v": 1, "button": "hold"}
+    time.sleep(0.5)  # the virtual finger leaves the button 1.3 s after a hold began
+    beacon.send("wifi off")
+    beacon.logs.wait_for("wifi: lost")
+    beacon.send("press")
+    beacon.logs.wait_for("button press (offline, not sent)")
+
+
+# -- with the real bridge --------------------------------------------------------------
+
+
+@pytest.fixture
+def bridge(mosquitto, tmp_path):
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f"""
+[bridge]
+id = "main"
+broker = "{mosquitto.url}"
+prefix = "{PREFIX}"
+[agents.alice]
+beacons = ["alice-desk"]
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "focuslight", "bridge", "-c", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def test_with_the_bridge_button_dnd_restart_mid_call_and_will(mosquitto, bridge,
+                                                              peer_factory, beacons) -> None:
+    """No sources: alice is ``unknown`` (the bridge's own conclusion) until a manual state."""
+    peer = peer_factory(mosquitto)
+    peer.subscribe(STATUS)
+    beacon = beacons(mosquitto.url, PREFIX)
+    peer.wait_for_state(STATUS, "unknown")
+    beacon.logs.wait_for("mqtt: connected")
+    beacon.send("press")  # the bridge turns a press into dnd ...
+    seen = beacon.wait_look("dnd purple solid")
+    beacon.send("press")  # ... and the next press back to auto
+    seen = beacon.wait_look("unknown blue blink", seen)
+
+    peer.publish(f"{PREFIX}/agents/alice/set", b'{"state":"engaged"}')
+    beacon.wait_look("engaged red solid", seen)
+    beacon.stop()  # the beacon reboots mid-call ...
+    again = beacons(mosquitto.url, PREFIX)
+    started = time.monotonic()
+    again.wait_look("engaged red solid", timeout=10)
+    assert time.monotonic() - started < 5  # ... and shows engaged at once (retained)
+    assert again.looks.lines[0].startswith("unknown")
+
+    bridge.kill()  # no goodbye: the broker delivers the bridge's will
+    again.wait_look("unknown blue blink", 1, timeout=10)
