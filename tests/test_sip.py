@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sip_helpers import RecordingSink, Sipp
+from sip_helpers import CALLER_NUMBER, RecordingSink, Sipp
 
 from focuslight.embedded_broker import free_port
 from focuslight.sources.sip import SipSettings, SipSource
@@ -127,3 +127,14 @@ def test_pbx_refusing_tcp_is_unknown(watch, caplog) -> None:
     sink = watch(free_port(), transport="tcp")
     sink.wait_for("alice", ["unknown"])
     assert any("Connection refused" in r.getMessage() for r in caplog.records)
+
+
+def test_unreadable_body_is_unknown_until_a_refresh_brings_a_full_state(sipp, watch,
+                                                                        caplog) -> None:
+    pbx = sipp("bad_body")
+    sink = watch(pbx.port)
+    sink.wait_for("alice", ["unknown", "engaged"])
+    assert pbx.finish() == 0, pbx.log()
+    lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
+    assert any("unusable NOTIFY body" in line for line in lines), lines
+    assert not any(CALLER_NUMBER[4:] in line or "Mustermann" in line for line in lines)

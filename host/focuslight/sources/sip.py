@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config_section import Section
-from .base import Source, StatusSink
+from .base import Source, StatusSink, configured_agents
 from .sip_auth import authorization, best_challenge
 from .sip_dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
 from .sip_message import (
@@ -363,7 +363,7 @@ class BlfClient:
             sub.reset()
             sub.due = now
         else:
-            sub.due = now + max(1.0, expires * 0.8)
+            sub.due = now + _refresh_delay(expires)
 
     def _on_challenge(self, sub: _Subscription, message: SipMessage, now: float) -> None:
         assert sub.request is not None
@@ -451,8 +451,8 @@ class BlfClient:
         value, params = split_params(header)
         if value.lower() != "terminated":
             expires = _seconds(params.get("expires"))
-            if expires is not None and sub.request is None:
-                self._schedule_refresh(sub, now, expires)
+            if expires and sub.request is None:  # the PBX may shorten it, never lengthen it
+                sub.due = min(sub.due or float("inf"), now + _refresh_delay(expires))
             return
         reason, retry_after = params.get("reason", "").lower(), _seconds(params.get("retry-after"))
         sub.reset()
@@ -479,6 +479,11 @@ class BlfClient:
         if self.reported.get(sub.agent) != merged:
             self.reported[sub.agent] = merged
             self.report(sub.agent, merged)
+
+
+def _refresh_delay(expires: float) -> float:
+    """Refresh at 80 % of the granted lifetime: early enough for a retry or two."""
+    return max(1.0, expires * 0.8)
 
 
 def _seconds(value: str | None) -> float | None:
@@ -541,10 +546,6 @@ def _extensions(section: Section, agents: tuple[str, ...]) -> dict[str, str]:
     for extension in table.data:
         if not EXTENSION.fullmatch(extension):
             raise table.error(extension, "an extension (SIP user part, e.g. \"201\")", extension)
-        agent = table.id(extension)
-        if agents and agent not in agents:
-            raise table.error(extension, f"an agent declared under [agents] "
-                                         f"({', '.join(agents)})", agent)
-        extensions[extension] = agent
+        extensions[extension] = configured_agents(table, extension, agents)[0]
     table.finish()
     return extensions
