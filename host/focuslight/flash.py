@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,12 +188,11 @@ def _flash(args: argparse.Namespace) -> int:
         watch = AvailabilityWatch(bridge, Topics(config["prefix"]).beacon_availability(
             config["beacon"]), args.timeout)
     with tempfile.TemporaryDirectory(prefix="focuslight-flash-") as stage:
-        steps = plan.steps(Path(stage), config)
         if args.dry_run:
-            _print_dry_run(steps, config)
+            _print_dry_run(plan, Path(stage), config)
             return 0
         try:
-            _execute(steps, Path(stage), config)
+            _execute(plan, Path(stage), config)
         except FlashError:
             if watch:
                 watch.close()
@@ -296,12 +294,18 @@ class Step:
         for tool, short in ((MPY_CROSS, "mpy-cross"), (MPREMOTE, "mpremote")):
             if argv[:len(tool)] == tool:
                 argv = [short, *argv[len(tool):]]
-        return shlex.join(argv)
+        segments: list[list[str]] = [[]]
+        for arg in argv:
+            if arg == "+":
+                segments.append([])
+            else:
+                segments[-1].append(arg)
+        return " \\\n  + ".join(shlex.join(segment) for segment in segments)
 
 
 @dataclass(slots=True)
 class Plan:
-    """Turns a board and a firmware folder into the list of commands that flash it."""
+    """Turns a board and a firmware folder into the commands that flash it."""
 
     port: str
     board: Board
@@ -309,36 +313,47 @@ class Plan:
     compile_mpy: bool
     start: bool
 
-    def steps(self, stage: Path, config: dict[str, Any]) -> list[Step]:
-        sources = sorted((self.firmware / PACKAGE).glob("*.py"))
+    def staged(self, stage: Path) -> list[tuple[Path, Path]]:
+        """``(source, file to copy)`` for every module of the package."""
         suffix = ".mpy" if self.compile_mpy else ".py"
-        staged = [stage / PACKAGE / (src.stem + suffix) for src in sources]
-        steps = [self._build(src, out) for src, out in zip(sources, staged, strict=True)]
-        connect = _connect(self.port, resume=self.board.is_unix)
+        return [(src, stage / PACKAGE / (src.stem + suffix))
+                for src in sorted((self.firmware / PACKAGE).glob("*.py"))]
+
+    def local_steps(self, stage: Path) -> list[Step]:
+        return [self._build(src, out) for src, out in self.staged(stage)]
+
+    def board_step(self, stage: Path) -> Step:
+        """Everything on the board in one mpremote session.
+
+        One session, because a firmware that has been interrupted stops
+        feeding its watchdog (8 s on a Pico W): the board must be reset by
+        us before the watchdog does it halfway through the copy.
+        """
+        files = [str(out) for _, out in self.staged(stage)]
         clean = CLEAN.format(pkg=json.dumps(PACKAGE),
-                             keep=json.dumps(sorted(p.name for p in staged)))
-        steps.append(Step([*connect, "exec", clean],
-                          f"remove stale files from :{PACKAGE}"))
-        steps.append(Step([*connect, "cp", *map(str, staged), f":{PACKAGE}/"],
-                          f"copy the {PACKAGE} package"))
-        steps.append(Step([*connect, "cp", str(self.firmware / "main.py"),
-                           str(stage / "config.json"), ":./"],
-                          "copy main.py and config.json"))
-        steps += [Step([*connect, "mip", "install", dep], f"install dependency {dep}")
-                  for dep in firmware_deps(self.firmware)]
+                             keep=json.dumps(sorted(Path(f).name for f in files)))
+        actions = [(["exec", clean], f"remove stale files from :{PACKAGE}"),
+                   (["cp", *files, f":{PACKAGE}/"], f"copy the {PACKAGE} package"),
+                   (["cp", str(self.firmware / "main.py"), str(stage / "config.json"), ":./"],
+                    "copy main.py and config.json")]
+        actions += [(["mip", "install", dep], f"install {dep}")
+                    for dep in firmware_deps(self.firmware)]
         if self.start and self.board.is_unix:
-            steps.append(Step([*connect, "exec", "--no-follow", "import main"],
-                              "start main.py (the unix port cannot reset)"))
+            actions.append((["exec", "--no-follow", "import main"],
+                            "start main.py (the unix port cannot reset)"))
         elif self.start:
-            steps.append(Step([*connect, "reset"], "reset the board: main.py starts"))
-        return steps
+            actions.append((["reset"], "reset the board so main.py starts"))
+        argv = _connect(self.port, resume=self.board.is_unix)
+        for index, (args, _) in enumerate(actions):
+            argv += ["+", *args] if index else args
+        return Step(argv, ", ".join(what for _, what in actions))
 
     def _build(self, src: Path, out: Path) -> Step:
         if not self.compile_mpy:
             return Step(["cp", str(src), str(out)], f"stage {src.name}")
         march = [f"-march={self.board.arch}"] if self.board.arch else []
-        return Step(MPY_CROSS + march + ["-s", f"{PACKAGE}/{src.name}", "-o", str(out),
-                                        str(src)], f"compile {src.name}")
+        return Step([*MPY_CROSS, *march, "-s", f"{PACKAGE}/{src.name}", "-o", str(out),
+                     str(src)], f"compile {src.name}")
 
 
 def firmware_deps(firmware: Path) -> list[str]:
@@ -356,28 +371,28 @@ def firmware_deps(firmware: Path) -> list[str]:
 
 
 def _connect(port: str, *, resume: bool) -> list[str]:
-    return MPREMOTE + ["connect", port] + (["resume"] if resume else [])
+    return [*MPREMOTE, "connect", port, *(["resume"] if resume else [])]
 
 
-def _execute(steps: Sequence[Step], stage: Path, config: dict[str, Any]) -> None:
+def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     (stage / PACKAGE).mkdir()
     (stage / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    for step in steps:
-        print(f"  {step.what}")
+    for step in plan.local_steps(stage):
         if step.argv[0] == "cp":
             shutil.copyfile(step.argv[1], step.argv[2])
-        elif step.argv[:len(MPREMOTE)] == MPREMOTE:
-            for line in _mpremote(step.argv, step.what).splitlines():
-                if line.startswith("removed stale"):
-                    print(f"    {line}")
         else:
             _run(step.argv, step.what)
+    print(f"compiled {PACKAGE}/ to .mpy" if plan.compile_mpy else f"staged {PACKAGE}/ as .py")
+    step = plan.board_step(stage)
+    print(f"on the board: {step.what}")
+    for line in _mpremote(step.argv, step.what).splitlines():
+        print(f"  {line}")
 
 
-def _print_dry_run(steps: Sequence[Step], config: dict[str, Any]) -> None:
+def _print_dry_run(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     shown = dict(config, **{k: "***" for k in ("wifi_password", "password") if config.get(k)})
     print(f"# config.json:\n# {json.dumps(shown, sort_keys=True)}")
-    for step in steps:
+    for step in [*plan.local_steps(stage), plan.board_step(stage)]:
         print(f"# {step.what}\n{step.show()}")
 
 
