@@ -189,3 +189,33 @@ def test_svg_is_plain_self_contained_svg(name: str) -> None:
             if attr.endswith("href"):
                 assert value.startswith("#"), f"{name}: external reference {value}"
     assert "@import" not in (HARDWARE / name).read_text()
+
+
+GLANCE_ORDER = {"Pico W": ("pico_w", ["neopixel_pin", "rgb_pins red", "rgb_pins green",
+                                      "rgb_pins blue", "button_pin"]),
+                "ESP32-DevKitC": ("esp32", ["neopixel_pin", "rgb_pins red", "rgb_pins green",
+                                            "rgb_pins blue", "button_pin"]),
+                "Raspberry Pi": ("counter", ["foot_switch", "bell", "pir", "trigger", "echo"])}
+
+
+def test_readme_pins_at_a_glance_match_the_code() -> None:
+    rows = {cells[0]: cells[1:] for cells in table_rows((HARDWARE / "README.md").read_text())}
+    for label, (board, keys) in GLANCE_ORDER.items():
+        assert label in rows, f"hardware/README.md has no {label} row"
+        gpios = [int(n) for cell in rows[label] for n in GPIO.findall(cell)]
+        defaults = code_pins(board)
+        assert gpios == [defaults[key] for key in keys], f"hardware/README.md {label} row"
+
+
+def test_build_guide_names_the_default_pins_where_they_are() -> None:
+    """Each "GP28 (pin 34)" / "GPIO13 (J1-15)" in the guide: a default GPIO, at that pin."""
+    guide = (ROOT / "docs" / "build-a-beacon.md").read_text()
+    mentions = [("pico_w", f"GP{gp}", pin)
+                for gp, pin in re.findall(r"GP(\d+) \(pin (\d+)\)", guide)]
+    mentions += [("esp32", f"GPIO{gp}", pin)
+                 for gp, pin in re.findall(r"GPIO(\d+) \((J[13]-\d+)\)", guide)]
+    assert len(mentions) >= 6
+    for board, gpio, pin in mentions:
+        number = int(GPIO.fullmatch(gpio).group(1))  # type: ignore[union-attr]
+        assert number in code_pins(board).values(), f"build-a-beacon.md: {gpio} is no default"
+        assert HEADERS[board][pin] == gpio, f"build-a-beacon.md: {gpio} is not at {pin}"
