@@ -42,6 +42,7 @@ import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,7 +279,7 @@ class CounterSource(Source):
                                        self._devices or [] if not spec.toggle)
         self.hysteresis.update(present, now)
 
-    def _edge_handler(self, spec: Input, active: bool):
+    def _edge_handler(self, spec: Input, active: bool) -> Callable[[], None]:
         def handler() -> None:
             self._edge(spec, active)
         return handler

@@ -32,6 +32,8 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,7 +140,8 @@ class WebhookSource(Source):
 
     # -- one request ----------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: Any, read: Any) -> dict[str, str]:
+    def handle(self, method: str, path: str, headers: Message,
+               read: Callable[[int], bytes]) -> dict[str, str]:
         """Check one request and apply it; raise :class:`Refused` with the reason."""
         match = PATH.fullmatch(path)
         if match is None:
@@ -171,7 +174,7 @@ class WebhookSource(Source):
             raise Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
                           {"WWW-Authenticate": 'Bearer realm="focuslight"'})
 
-    def _length(self, headers: Any) -> int:
+    def _length(self, headers: Message) -> int:
         if headers.get("Transfer-Encoding") or headers.get("Content-Length") is None:
             raise Refused(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header "
                           "(chunked bodies are not accepted)")
