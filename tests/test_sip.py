@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +139,17 @@ def test_unreadable_body_is_unknown_until_a_refresh_brings_a_full_state(sipp, wa
     lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
     assert any("unusable NOTIFY body" in line for line in lines), lines
     assert not any(CALLER_NUMBER[4:] in line or "Mustermann" in line for line in lines)
+
+
+def test_hung_pbx_is_noticed_by_the_keepalive(sipp, watch, caplog) -> None:
+    pbx = sipp("keepalive", calls=1000)
+    sink = watch(pbx.port, keepalive=0.3, timeout=1.0)
+    sink.wait_for("alice", ["engaged"])
+    pbx.proc.send_signal(signal.SIGSTOP)  # hung: no answers, no ICMP, socket still bound
+    try:
+        sink.wait_for("alice", ["engaged", "unknown"])
+    finally:
+        pbx.proc.send_signal(signal.SIGCONT)
+    sink.wait_for("alice", ["engaged", "unknown", "engaged"])
+    down = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(down) == 1 and "no answer to the OPTIONS keep-alive" in down[0], down

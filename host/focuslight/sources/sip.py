@@ -33,6 +33,7 @@ Config (one ``[[sources]]`` table)::
     domain = "pbx.example.com"      # SIP domain of the URIs; default: server
     expires = 600                   # requested subscription lifetime, seconds
     timeout = 8                     # seconds without an answer before "unknown"
+    keepalive = 30                  # OPTIONS ping interval, seconds; 0 turns it off
     [sources.extensions]            # extension → agent
     "201" = "alice"
     "202" = "bob"
@@ -44,7 +45,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..config_section import Section
@@ -86,6 +87,7 @@ class SipSettings:
     domain: str = ""
     expires: int = 600
     timeout: float = 8.0
+    keepalive: float = 30.0
 
     @property
     def sip_domain(self) -> str:
@@ -154,6 +156,8 @@ class BlfClient:
         self.reconnect_at = 0.0
         self.backoff = BACKOFF_MIN
         self.healthy: bool | None = None  # None until the first success or failure
+        self.ping: _Request | None = None
+        self.ping_due: float | None = None
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -179,9 +183,12 @@ class BlfClient:
                                                         self.settings.timeout)
         transport.open()
         self.transport = transport
+        now = time.monotonic()
         for sub in self.subs:
             sub.reset()
-            sub.due = time.monotonic()
+            sub.due = now
+        self.ping = None
+        self.ping_due = now + self.settings.keepalive if self.settings.keepalive else None
 
     def _down(self, why: str, now: float) -> None:
         """The PBX can't be reached: every agent unknown, one log line, retry with backoff."""
@@ -210,30 +217,36 @@ class BlfClient:
 
     def _next_due(self, now: float) -> float:
         times = [now + 0.25]
-        for sub in self.subs:
-            if sub.request is not None:
-                times += [sub.request.deadline, sub.request.resend_at]
-            elif sub.due is not None:
-                times.append(sub.due)
+        for request, due in [(s.request, s.due) for s in self.subs] + [(self.ping,
+                                                                        self.ping_due)]:
+            if request is not None:
+                times += [request.deadline, request.resend_at]
+            elif due is not None:
+                times.append(due)
         return min(times)
 
     def _tick(self, now: float) -> None:
-        assert self.transport is not None
         for sub in self.subs:
-            request = sub.request
-            if request is None:
-                if sub.due is not None and now >= sub.due:
-                    if not sub.active:
-                        sub.begin()
-                    self._subscribe(sub, now)
-                continue
-            if now >= request.deadline:
-                raise TransportError(f"no answer to SUBSCRIBE for {sub.extension} within "
-                                     f"{self.settings.timeout:g} s")
-            if not self.transport.reliable and now >= request.resend_at:
-                self.transport.send(request.message.encode())
-                request.interval = min(request.interval * 2, T2)
-                request.resend_at = now + request.interval
+            if sub.request is not None:
+                self._progress(sub.request, now, f"SUBSCRIBE for {sub.extension}")
+            elif sub.due is not None and now >= sub.due:
+                if not sub.active:
+                    sub.begin()
+                self._subscribe(sub, now)
+        if self.ping is not None:
+            self._progress(self.ping, now, "the OPTIONS keep-alive")
+        elif self.ping_due is not None and now >= self.ping_due:
+            self._ping(now)
+
+    def _progress(self, request: _Request, now: float, what: str) -> None:
+        """Give up on an unanswered request, or retransmit it (UDP, RFC 3261 timer E)."""
+        assert self.transport is not None
+        if now >= request.deadline:
+            raise TransportError(f"no answer to {what} within {self.settings.timeout:g} s")
+        if not self.transport.reliable and now >= request.resend_at:
+            self.transport.send(request.message.encode())
+            request.interval = min(request.interval * 2, T2)
+            request.resend_at = now + request.interval
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -242,36 +255,53 @@ class BlfClient:
         assert self.transport is not None
         sub.cseq += 1
         sub.due = None
-        message = self._request(sub, sub.expires if expires is None else expires)
+        target = f"sip:{sub.extension}@{self.settings.sip_domain}"
+        to_tag = f";tag={sub.remote_tag}" if sub.remote_tag else ""
+        message = self._request("SUBSCRIBE", sub.remote_target or target, sub.local_tag,
+                                f"<{target}>{to_tag}", sub.call_id, sub.cseq, sub.route)
+        message.add("event", "dialog")
+        message.add("accept", "application/dialog-info+xml")
+        message.add("expires", str(sub.expires if expires is None else expires))
         if auth:
             message.add(*auth)
-        branch = split_params(message.get("via") or "")[1]["branch"]
-        sub.request = _Request(message, branch, now + self.settings.timeout, now + T1,
-                               challenges=challenges)
-        self.transport.send(message.encode())
+        sub.request = self._send(message, now, challenges)
 
-    def _request(self, sub: _Subscription, expires: int) -> SipMessage:
+    def _ping(self, now: float) -> None:
+        """An OPTIONS outside any dialog: any answer, even an error, shows the PBX is alive.
+
+        Without it a PBX that dies silently on UDP (no ICMP, no FIN) would go
+        unnoticed until the next refresh, and the lamp would show stale states.
+        """
+        domain = self.settings.sip_domain
+        message = self._request("OPTIONS", f"sip:{domain}", new_token(), f"<sip:{domain}>",
+                                new_token() + "@focuslight", 1)
+        self.ping, self.ping_due = self._send(message, now), None
+
+    def _send(self, message: SipMessage, now: float, challenges: int = 0) -> _Request:
+        assert self.transport is not None
+        branch = split_params(message.get("via") or "")[1]["branch"]
+        self.transport.send(message.encode())
+        return _Request(message, branch, now + self.settings.timeout, now + T1,
+                        challenges=challenges)
+
+    def _request(self, method: str, uri: str, from_tag: str, to: str, call_id: str, cseq: int,
+                 route: Sequence[str] = ()) -> SipMessage:
         assert self.transport is not None
         s, (host, port) = self.settings, self.transport.local
         host = f"[{host}]" if ":" in host else host
         user = s.username or USER_AGENT
-        target = f"sip:{sub.extension}@{s.sip_domain}"
-        message = SipMessage(method="SUBSCRIBE", uri=sub.remote_target or target)
+        message = SipMessage(method=method, uri=uri)
         message.add("via", f"SIP/2.0/{self.transport.name} {host}:{port};"
                            f"branch=z9hG4bK{new_token()};rport")
         message.add("max-forwards", "70")
-        for route in sub.route:
-            message.add("route", route)
-        message.add("from", f"<sip:{user}@{s.sip_domain}>;tag={sub.local_tag}")
-        to_tag = f";tag={sub.remote_tag}" if sub.remote_tag else ""
-        message.add("to", f"<{target}>{to_tag}")
-        message.add("call-id", sub.call_id)
-        message.add("cseq", f"{sub.cseq} SUBSCRIBE")
+        for hop in route:
+            message.add("route", hop)
+        message.add("from", f"<sip:{user}@{s.sip_domain}>;tag={from_tag}")
+        message.add("to", to)
+        message.add("call-id", call_id)
+        message.add("cseq", f"{cseq} {method}")
         transport = ";transport=tcp" if self.transport.reliable else ""
         message.add("contact", f"<sip:{user}@{host}:{port}{transport}>")
-        message.add("event", "dialog")
-        message.add("accept", "application/dialog-info+xml")
-        message.add("expires", str(expires))
         message.add("allow", "NOTIFY, OPTIONS")
         message.add("user-agent", USER_AGENT)
         return message
@@ -320,6 +350,10 @@ class BlfClient:
 
     def _on_response(self, message: SipMessage, now: float) -> None:
         branch = split_params(message.get("via") or "")[1].get("branch")
+        if self.ping is not None and self.ping.branch == branch and (message.status or 0) >= 200:
+            self.ping, self.ping_due = None, now + self.settings.keepalive
+            self._up()
+            return
         sub = next((s for s in self.subs if s.request and s.request.branch == branch), None)
         if sub is None or sub.request is None:
             return  # a late retransmission of something already answered
@@ -533,6 +567,7 @@ def from_config(section: Section, agents: tuple[str, ...]) -> SipSource:
         username=username, password=password, domain=section.str("domain", server),
         expires=section.int("expires", 600, lo=10, hi=86400),
         timeout=section.float("timeout", 8.0, lo=0.5, hi=64),
+        keepalive=section.float("keepalive", 30.0, lo=0, hi=3600),
         extensions=_extensions(section, agents))
     return SipSource(name, settings)
 
