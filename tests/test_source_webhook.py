@@ -64,6 +64,10 @@ def test_good_request_sets_the_agent_state(served) -> None:
     assert (status, body) == (200, {"agent": "alice", "source": "cti", "state": "engaged"})
     assert headers["Content-Type"] == "application/json"
     assert sink.reports == [("alice", "cti", "engaged")]
+    status, _, _ = client.request("POST", "/v1/agents/alice/state?via=relay", b'{"state":"hold"}',
+                                  {"Authorization": f"Bearer {TOKEN}",
+                                   "Content-Type": "application/json"})
+    assert status == 200 and sink.reports[-1] == ("alice", "cti", "hold")
 
 
 def test_platform_activity_names_map_through_the_states_table(served) -> None:

@@ -37,6 +37,7 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config_section import Section
 from ..protocol import STATES
@@ -232,7 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         method, source = self.command, self.server.source
         try:
-            result = source.handle(method, self.path, self.headers, self.rfile.read)
+            result = source.handle(method, urlsplit(self.path).path, self.headers,
+                                   self.rfile.read)
         except Refused as err:
             log.warning("webhook %s: %d for %s %s from %s: %s", source.name, err.status,
                         method, self.path[:80], self.client_address[0], err)
