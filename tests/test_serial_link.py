@@ -155,6 +155,8 @@ def test_stop_and_bridge_offline_reach_the_beacon(tmp_path: Path, events) -> Non
             beacon.stop()
             assert read_lines(peer, 1) == [{"v": 1, "bridge": "offline"}]
             assert not beacon.connected.is_set()
+            beacon.start()  # a restarted bridge is online again
+            assert read_lines(peer, 1) == [{"v": 1, "bridge": "online"}]
     finally:
         beacon.stop()
         link.stop()

@@ -170,7 +170,6 @@ class SerialBeacon:
 
     def stop(self) -> None:
         """Say ``offline`` to the beacon (it shows ``unknown`` at once) and close the port."""
-        self._update(online=False)
         self._stopping.set()
         self._update()  # wake the I/O thread to see it is stopping
         if self._thread:
@@ -232,14 +231,12 @@ class SerialBeacon:
 
     def _serve(self, ser: serial.Serial) -> None:
         reader = _LineReader(f"serial beacon {self.beacon} on {ser.port}")
-        while True:
-            stopping = self._stopping.is_set()
+        while not self._stopping.is_set():
             self._write_pending(ser)
-            if stopping:
-                return
             data = ser.read(ser.in_waiting or 1)
             for line in reader.feed(data):
                 self._handle(line)
+        ser.write(_bridge_line(False))
 
     def _write_pending(self, ser: serial.Serial) -> None:
         with self._lock:
