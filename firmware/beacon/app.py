@@ -2,8 +2,8 @@
 # one link (MQTT over Wi-Fi or USB serial), then runs the asyncio tasks. On a
 # bad config it says why on the REPL and blinks the error pattern forever.
 import asyncio
-import json
 import gc
+import json
 from time import sleep_ms, ticks_diff, ticks_ms
 
 from micropython import const

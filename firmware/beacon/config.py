@@ -92,7 +92,8 @@ def validate(raw, path="config.json"):
     for key, (kind, default) in KEYS.items():
         if key not in raw:
             if default is REQUIRED:
-                raise ConfigError("%s: key %r is missing, expected %s" % (path, key, _expected(kind)))
+                raise ConfigError("%s: key %r is missing, expected %s"
+                                  % (path, key, _expected(kind)))
             cfg[key] = default
         elif _check(kind, raw[key]):
             cfg[key] = raw[key]
@@ -120,7 +121,7 @@ def load(path="config.json"):
         with open(path) as f:
             raw = json.load(f)
     except OSError:
-        raise ConfigError("%s: file not found; write it with `focuslight flash`" % path)
+        raise ConfigError("%s: file not found; write it with `focuslight flash`" % path) from None
     except ValueError:
-        raise ConfigError("%s: not valid JSON" % path)
+        raise ConfigError("%s: not valid JSON" % path) from None
     return validate(raw, path)

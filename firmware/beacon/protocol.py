@@ -19,10 +19,7 @@ def is_id(value):
     """True for a valid agent/beacon/bridge/source id: [a-z0-9_-]{1,64}."""
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         return False
-    for c in value:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "-"):
-            return False
-    return True
+    return all("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "-" for c in value)
 
 
 def load(payload):
@@ -32,11 +29,11 @@ def load(payload):
     try:
         text = str(payload, "utf-8")
     except UnicodeError:
-        raise ValueError("payload is not UTF-8")
+        raise ValueError("payload is not UTF-8") from None
     try:
         body = json.loads(text)
     except ValueError:
-        raise ValueError("payload is not JSON")
+        raise ValueError("payload is not JSON") from None
     if not isinstance(body, dict):
         raise ValueError("payload must be a JSON object, got %s" % type(body).__name__)
     return body
