@@ -7,7 +7,9 @@ sipp cannot check (SHA-256 digests, version gaps) and the config errors.
 from __future__ import annotations
 
 import pytest
+from source_helpers import doc_examples
 
+from focuslight.config import load
 from focuslight.config_section import ConfigError, Section
 from focuslight.sources import build_source
 from focuslight.sources.sip import SipSource
@@ -150,3 +152,13 @@ def test_config_errors_name_the_key(table: dict, key: str, expected: str) -> Non
         _source(table)
     assert error.value.key == key and expected in error.value.expected, str(error.value)
     assert str(error.value).startswith("focuslight.toml: ")
+
+
+def test_the_documented_example_loads(tmp_path) -> None:
+    examples = doc_examples("sip")
+    assert examples
+    for index, example in enumerate(examples):
+        path = tmp_path / f"example{index}.toml"
+        path.write_text(example)
+        source = load(path).sources[0]
+        assert isinstance(source, SipSource) and source.settings.extensions

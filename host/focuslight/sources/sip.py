@@ -423,9 +423,9 @@ class BlfClient:
                 challenges: int = 0) -> None:
         """Send the same SUBSCRIBE again with a new CSeq (after a challenge or a 423)."""
         assert sub.request is not None
-        expires = int(sub.request.message.get("expires") or sub.expires)
-        self._subscribe(sub, now, expires=min(expires, sub.expires) if expires else 0,
-                        auth=auth, challenges=challenges)
+        unsubscribing = sub.request.message.get("expires") == "0"
+        self._subscribe(sub, now, expires=0 if unsubscribing else sub.expires, auth=auth,
+                        challenges=challenges)
 
     def _failed(self, sub: _Subscription, why: str, now: float,
                 retry_after: float | None = None) -> None:
