@@ -189,18 +189,21 @@ class SerialBeacon:
     def _run(self) -> None:
         while not self._stopping.is_set():
             ser = self._open()
-            if ser is None:
-                self._stopping.wait(RETRY_S)
-                continue
-            try:
-                self._serve(ser)
-            except (serial.SerialException, OSError) as err:
-                self._problem(ABSENT, f"lost {ser.port} ({err}); re-opening it when it is back")
-            finally:
-                with self._lock:
-                    self._serial = None
-                self.connected.clear()
-                ser.close()
+            if ser is not None:
+                self._serve_until_lost(ser)
+            # also after a loss: give the OS time to remove the dead device node
+            self._stopping.wait(RETRY_S)
+
+    def _serve_until_lost(self, ser: serial.Serial) -> None:
+        try:
+            self._serve(ser)
+        except (serial.SerialException, OSError) as err:
+            self._problem(ABSENT, f"lost {ser.port} ({err}); re-opening it when it is back")
+        finally:
+            with self._lock:
+                self._serial = None
+            self.connected.clear()
+            ser.close()
 
     def _open(self) -> serial.Serial | None:
         device = self.port or find_port(str(self.serial_number), self._ports())
