@@ -9,11 +9,14 @@ waits until the source's worker has seen everything that happened so far, so
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from focuslight.config import load
 
 
 class FakeClock:
@@ -148,3 +151,17 @@ def bridge_config(broker_url: str, prefix: str, agents: list[str], source: str,
     return (f'[bridge]\nid = "{prefix}"\nbroker = "{broker_url}"\nprefix = "{prefix}"\n'
             f"[policy]\nwrap_up_seconds = {wrap_up_s}\n{agent_tables}\n"
             f"[[sources]]\n{source}\n")
+
+
+def load_doc_examples(source_type: str, tmp: Path) -> list:
+    """Load every ``toml`` block of docs/sources.md that configures a *source_type* source
+    through the bridge's own config loader; return the sources they build."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "sources.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", text, re.S)
+              if f'type = "{source_type}"' in b]
+    sources = []
+    for index, block in enumerate(blocks):
+        path = tmp / f"{source_type}-example{index}.toml"
+        path.write_text(block)
+        sources.extend(load(path).sources)
+    return sources

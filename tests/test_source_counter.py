@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockTriggerPin
-from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config, load_doc_examples
 
 from focuslight.config_section import ConfigError, Section
 from focuslight.embedded_broker import free_port, wait_for_port
@@ -292,6 +292,11 @@ def test_config_errors_name_the_key(table: dict, agents: tuple[str, ...], messag
     with pytest.raises(ConfigError, match=None) as err:
         build(table, agents)
     assert message in str(err.value)
+
+
+def test_the_documented_examples_load(tmp_path: Path) -> None:
+    sources = load_doc_examples("counter", tmp_path)
+    assert sources and all(isinstance(s, CounterSource) for s in sources)
 
 
 # -- end to end: the real bridge process and a real mosquitto --------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config, load_doc_examples
 
 from focuslight.config_section import ConfigError, Section
 from focuslight.sources import mic
@@ -218,6 +218,11 @@ def test_config_errors_name_the_key(table: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         from_config(Section(table, "pc.toml", "sources[0]"), ("alice",))
     assert message in str(err.value)
+
+
+def test_the_documented_examples_load(tmp_path: Path) -> None:
+    sources = load_doc_examples("mic", tmp_path)
+    assert sources and all(isinstance(s, MicSource) for s in sources)
 
 
 # -- end to end: the real `focuslight bridge` process and a real mosquitto ------------------

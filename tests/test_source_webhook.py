@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config
+from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config, load_doc_examples
 
 from focuslight.config_section import ConfigError, Section
 from focuslight.embedded_broker import free_port, wait_for_port
@@ -216,6 +216,11 @@ def test_config_errors_name_the_key(table: dict, message: str) -> None:
         from_config(section, AGENTS)
         section.finish()
     assert message in str(err.value)
+
+
+def test_the_documented_examples_load(tmp_path: Path) -> None:
+    sources = load_doc_examples("webhook", tmp_path)
+    assert sources and all(isinstance(s, WebhookSource) for s in sources)
 
 
 # -- end to end: the real `focuslight bridge` process and a real mosquitto ------------------
