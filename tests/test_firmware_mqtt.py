@@ -7,10 +7,13 @@ LED seam to (``<state> <colour> <pattern>`` lines of the virtual beacon).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -143,3 +146,79 @@ def test_with_the_bridge_button_dnd_restart_mid_call_and_will(mosquitto, bridge,
 
     bridge.kill()  # no goodbye: the broker delivers the bridge's will
     again.wait_look("unknown blue blink", 1, timeout=10)
+
+
+class FreezableProxy:
+    """A TCP relay to the broker that can go silent without closing anything.
+
+    A killed broker closes its sockets and is noticed at once; a Wi-Fi
+    access point that dies mid-air is not. Only the MQTT keepalive catches
+    that, which is what this relay lets a test check.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.frozen = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(4096):
+                while self.frozen.is_set():  # hold the bytes: the link is silent
+                    time.sleep(0.05)
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.frozen.clear()
+        self.server.close()
+
+
+def test_a_silent_link_is_caught_by_the_keepalive(mosquitto, peer_factory, beacons) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(STATUS, status("wrap_up"), retain=True)
+    proxy = FreezableProxy(mosquitto.port)
+    try:
+        beacon = beacons(f"mqtt://127.0.0.1:{proxy.port}", PREFIX, "alice", "alice-desk",
+                         "--keepalive", "5")
+        seen = beacon.wait_look("wrap_up amber solid")
+        proxy.frozen.set()
+        frozen_at = time.monotonic()
+        seen = beacon.wait_look("unknown blue blink", seen, timeout=5)  # within the keepalive
+        assert time.monotonic() - frozen_at > 1  # found by missing PINGRESPs, not by a close
+        beacon.logs.wait_for("no answer from the broker")
+        proxy.frozen.clear()
+        beacon.wait_look("wrap_up amber solid", seen, timeout=20)
+    finally:
+        proxy.close()
+
+
+def test_a_late_will_of_an_old_connection_is_corrected(mosquitto, peer_factory,
+                                                        beacons) -> None:
+    """After a silent link the broker may fire the old connection's will after the new
+    connection said ``online``: the beacon sees it and says ``online`` again."""
+    peer = peer_factory(mosquitto)
+    peer.subscribe(AVAILABILITY)
+    beacon = beacons(mosquitto.url, PREFIX)
+    peer.wait_for(AVAILABILITY, lambda p: p == b"online")
+    peer.publish(AVAILABILITY, b"offline", retain=True)  # what the broker does with a will
+    peer.wait_for(AVAILABILITY, lambda p: p == b"offline")
+    peer.wait_for(AVAILABILITY, lambda p: p == b"online")
+    late = peer_factory(mosquitto)
+    late.subscribe(AVAILABILITY)
+    assert late.wait_for(AVAILABILITY) == b"online"  # the retained value is right again
+    beacon.logs.wait_for("an old connection's will")

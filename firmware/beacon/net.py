@@ -27,6 +27,8 @@ class MqttLink:
         self._t_bridges = ("%s/bridges/" % p).encode()
         self._t_event = "%s/beacons/%s/event" % (p, beacon)
         self._t_avail = "%s/beacons/%s/availability" % (p, beacon)
+        self._t_avail_b = self._t_avail.encode()
+        self._reannounce = False
         ka = cfg["keepalive"]
         self._ping_ms = ka * 250  # ping at keepalive/4, as mqtt_as does
         self._dead_ms = ka * 500 + 1000  # two missed PINGRESPs: the link is dead
@@ -87,6 +89,7 @@ class MqttLink:
         log("mqtt: connected to %s:%d" % (cfg["broker"], cfg["port"]))
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
+        await c.subscribe(self._t_avail_b)
         await c.publish(self._t_avail, b"online", retain=True)
         reader = asyncio.create_task(self._read())
         self._up = True
@@ -102,7 +105,7 @@ class MqttLink:
             await self._client.serve()
         except (OSError, MQTTError) as e:
             log("mqtt: connection lost: %s" % e)
-        self._up = False
+        self._lost()  # now, not at the next _watch tick: the light goes unknown at once
 
     async def _watch(self):
         """Ping, and notice a dead link or lost Wi-Fi; return when the session is over."""
@@ -116,6 +119,10 @@ class MqttLink:
             if ticks_diff(now, c.last_rx) > self._dead_ms:
                 log("mqtt: no answer from the broker for %d s" % (self._dead_ms // 1000))
                 return
+            if self._reannounce:
+                self._reannounce = False
+                log("mqtt: the broker said we are offline (an old connection's will), so: online")
+                await c.publish(self._t_avail, b"online", retain=True)
             if ticks_diff(now, last_ping) >= self._ping_ms:
                 last_ping = now
                 await c.ping()
@@ -139,6 +146,9 @@ class MqttLink:
                 else:
                     v.bridge(name, protocol.decode_availability(payload) == protocol.ONLINE)
             else:
+                # our own availability: a live "offline" is the will of a connection the
+                # broker only now dropped (after a silent link); it must not stay retained
+                self._reannounce = not retained and bytes(payload) == b"offline"
                 return
         except ValueError as e:
             log("ignored message on %s: %s" % (topic.decode(), e))
