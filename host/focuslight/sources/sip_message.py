@@ -55,13 +55,6 @@ class SipMessage:
         self.headers.append((name.lower(), value))
         return self
 
-    def cseq(self) -> tuple[int, str]:
-        """``(number, method)`` of the CSeq header."""
-        number, _, method = (self.get("cseq") or "").partition(" ")
-        if not number.strip().isdigit():
-            raise SipParseError("CSeq header missing or not a number")
-        return int(number), method.strip().upper()
-
     def encode(self) -> bytes:
         start = (f"{self.method} {self.uri} SIP/2.0" if self.method
                  else f"SIP/2.0 {self.status} {self.reason}")
@@ -166,9 +159,9 @@ def tag_of(name_addr: str | None) -> str | None:
     return split_params(name_addr)[1].get("tag") if name_addr else None
 
 
-def new_token(prefix: str = "") -> str:
+def new_token() -> str:
     """An unguessable token for tags, Call-IDs and branches."""
-    return prefix + secrets.token_hex(8)
+    return secrets.token_hex(8)
 
 
 def response_to(request: SipMessage, status: int, reason: str) -> SipMessage:
