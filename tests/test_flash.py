@@ -10,6 +10,7 @@ itself on a real mosquitto.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,3 +127,15 @@ def test_a_board_with_another_mpy_version_is_refused() -> None:
     with pytest.raises(FlashError, match=refused):
         wants_mpy(old)
     assert wants_mpy(Board("rp2", (1, 24, 1), 6 | 3 << 8 | 4 << 10))
+
+
+def test_declared_dependencies_are_installed_with_mip(tmp_path: Path) -> None:
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, firmware, ignore=shutil.ignore_patterns("unix"))
+    (firmware / "package.json").write_text(
+        json.dumps({"deps": [["umqtt.simple", "latest"], ["aioble", "0.4.1"]]}))
+    done = flash("--dry-run", "--port", "/dev/ttyACM0", "--firmware", str(firmware),
+                 "--agent", "alice", "--wifi-ssid", "office", "--broker", "10.0.0.2")
+    assert done.returncode == 0, done.stderr
+    steps = "  + mip install umqtt.simple \\\n  + mip install aioble@0.4.1 \\\n  + reset\n"
+    assert done.stdout.endswith(steps)
