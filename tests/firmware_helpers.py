@@ -8,6 +8,7 @@ what its LED shows, what it logs, and lets a test press its button.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,18 @@ from focuslight.virtual_beacon import firmware_env, free_udp_port, micropython_b
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
+
+PREFIX = "fwtest"
+STATUS = f"{PREFIX}/agents/alice/status"
+BRIDGE = f"{PREFIX}/bridges/main/availability"
+AVAILABILITY = f"{PREFIX}/beacons/alice-desk/availability"
+EVENT = f"{PREFIX}/beacons/alice-desk/event"
+
+
+def status(state: str) -> bytes:
+    """A v1 status payload as the bridge publishes it."""
+    return json.dumps({"v": 1, "state": state, "source": "phone",
+                       "since": round(time.time(), 3)}).encode()
 
 
 def run_script(code: str, tmp_path: Path, *, frames: bool = False,

@@ -17,23 +17,12 @@ import threading
 import time
 
 import pytest
-from firmware_helpers import beacon_factory
-
-PREFIX = "fwtest"
-STATUS = f"{PREFIX}/agents/alice/status"
-BRIDGE = f"{PREFIX}/bridges/main/availability"
-AVAILABILITY = f"{PREFIX}/beacons/alice-desk/availability"
-EVENT = f"{PREFIX}/beacons/alice-desk/event"
+from firmware_helpers import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
 
 
 @pytest.fixture
 def beacons():
     yield from beacon_factory()
-
-
-def status(state: str) -> bytes:
-    return json.dumps({"v": 1, "state": state, "source": "phone",
-                       "since": round(time.time(), 3)}).encode()
 
 
 def test_status_reaches_the_led_and_bad_payloads_are_ignored(mosquitto, peer_factory,

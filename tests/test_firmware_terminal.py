@@ -1,0 +1,57 @@
+"""The virtual beacon on a terminal (a real pty): the LED drawn as a coloured
+block from the firmware's NeoPixel frames, the state name beside it, keys as
+the button."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+from firmware_helpers import EVENT, PREFIX, STATUS, status
+
+
+class Terminal:
+    def __init__(self, argv: list[str]) -> None:
+        self.master, slave = os.openpty()
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True)
+        os.close(slave)
+        self.screen = b""
+
+    def wait_for(self, *texts: bytes, timeout: float = 15) -> None:
+        """Read until every one of *texts* has appeared since the last wait."""
+        start, deadline = len(self.screen), time.monotonic() + timeout
+        while not all(t in self.screen[start:] for t in texts):
+            left = deadline - time.monotonic()
+            assert left > 0, f"never saw {texts}; screen ends {self.screen[-400:]!r}"
+            if select.select([self.master], [], [], left)[0]:
+                self.screen += os.read(self.master, 65536)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def test_terminal_draws_the_led_and_keys_are_the_button(mosquitto, peer_factory) -> None:
+    peer = peer_factory(mosquitto)
+    peer.subscribe(EVENT)
+    term = Terminal([sys.executable, "-m", "focuslight.virtual_beacon", "--agent", "alice",
+                     "--beacon", "alice-desk", "--broker", mosquitto.url, "--prefix", PREFIX])
+    try:
+        term.wait_for(b"virtual beacon alice-desk for agent alice", b"space = press")
+        term.wait_for(b"\x1b[48;2;0;0;255m", b"unknown", b"(blue, blink)")  # lit blue ...
+        term.wait_for(b"\x1b[48;2;0;0;0m")  # ... and dark: it blinks
+        peer.publish(STATUS, status("engaged"), retain=True)
+        term.wait_for(b"\x1b[48;2;255;0;0m", b"engaged", b"(red, solid)")
+        os.write(term.master, b" ")
+        assert json.loads(peer.wait_for(EVENT)) == {"v": 1, "button": "press"}
+        os.write(term.master, b"q")
+        assert term.proc.wait(10) == 0
+    finally:
+        term.close()
