@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,7 +250,27 @@ def test_distance_sensor_without_echo_reads_unknown(factory: MockFactory, runnin
         _, _, sink = running({"distance": {}})     # plain MockPin trigger: no echo ever
     assert sink.states() == ["unknown"]
     [line] = [r.getMessage() for r in caplog.records]
-    assert "distance (trigger GPIO23, echo GPIO24) gave no reading" in line
+    assert "distance (trigger GPIO23, echo GPIO24) gives no reading for 3 s" in line
+
+
+def test_distance_sensor_unplugged_while_running_reads_unknown(
+        factory: MockFactory, running, caplog: pytest.LogCaptureFixture) -> None:
+    """gpiozero keeps its last reading when echoes stop; the counter must not."""
+    echo = factory.pin(DEFAULT_PINS["echo"])
+    trigger = factory.pin(DEFAULT_PINS["trigger"], pin_class=MockTriggerPin, echo_pin=echo,
+                          echo_time=0.02)
+    with caplog.at_level(logging.ERROR, logger=counter.__name__):
+        _, clock, sink = running({"retry_s": 1.0, "distance": {}})
+        assert sink.states() == ["available"]
+        trigger.echo_time = 0.5                     # echoes stop arriving in time
+        give_up = time.monotonic() + 20
+        while sink.states()[-1] != "unknown" and time.monotonic() < give_up:
+            clock.advance(1.0)                      # let the counter look again
+            time.sleep(0.2)                         # real time for gpiozero's sampling
+        clock.advance(1.0)                          # a retry: still silent
+    assert sink.states() == ["available", "unknown"]
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "distance (trigger GPIO23, echo GPIO24) gives no reading for 3 s" in line
 
 
 def test_no_pin_factory_at_all_reads_unknown(monkeypatch: pytest.MonkeyPatch, running,

@@ -46,7 +46,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpiozero import Button, DistanceSensor, GPIOZeroError, MotionSensor, PWMSoftwareFallback
+from gpiozero import (
+    Button,
+    DistanceSensor,
+    GPIOZeroError,
+    MotionSensor,
+    PWMSoftwareFallback,
+)
 from gpiozero.mixins import EventsMixin
 
 from ..config_section import Section
@@ -85,6 +91,24 @@ class SensorSilent(Exception):
         self.spec = spec
 
 
+class WatchedDistanceSensor(DistanceSensor):
+    """A :class:`~gpiozero.DistanceSensor` that remembers when it last heard an echo.
+
+    gpiozero drops missing echoes and keeps its last smoothed reading, so an
+    HC-SR04 unplugged while running would otherwise freeze the counter in
+    whatever state it was in; :attr:`last_echo` lets the counter notice.
+    """
+
+    last_echo: float = -math.inf
+    """``time.monotonic()`` of the last good reading."""
+
+    def _read(self) -> float | None:
+        value = super()._read()
+        if value is not None:
+            self.last_echo = time.monotonic()
+        return value
+
+
 class Input(ABC):
     """One physical input; it knows how to open its gpiozero device and read presence."""
 
@@ -107,6 +131,10 @@ class Input(ABC):
     def settled(self, device: Any) -> bool:
         """Whether the device has a first reading (gpiozero fires no edge for it)."""
         return bool(device.wait_for_active(0) or device.wait_for_inactive(0))
+
+    def alive(self, device: Any) -> bool:
+        """Whether the device still answers; only sensors with an echo can tell."""
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +188,18 @@ class DistanceInput(Input):
         with warnings.catch_warnings():
             # Software timing is ample for "is someone within a metre".
             warnings.simplefilter("ignore", PWMSoftwareFallback)
-            return DistanceSensor(echo=self.echo, trigger=self.trigger,
-                                  max_distance=self.max_m, threshold_distance=self.within_m)
+            return WatchedDistanceSensor(echo=self.echo, trigger=self.trigger,
+                                         max_distance=self.max_m,
+                                         threshold_distance=self.within_m)
 
     def pins(self) -> dict[str, int]:
         return {"trigger": self.trigger, "echo": self.echo}
 
     def present(self, device: Any) -> bool:
         return bool(device.wait_for_in_range(0))
+
+    def alive(self, device: Any) -> bool:
+        return time.monotonic() - device.last_echo <= SETTLE_S
 
 
 class CounterSource(Source):
@@ -217,12 +249,21 @@ class CounterSource(Source):
     def _run(self) -> None:
         while not self._stopping:
             now = self.clock.now()
-            if self._devices is None and not self._open():
+            if (self._devices is None and not self._open()) or self._went_silent():
                 deadline = now + self.retry_s
             else:
                 deadline = self._evaluate(now)
             self.clock.sleep_until(deadline, self._wake)
             self._wake.clear()
+
+    def _went_silent(self) -> bool:
+        """A sensor that stopped answering (HC-SR04 unplugged): close all, read unknown."""
+        for spec, device in self._devices or []:
+            if not spec.alive(device):
+                self._close()
+                self._fail(_silent(spec))
+                return True
+        return False
 
     def _open(self) -> bool:
         devices: list[tuple[Input, Any]] = []
@@ -234,7 +275,7 @@ class CounterSource(Source):
                 device.when_deactivated = self._edge_handler(spec, False)
             self._settle(devices)
         except SensorSilent as err:
-            why = f"{err.spec.role} ({_pins(err.spec)}) gave no reading within {SETTLE_S:g} s"
+            why = _silent(err.spec)
         except OPEN_ERRORS as err:
             why = f"cannot open {spec.role} ({_pins(spec)}): {type(err).__name__}: {err}"
         else:
@@ -305,6 +346,11 @@ class CounterSource(Source):
             devices, self._devices = self._devices or [], None
         for _, device in devices:
             device.close()
+
+
+def _silent(spec: Input) -> str:
+    """The one message for a sensor that gives no readings, at open or later."""
+    return f"{spec.role} ({_pins(spec)}) gives no reading for {SETTLE_S:g} s, unplugged?"
 
 
 def _pins(spec: Input) -> str:
