@@ -13,7 +13,10 @@ For scale the same run measures the raw broker round trip, paho -> paho at
 QoS 1, and the unix port's heap (gc.mem_alloc() after gc.collect()) before
 and after 10,000 status messages.
 
-    .venv/bin/python bench/latency.py [--count 1000] [--messages 10000]
+    .venv/bin/python bench/latency.py [--count 1000] [--messages 10000] [--mpy]
+
+--mpy runs the firmware compiled with mpy-cross (-march=x64), as
+``focuslight flash`` deploys it, instead of from source.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from focuslight.connection import BrokerSettings
 from focuslight.embedded_broker import free_port, wait_for_port
 from focuslight.service import Service
 from focuslight.sources.base import Source, StatusSink
-from focuslight.virtual_beacon import VirtualBeacon
+from focuslight.virtual_beacon import FIRMWARE_DIR, VirtualBeacon
 
 PREFIX = "bench"
 AGENT = "alice"
@@ -172,10 +175,22 @@ def beacon_config(broker: BrokerSettings) -> dict[str, Any]:
             "broker": broker.host, "port": broker.port, "prefix": PREFIX}
 
 
+def compile_firmware(out: Path) -> Path:
+    """``beacon/*.py`` -> ``out/beacon/*.mpy`` for the unix port, plus main.py."""
+    (out / "beacon").mkdir(parents=True)
+    for src in sorted((FIRMWARE_DIR / "beacon").glob("*.py")):
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-march=x64", "-s",
+                        f"beacon/{src.name}", "-o", str(out / "beacon" / f"{src.stem}.mpy"),
+                        str(src)], check=True)
+    shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=1000, help="LED changes to time")
     parser.add_argument("--messages", type=int, default=10_000, help="messages for the heap check")
+    parser.add_argument("--mpy", action="store_true", help="run the firmware compiled to .mpy")
     parser.add_argument("--broker", help="mqtt://HOST:PORT of a running broker (default: start"
                                          " mosquitto on a free port)")
     args = parser.parse_args()
@@ -187,7 +202,8 @@ def main() -> int:
         else:
             mosquitto, broker = start_mosquitto(tmp)
         service, source = start_bridge(tmp, broker)
-        beacon = VirtualBeacon(beacon_config(broker))
+        firmware = compile_firmware(tmp / "mpy") if args.mpy else FIRMWARE_DIR
+        beacon = VirtualBeacon(beacon_config(broker), firmware=firmware)
         try:
             wait_look(beacon, "unknown")
             wait_log(beacon, "mqtt: connected")
@@ -200,7 +216,8 @@ def main() -> int:
             if mosquitto:
                 mosquitto.terminate()
                 mosquitto.wait()
-    print(f"broker {broker.url}, {args.count} changes each (ms)")
+    print(f"broker {broker.url}, firmware from {'.mpy' if args.mpy else 'source'},"
+          f" {args.count} changes each (ms)")
     print(f"{'path':<52}{'p50':>8}{'p95':>8}{'p99':>8}")
     for name, samples in (("source -> bridge -> mosquitto -> beacon LED", led),
                           ("paho -> mosquitto -> paho (QoS 1)", rtt)):

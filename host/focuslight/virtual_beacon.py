@@ -127,15 +127,20 @@ def micropython_binary() -> str:
     return found
 
 
-def firmware_command(heapsize: str = "200k") -> list[str]:
-    """Run ``firmware/main.py`` on the unix port with a Pico-W-sized heap."""
-    return [micropython_binary(), "-X", f"heapsize={heapsize}", str(FIRMWARE_DIR / "main.py")]
+def firmware_command(firmware: Path = FIRMWARE_DIR, heapsize: str = "200k") -> list[str]:
+    """Run ``main.py`` of *firmware* on the unix port with a Pico-W-sized heap."""
+    return [micropython_binary(), "-X", f"heapsize={heapsize}", str(firmware / "main.py")]
 
 
-def firmware_env(vhw_port: int, frames: bool = False) -> dict[str, str]:
-    """Environment for the unix port: the seams first on the path, then the firmware."""
+def firmware_env(vhw_port: int, frames: bool = False,
+                 firmware: Path = FIRMWARE_DIR) -> dict[str, str]:
+    """Environment for the unix port: the seams first on the path, then the firmware.
+
+    *firmware* may be a compiled copy (``beacon/*.mpy``); the seams always come from
+    the source tree, as they are never deployed.
+    """
     env = dict(os.environ, FOCUSLIGHT_VHW_PORT=str(vhw_port),
-               MICROPYPATH=f"{FIRMWARE_DIR / 'unix'}:{FIRMWARE_DIR}:.frozen")
+               MICROPYPATH=f"{FIRMWARE_DIR / 'unix'}:{firmware}:.frozen")
     if frames:
         env["FOCUSLIGHT_LED_FRAMES"] = "1"
     return env
@@ -154,7 +159,8 @@ class VirtualBeacon:
     ``("log", line)`` and finally ``("exit", returncode)``.
     """
 
-    def __init__(self, config: dict[str, Any], *, frames: bool = False) -> None:
+    def __init__(self, config: dict[str, Any], *, frames: bool = False,
+                 firmware: Path = FIRMWARE_DIR) -> None:
         self.config = config
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._tmp = tempfile.TemporaryDirectory(prefix="focuslight-beacon-")
@@ -162,7 +168,8 @@ class VirtualBeacon:
         self._vhw = ("127.0.0.1", free_udp_port())
         self._wire = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.proc = subprocess.Popen(
-            firmware_command(), cwd=self._tmp.name, env=firmware_env(self._vhw[1], frames),
+            firmware_command(firmware), cwd=self._tmp.name,
+            env=firmware_env(self._vhw[1], frames, firmware),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, preexec_fn=_die_with_parent)
         self._readers = [threading.Thread(target=self._read, args=(s,), daemon=True)
