@@ -201,6 +201,32 @@ def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCapture
         source.stop()
 
 
+def test_silent_agent_reads_unknown_after_stale_s(caplog: pytest.LogCaptureFixture) -> None:
+    """With stale_s, a platform that stops talking (relay down) cannot leave a stale light."""
+    port, clock, sink = free_port(), FakeClock(), RecordingSink()
+    source = WebhookSource("cti", AGENTS, token=TOKEN, port=port, stale_s=300, clock=clock)
+    source.start(sink)
+    try:
+        wait_for_port("127.0.0.1", port)
+        clock.settle()
+        client = Client(port)
+        assert client.post("alice", {"state": "engaged"})[0] == 200
+        clock.advance(200)
+        assert client.post("alice", {"state": "engaged"})[0] == 200   # a heartbeat
+        clock.advance(299)
+        assert sink.states("alice") == ["engaged", "engaged"]
+        with caplog.at_level(logging.WARNING, logger=webhook.__name__):
+            clock.advance(1)
+        assert sink.states("alice") == ["engaged", "engaged", "unknown"]
+        assert caplog.messages == ["webhook cti: nothing about alice for 300 s; it reads unknown"]
+        clock.advance(1000)
+        assert sink.states("alice")[-1] == "unknown" and sink.states("bob") == []
+        assert client.post("alice", {"state": "available"})[0] == 200
+        assert sink.states("alice")[-1] == "available"
+    finally:
+        source.stop()
+
+
 @pytest.mark.parametrize(("table", "message"), [
     ({}, "sources[1].token: expected a string, it is missing"),
     ({"token": "short"}, "sources[1].token: expected a secret of at least 16 characters"),
@@ -209,6 +235,7 @@ def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCapture
     ({"token": TOKEN, "states": {"Busy": "bussy"}},
      "sources[1].states.Busy: expected one of available, away"),
     ({"token": TOKEN, "tokn": "x"}, "sources[1].tokn: expected a known key"),
+    ({"token": TOKEN, "stale_s": -5}, "sources[1].stale_s: expected a number in 0..86400"),
 ])
 def test_config_errors_name_the_key(table: dict, message: str) -> None:
     section = Section(table, "site.toml", "sources[1]")

@@ -70,21 +70,25 @@ class WebhookSource(Source):
     :param max_body: largest request body in bytes (default 4096).
     :param states: platform activity name → focuslight state.
     :param retry_s: seconds between attempts to listen when the port is taken.
+    :param stale_s: an agent nobody posted about for this long reads ``unknown``
+        (0 = never; use it with platforms that repeat the state as a heartbeat).
     """
 
     def __init__(self, name: str, agents: tuple[str, ...], *, token: str,
                  bind: str = "127.0.0.1", port: int = 8787, max_body: int = 4096,
                  states: dict[str, str] | None = None, retry_s: float = 30.0,
-                 clock: Clock | None = None) -> None:
+                 stale_s: float = 0.0, clock: Clock | None = None) -> None:
         super().__init__(name, agents)
         self.bind, self.port, self.max_body, self.retry_s = bind, port, max_body, retry_s
         self.states = dict(states or {})
+        self.stale_s = stale_s
         self.clock = clock or Clock()
         self._token = token.encode()
         self._sink: StatusSink | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._stop = threading.Event()
+        self._heard: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, sink: StatusSink) -> None:
@@ -95,17 +99,27 @@ class WebhookSource(Source):
         self._thread.start()
 
     def stop(self) -> None:
-        with self._lock:
-            self._stop.set()
-            server = self._server
-        if server is not None:
-            server.shutdown()
+        self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
 
     # -- listening ------------------------------------------------------------------
 
     def _run(self) -> None:
+        server = self._listen()
+        if server is None:
+            return
+        serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                   name=f"webhook-{self.name}-http", daemon=True)
+        serving.start()
+        self._watch_silence()
+        server.shutdown()
+        server.server_close()
+        serving.join(timeout=5)
+
+    def _listen(self) -> ThreadingHTTPServer | None:
+        """Bind, retrying every ``retry_s`` while the port is taken; None once stopped."""
         failure: str | None = None
         while not self._stop.is_set():
             try:
@@ -117,27 +131,40 @@ class WebhookSource(Source):
                               self.name, why, ", ".join(self.agents) or "no agents",
                               self.retry_s)
                     failure = why
-                    self._report_all("unknown")
+                    for agent in self.agents:
+                        self._deliver(agent, "unknown")
                 self.clock.sleep_until(self.clock.now() + self.retry_s, self._stop)
                 continue
             log.info("webhook %s: listening on http://%s:%d/v1/agents/<agent>/state",
                      self.name, self.bind, server.server_address[1])
-            with self._lock:
-                if self._stop.is_set():
-                    server.server_close()
-                    return
-                self._server = server
-            server.serve_forever(poll_interval=0.2)
-            server.server_close()
-            return
+            return server
+        return None
 
-    def _report_all(self, state: str) -> None:
-        for agent in self.agents:
-            self._deliver(agent, state)
+    def _watch_silence(self) -> None:
+        """With ``stale_s``: an agent nobody posted about for that long reads ``unknown``."""
+        while not self._stop.is_set():
+            now = self.clock.now()
+            with self._lock:
+                for agent in [a for a, t in self._heard.items() if now >= t + self.stale_s]:
+                    del self._heard[agent]
+                    log.warning("webhook %s: nothing about %s for %g s; it reads unknown",
+                                self.name, agent, self.stale_s)
+                    self._deliver(agent, "unknown")
+                due = min(self._heard.values(), default=None)
+            self.clock.sleep_until(None if due is None else due + self.stale_s, self._wake)
+            self._wake.clear()
 
     def _deliver(self, agent: str, state: str) -> None:
         if self._sink is not None:
             self._sink.report(agent, self.name, state)
+
+    def _apply(self, agent: str, state: str) -> None:
+        """Deliver a posted state; under the lock so a silence expiry cannot overtake it."""
+        with self._lock:
+            self._deliver(agent, state)
+            if self.stale_s:
+                self._heard[agent] = self.clock.now()
+                self._wake.set()
 
     # -- one request ----------------------------------------------------------------
 
@@ -165,7 +192,7 @@ class WebhookSource(Source):
         if source != self.name:
             raise Refused(HTTPStatus.BAD_REQUEST, f"source must be {self.name!r} on this "
                           f"endpoint, got {str(source)[:64]!r}")
-        self._deliver(agent, state)
+        self._apply(agent, state)
         return {"agent": agent, "source": self.name, "state": state}
 
     def _check_token(self, header: str) -> None:
@@ -278,6 +305,7 @@ def from_config(section: Section, agents: tuple[str, ...]) -> WebhookSource:
         max_body=section.int("max_body", 4096, lo=64, hi=1_048_576),
         states=_states(section.section("states", optional=True)),
         retry_s=section.float("retry_s", 30.0, lo=1, hi=3600),
+        stale_s=section.float("stale_s", 0.0, lo=0, hi=86400),
     )
 
 
