@@ -84,6 +84,8 @@ def test_hold_is_read_from_the_local_target_only() -> None:
     _info(0, "full", "<dialog><state>confirmed</state></dialog>"),
     _info(0, "full", '<dialog id="a"><state>dancing</state></dialog>'),
     b"<dialog-info version='x' state='full'/>",
+    b"<dialog-info version='\xc2\xb2' state='full'/>",
+    b"<?xml version='1.0' encoding='bogus'?><dialog-info version='1' state='full'/>",
     b"<dialog-info " + b"a='1' " * 20000 + b"/>",
 ])
 def test_unusable_bodies_raise_without_quoting_them(body: bytes) -> None:
@@ -100,7 +102,8 @@ def test_message_parsing_handles_compact_and_folded_headers() -> None:
     assert (msg.method, msg.get("call-id"), msg.get("event")) == ("NOTIFY", "abc@pbx", "dialog")
     assert msg.get("subscription-state") == "active; expires=60"
     assert msg.get("cseq") == "7 NOTIFY" and msg.body == b"body"
-    for bad in (b"HELLO\r\n\r\n", b"SIP/2.0 200 OK\r\nl: 10\r\n\r\nshort", b"\xff\xfe\r\n\r\n"):
+    for bad in (b"HELLO\r\n\r\n", b"SIP/2.0 200 OK\r\nl: 10\r\n\r\nshort", b"\xff\xfe\r\n\r\n",
+                "SIP/2.0 2\u00b200 OK\r\nl: \u00b2\r\n\r\n".encode()):
         with pytest.raises(SipParseError):
             parse_message(bad)
 
@@ -121,8 +124,10 @@ def _source(table: dict, agents: tuple[str, ...] = ("alice", "bob")) -> SipSourc
 
 
 def test_config_defaults() -> None:
-    source = _source({"server": "pbx.example.com", "extensions": {"201": "alice", "7": "alice"}})
+    source = _source({"server": "pbx.example.com", "username": "fl", "password": "s3cret",
+                      "extensions": {"201": "alice", "7": "alice"}})
     settings = source.settings
+    assert "s3cret" not in repr(settings)
     assert (source.name, source.agents) == ("sip", ("alice",))
     assert (settings.port, settings.transport, settings.sip_domain, settings.expires) == (
         5060, "udp", "pbx.example.com", 600)

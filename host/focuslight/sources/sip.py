@@ -45,8 +45,10 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..config_section import Section
 from .base import Source, StatusSink, configured_agents
@@ -55,6 +57,7 @@ from .sip_dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
 from .sip_message import (
     SipMessage,
     SipParseError,
+    is_decimal,
     new_token,
     parse_message,
     response_to,
@@ -83,7 +86,7 @@ class SipSettings:
     port: int = 5060
     transport: str = "udp"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     domain: str = ""
     expires: int = 600
     timeout: float = 8.0
@@ -96,7 +99,7 @@ class SipSettings:
 
 @dataclass
 class _Request:
-    """A SUBSCRIBE in flight: what to resend, and when to give up."""
+    """A request in flight (a SUBSCRIBE or the OPTIONS ping): what to resend, when to give up."""
 
     message: SipMessage
     branch: str
@@ -176,6 +179,8 @@ class BlfClient:
                     self._handle(data, time.monotonic())
             except TransportError as exc:
                 self._down(str(exc), time.monotonic())
+            except Exception as exc:  # a bug must not freeze the lamps on a stale state
+                self._down(f"internal error {_where(exc)}, please report it", time.monotonic())
         self._unsubscribe_all()
 
     def _connect(self) -> None:
@@ -364,7 +369,7 @@ class BlfClient:
             self._on_accepted(sub, message, now)
         elif status in (401, 407):
             self._on_challenge(sub, message, now)
-        elif status == 423 and (message.get("min-expires") or "").isdigit():
+        elif status == 423 and is_decimal(message.get("min-expires") or ""):
             sub.expires = int(message.get("min-expires") or sub.expires)
             self._resend(sub, now, challenges=request.challenges)
         elif status == 403 and request.challenges:
@@ -515,6 +520,13 @@ class BlfClient:
             self.report(sub.agent, merged)
 
 
+def _where(exc: BaseException) -> str:
+    """Exception type and innermost file:line; never its message, which may quote caller data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return type(exc).__name__ + place
+
+
 def _refresh_delay(expires: float) -> float:
     """Refresh at 80 % of the granted lifetime: early enough for a retry or two."""
     return max(1.0, expires * 0.8)
@@ -523,7 +535,7 @@ def _refresh_delay(expires: float) -> float:
 def _seconds(value: str | None) -> float | None:
     """A delta-seconds header value (``Expires``, ``Retry-After``); None if absent or bad."""
     number = split_params(value)[0].split("(")[0].strip() if value else ""
-    return float(number) if number.isdigit() else None
+    return float(number) if is_decimal(number) else None
 
 
 class SipSource(Source):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from .sip_message import is_decimal
+
 MAX_BODY = 65536
 """Largest dialog-info document we parse (bytes)."""
 
@@ -56,10 +58,12 @@ def parse_dialog_info(body: bytes) -> DialogInfo:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise DialogInfoError(f"not well-formed XML (line {exc.position[0]})") from None
+    except LookupError:
+        raise DialogInfoError("the XML declares an unknown encoding") from None
     if _local(root.tag) != "dialog-info":
         raise DialogInfoError("root element is not <dialog-info>")
     version = root.get("version", "")
-    if not version.isdigit():
+    if not is_decimal(version):
         raise DialogInfoError("dialog-info has no numeric version")
     if root.get("state") not in ("full", "partial"):
         raise DialogInfoError("dialog-info state is neither full nor partial")

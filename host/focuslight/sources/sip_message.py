@@ -64,6 +64,11 @@ class SipMessage:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int()`` rejects."""
+    return text.isascii() and text.isdigit()
+
+
 def _display(name: str) -> str:
     return _CANONICAL.get(name) or "-".join(p.capitalize() for p in name.split("-"))
 
@@ -93,7 +98,7 @@ def parse_message(data: bytes) -> SipMessage:
         msg.headers.append((COMPACT.get(name, name), value.strip()))
     length = msg.get("content-length")
     if length is not None:
-        if not length.isdigit() or int(length) > len(body):
+        if not is_decimal(length) or int(length) > len(body):
             raise SipParseError("Content-Length does not match the body")
         body = body[:int(length)]
     msg.body = body
@@ -102,7 +107,7 @@ def parse_message(data: bytes) -> SipMessage:
 
 def _start_line(line: str) -> SipMessage:
     parts = line.strip().split(" ", 2)
-    if len(parts) == 3 and parts[0] == "SIP/2.0" and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == "SIP/2.0" and is_decimal(parts[1]):
         return SipMessage(status=int(parts[1]), reason=parts[2])
     if len(parts) == 3 and parts[2] == "SIP/2.0" and parts[0].isalpha():
         return SipMessage(method=parts[0].upper(), uri=parts[1])
