@@ -211,3 +211,20 @@ def test_a_late_will_of_an_old_connection_is_corrected(mosquitto, peer_factory,
     late.subscribe(AVAILABILITY)
     assert late.wait_for(AVAILABILITY) == b"online"  # the retained value is right again
     beacon.logs.wait_for("an old connection's will")
+
+
+def test_a_broker_that_never_answers_connect_is_retried(mosquitto, peer_factory,
+                                                        beacons) -> None:
+    """TCP accepted but no CONNACK (a wedged broker): the connect times out, the beacon
+    stays unknown and keeps trying, and gets through once the broker answers."""
+    peer_factory(mosquitto).publish(STATUS, status("away"), retain=True)
+    proxy = FreezableProxy(mosquitto.port)
+    proxy.frozen.set()
+    try:
+        beacon = beacons(f"mqtt://127.0.0.1:{proxy.port}", PREFIX)
+        beacon.logs.wait_for("mqtt: TimeoutError", timeout=20)
+        assert beacon.looks.lines == ["unknown blue blink"]
+        proxy.frozen.clear()
+        beacon.wait_look("away off solid", timeout=20)
+    finally:
+        proxy.close()

@@ -51,7 +51,7 @@ class MqttLink:
                 await self._client.connect()
                 backoff = _BACKOFF_MS
                 await self._session()
-            except (TimeoutError, OSError, MQTTError) as e:
+            except (asyncio.TimeoutError, OSError, MQTTError) as e:
                 log("mqtt: %s: %s" % (type(e).__name__, e))
             self._lost()
             log("mqtt: reconnecting in %d s" % (backoff // 1000))
