@@ -90,21 +90,17 @@ class RecordingSink:
             self.reports.append((agent, source, state))
             self._changed.notify_all()
 
-    def states(self, agent: str) -> list[str]:
-        with self._changed:
-            return [s for a, _, s in self.reports if a == agent]
-
     def wait_for(self, agent: str, states: list[str], timeout: float = 10.0) -> list[str]:
         """Wait until *agent*'s reports begin with *states*; return all of its states."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self.states_unlocked(agent)[:len(states)] != states:
+            while self._states(agent)[:len(states)] != states:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"{agent}: wanted {states}, "
-                                         f"got {self.states_unlocked(agent)}")
+                                         f"got {self._states(agent)}")
                 self._changed.wait(left)
-            return self.states_unlocked(agent)
+            return self._states(agent)
 
-    def states_unlocked(self, agent: str) -> list[str]:
+    def _states(self, agent: str) -> list[str]:
         return [s for a, _, s in self.reports if a == agent]
