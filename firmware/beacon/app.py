@@ -4,6 +4,7 @@
 import asyncio
 import gc
 import json
+import sys
 from time import sleep_ms, ticks_diff, ticks_ms
 
 from micropython import const
@@ -35,6 +36,19 @@ class Beacon:
             from machine import WDT
 
             self.wdt = WDT(timeout=cfg["watchdog_ms"])
+
+    def park_watchdog(self):
+        """Ctrl-C from the REPL (mpremote, `focuslight flash`): keep the board alive.
+
+        The hardware watchdog cannot be stopped once started, so a timer feeds
+        it from now on; a soft or hard reset (after flashing) clears the timer.
+        """
+        if self.wdt:
+            from machine import Timer
+
+            feed = self.wdt.feed
+            Timer(0 if sys.platform == "esp32" else -1, period=1000, mode=Timer.PERIODIC,
+                  callback=lambda _t: feed())
 
     def changed(self):
         self.renderer.set_state(self.view.shown(), ticks_ms())
@@ -90,7 +104,12 @@ def main(path="config.json"):
     except config.ConfigError as e:
         fail(str(e), _raw_led(path))
     log("%s for agent %s, %s transport" % (cfg["beacon"], cfg["agent"], cfg["transport"]))
-    asyncio.run(Beacon(cfg).run())
+    beacon = Beacon(cfg)
+    try:
+        asyncio.run(beacon.run())
+    except KeyboardInterrupt:
+        beacon.park_watchdog()
+        log("stopped by Ctrl-C; machine.reset() starts the beacon again")
 
 
 def _raw_led(path):
