@@ -9,12 +9,16 @@ re-plug at the same path.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from focuslight.embedded_broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -54,8 +58,8 @@ def pty_pair(tmp: Path) -> tuple[Socat, Path]:
 
 
 def micropython_env(*paths: Path) -> dict[str, str]:
-    """MICROPYPATH for the unix port: the frozen modules first, then *paths*."""
-    return {"MICROPYPATH": ":".join([".frozen", *map(str, paths)])}
+    """MICROPYPATH for the unix port: the cwd ("") and frozen modules, then *paths*."""
+    return {"MICROPYPATH": ":".join(["", ".frozen", *map(str, paths)])}
 
 
 def micropython_peer(*argv: str) -> str:
@@ -68,3 +72,25 @@ def _wait(condition, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+class FirmwareBeacon:
+    """The real firmware with ``transport: serial`` on a pty at *tmp/tty*."""
+
+    def __init__(self, tmp: Path) -> None:
+        board = tmp / "board"
+        board.mkdir()
+        (board / "config.json").write_text(json.dumps(
+            {"agent": "alice", "beacon": "alice-usb", "board": "unix", "transport": "serial"}))
+        self.vhw_port = free_port()
+        env = {**micropython_env(FIRMWARE, FIRMWARE / "unix"),
+               "FOCUSLIGHT_VHW_PORT": str(self.vhw_port)}
+        self.socat = Socat(tmp / "tty", micropython_peer(str(FIRMWARE / "main.py")),
+                           cwd=board, env=env)
+        self.link = self.socat.link
+
+    def press_button(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"pin 0 0", ("127.0.0.1", self.vhw_port))
+            time.sleep(0.15)
+            s.sendto(b"pin 0 1", ("127.0.0.1", self.vhw_port))

@@ -38,9 +38,8 @@ def board(tmp_path: Path) -> Iterator[tuple[Socat, Path]]:
     (root / "beacon" / "look.py").write_text("raise ImportError('stale source wins')\n")
     (root / "beacon" / "gone.mpy").write_bytes(b"M\x06")
     (root / "main.mpy").write_bytes(b"M\x06")
-    env = micropython_env(FIRMWARE / "unix")
-    env["MICROPYPATH"] = ":" + env["MICROPYPATH"]  # "" first: import from the board's cwd
-    socat = Socat(tmp_path / "tty", micropython_peer(), cwd=root, env=env)
+    socat = Socat(tmp_path / "tty", micropython_peer(), cwd=root,
+                  env=micropython_env(FIRMWARE / "unix"))
     yield socat, root
     socat.stop()
 

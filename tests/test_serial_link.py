@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import pytest
 import serial
-from pty_helpers import FIRMWARE, Socat, micropython_env, micropython_peer, pty_pair
+from pty_helpers import FirmwareBeacon, pty_pair
 from serial.tools.list_ports_common import ListPortInfo
 
 from focuslight.config_section import ConfigError, Section
-from focuslight.embedded_broker import free_port
 from focuslight.protocol import Status
 from focuslight.serial_link import SerialBeacon, from_config
 
@@ -241,28 +239,6 @@ def test_config_section() -> None:
 
 
 # -- against the real firmware on the MicroPython unix port --------------------------
-
-
-class FirmwareBeacon:
-    """The real firmware with ``transport: serial`` on a pty at *tmp/tty*."""
-
-    def __init__(self, tmp: Path) -> None:
-        board = tmp / "board"
-        board.mkdir()
-        (board / "config.json").write_text(json.dumps(
-            {"agent": "alice", "beacon": "alice-usb", "board": "unix", "transport": "serial"}))
-        self.vhw_port = free_port()
-        env = {**micropython_env(FIRMWARE, FIRMWARE / "unix"),
-               "FOCUSLIGHT_VHW_PORT": str(self.vhw_port)}
-        self.socat = Socat(tmp / "tty", micropython_peer(str(FIRMWARE / "main.py")),
-                           cwd=board, env=env)
-        self.link = self.socat.link
-
-    def press_button(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"pin 0 0", ("127.0.0.1", self.vhw_port))
-            time.sleep(0.15)
-            s.sendto(b"pin 0 1", ("127.0.0.1", self.vhw_port))
 
 
 @pytest.fixture
