@@ -93,7 +93,7 @@ def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "mpy-cross -march=xtensawin -s beacon/config.py -o" in out
-    assert f"mpremote connect {tmp_path / 'nothing-here'} exec 'import os" in out
+    assert f"mpremote connect {tmp_path / 'nothing-here'} resume exec 'import os" in out
     assert f"  + cp {FIRMWARE / 'main.py'} " in out
     assert out.rstrip().endswith("  + reset")
     for pair in ('"broker": "192.168.1.10"', '"port": 1884', '"prefix": "site1"',

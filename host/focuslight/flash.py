@@ -18,10 +18,13 @@ versions or mpremote syntax. This command:
 7. resets the board and waits until ``<prefix>/beacons/<beacon>/availability``
    says ``online`` on MQTT, live, not a retained leftover from before.
 
-Against the MicroPython unix port (a "board" behind a pty, for tests) it
-never resets (a soft reset ends the process): it uses ``mpremote resume`` and
-starts ``main.py`` with ``exec --no-follow`` instead. ``--no-reset`` leaves
-any board as it is after the copy.
+Every mpremote session uses ``resume`` (no soft reset): Ctrl-C makes the
+firmware hand its hardware watchdog to a timer, and a soft reset would stop
+that timer and let the watchdog reset the board in the middle of the copy.
+The final ``reset`` starts the new firmware cleanly. The MicroPython unix
+port (a "board" behind a pty, for tests) cannot be reset at all (a soft
+reset ends the process), so ``main.py`` is started with ``exec --no-follow``
+instead. ``--no-reset`` leaves any board as it is after the copy.
 
 Example::
 
@@ -237,8 +240,8 @@ def detect_port(allow_none: bool = False) -> str:
 
 
 def read_board(port: str) -> Board:
-    """Ask the board what it is; ``resume`` so a unix port survives the question."""
-    out = _mpremote([*_connect(port, resume=True), "exec", PROBE], "read the board").strip()
+    """Ask the board what it is (this interrupts the firmware running on it)."""
+    out = _mpremote([*_connect(port), "exec", PROBE], "read the board").strip()
     try:
         platform, version, mpy, machine = ast.literal_eval(out.splitlines()[-1])
     except (ValueError, SyntaxError, IndexError):
@@ -323,11 +326,10 @@ class Plan:
         return [self._build(src, out) for src, out in self.staged(stage)]
 
     def board_step(self, stage: Path) -> Step:
-        """Everything on the board in one mpremote session.
+        """Everything on the board in one mpremote session, ending in the reset.
 
-        One session, because a firmware that has been interrupted stops
-        feeding its watchdog (8 s on a Pico W): the board must be reset by
-        us before the watchdog does it halfway through the copy.
+        One session and no soft reset keep the interrupted firmware's watchdog
+        fed by its timer until our reset (see the module docstring).
         """
         files = [str(out) for _, out in self.staged(stage)]
         clean = CLEAN.format(pkg=json.dumps(PACKAGE),
@@ -343,7 +345,7 @@ class Plan:
                             "start main.py (the unix port cannot reset)"))
         elif self.start:
             actions.append((["reset"], "reset the board so main.py starts"))
-        argv = _connect(self.port, resume=self.board.is_unix)
+        argv = _connect(self.port)
         for index, (args, _) in enumerate(actions):
             argv += ["+", *args] if index else args
         return Step(argv, ", ".join(what for _, what in actions))
@@ -370,8 +372,8 @@ def firmware_deps(firmware: Path) -> list[str]:
                          f" ({err})") from None
 
 
-def _connect(port: str, *, resume: bool) -> list[str]:
-    return [*MPREMOTE, "connect", port, *(["resume"] if resume else [])]
+def _connect(port: str) -> list[str]:
+    return [*MPREMOTE, "connect", port, "resume"]
 
 
 def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
