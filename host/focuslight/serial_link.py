@@ -8,7 +8,7 @@ Lines, UTF-8, ``\\n``-terminated (the firmware accepts ``\\r\\n`` too):
   (``{"v":1,"state":"engaged","source":"phone","since":1732356902.1}``), written
   whenever it changes, and ``{"v":1,"bridge":"online"}`` (or ``"offline"``)
   at least every *heartbeat_s* seconds. The beacon shows ``unknown`` when no
-  line arrives for 15 s, so a dead host never leaves a stale green light.
+  valid line arrives for 15 s, so a dead host never leaves a stale green light.
 * beacon → host: ``{"v":1,"button":"press"}`` / ``"hold"``, and
   ``{"v":1,"hello":"<beacon id>","agent":"<agent>"}`` when the firmware
   starts; the bridge answers a hello by re-sending the bridge line and the
@@ -24,11 +24,13 @@ blocks the caller, even when the beacon has stopped reading.
 How the bridge uses it (each beacon is a bridge output; its button acts like
 an MQTT button event)::
 
-    for section in config.serial_beacons:          # [[serial_beacons]] tables
+    for index, section in enumerate(config.serial_beacons):  # [[serial_beacons]]
         beacon = serial_link.from_config(section, on_event=bridge.button)
+        if beacon.agent not in config.agents:      # from_config cannot know them
+            raise ConfigError(config.path, f"serial_beacons[{index}].agent",
+                              "an agent declared under [agents]", beacon.agent)
         bridge.outputs.append(beacon)              # publish(agent, status) → show()
         serial_beacons.append(beacon)
-    # check beacon.agent is in config.agents (from_config cannot know them)
     for beacon in serial_beacons:
         beacon.start()
     bridge.start()
