@@ -222,7 +222,7 @@ def test_a_broker_that_never_answers_connect_is_retried(mosquitto, peer_factory,
     proxy.frozen.set()
     try:
         beacon = beacons(f"mqtt://127.0.0.1:{proxy.port}", PREFIX)
-        beacon.logs.wait_for("mqtt: TimeoutError", timeout=20)
+        beacon.logs.wait_for(": TimeoutError", timeout=20)
         assert beacon.looks.lines == ["unknown blue blink"]
         proxy.frozen.clear()
         beacon.wait_look("away off solid", timeout=20)

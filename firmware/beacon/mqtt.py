@@ -5,8 +5,10 @@
 # PUBLISH, PUBACK for QoS 1 deliveries, PINGREQ. Reconnecting and deciding
 # that a link is dead belong to the caller (beacon.net). See docs/firmware.md.
 import asyncio
+import select
+import socket
 import struct
-from time import ticks_ms
+from time import ticks_diff, ticks_ms
 
 from micropython import const
 
@@ -15,7 +17,7 @@ _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _SUBSCRIBE = const(0x82)
 _PINGREQ = b"\xc0\x00"
-_DISCONNECT = b"\xe0\x00"
+_EINPROGRESS = const(115)  # errno on unix, lwIP (rp2, esp32) alike
 _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
             "bad user name or password", "not authorised")
 
@@ -56,14 +58,12 @@ class MQTTClient:
         self.on_oversized = None
         self.last_rx = 0
         self._buf = bytearray(max_payload + 256)
-        self._r = self._w = None
+        self._sock = self._r = self._w = None
         self._pid = 0
 
     async def connect(self, timeout_ms=10000):
         """Open TCP, send CONNECT, wait for CONNACK; raise OSError/MQTTError on failure."""
-        self.close()
-        self._r, self._w = await asyncio.wait_for_ms(
-            asyncio.open_connection(self.server, self.port), timeout_ms)
+        await self._open(timeout_ms)
         await self._send(_CONNECT, self._connect_body())
         kind, n = await asyncio.wait_for_ms(self._header(), timeout_ms)
         if kind != 0x20 or n != 2:
@@ -100,17 +100,31 @@ class MQTTClient:
     async def ping(self):
         await self._write(_PINGREQ)
 
-    async def disconnect(self):
-        """Polite goodbye: the broker then does not send the Last Will."""
-        try:
-            await self._write(_DISCONNECT)
-        finally:
-            self.close()
-
     def close(self):
-        if self._w:
-            self._w.close()
-        self._r = self._w = None
+        """Drop the connection (the broker then sends the Last Will)."""
+        if self._sock:
+            self._sock.close()
+        self._sock = self._r = self._w = None
+
+    async def _open(self, timeout_ms):
+        """Non-blocking TCP connect that keeps hold of the socket, so a connect that
+        times out is closed here and not leaked (lwIP has only a few sockets)."""
+        self.close()
+        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
+        s = self._sock = socket.socket(ai[0], ai[1], ai[2])
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.args[0] != _EINPROGRESS:
+                raise
+        poller, start = select.poll(), ticks_ms()
+        poller.register(s, select.POLLOUT)
+        while not poller.poll(0):  # writable = connected (or failed: the write says so)
+            if ticks_diff(ticks_ms(), start) > timeout_ms:
+                raise OSError("no TCP connection to %s:%d" % (self.server, self.port))
+            await asyncio.sleep_ms(20)
+        self._r = self._w = asyncio.StreamReader(s)  # one Stream reads and writes
 
     async def serve(self):
         """Read packets until the connection fails; raises OSError/MQTTError."""

@@ -52,7 +52,8 @@ class MqttLink:
                 backoff = _BACKOFF_MS
                 await self._session()
             except (asyncio.TimeoutError, OSError, MQTTError) as e:
-                log("mqtt: %s: %s" % (type(e).__name__, e))
+                log("mqtt: broker %s:%d: %s: %s"
+                    % (self._cfg["broker"], self._cfg["port"], type(e).__name__, e))
             self._lost()
             log("mqtt: reconnecting in %d s" % (backoff // 1000))
             await asyncio.sleep_ms(backoff)
