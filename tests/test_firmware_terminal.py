@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from firmware_helpers import EVENT, PREFIX, STATUS, status
 
 
@@ -55,3 +56,23 @@ def test_terminal_draws_the_led_and_keys_are_the_button(mosquitto, peer_factory)
         assert term.proc.wait(10) == 0
     finally:
         term.close()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--agent", "Alice"], "--agent must match [a-z0-9_-]{1,64}"),
+    (["--agent", "alice", "--brightness", "3"], "--brightness must be a number from 0 to 1"),
+    (["--agent", "alice", "--keepalive", "1"], "--keepalive must be 5..3600 seconds"),
+    (["--agent", "alice", "--prefix", "a/#"], "topic prefix must be plain text"),
+    (["--agent", "alice", "--broker", "mqtts://127.0.0.1:8883"], "speaks plain MQTT"),
+])
+def test_bad_options_say_what_is_wrong(argv, message) -> None:
+    result = subprocess.run([sys.executable, "-m", "focuslight.virtual_beacon", *argv],
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_beacon_without_virtual_points_at_flash() -> None:
+    result = subprocess.run([sys.executable, "-m", "focuslight", "beacon", "--agent", "alice"],
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "focuslight flash" in result.stderr

@@ -43,7 +43,7 @@ from typing import Any, TextIO
 
 from .connection import BrokerSettings
 from .flash import FIRMWARE_DIR
-from .protocol import check_id
+from .protocol import Topics, check_id
 
 HOLD_SECONDS = 1.3
 """How long a virtual hold keeps the button down (the firmware's hold is 1 s)."""
@@ -98,10 +98,12 @@ def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[st
     agent = check_id(args.agent, "--agent")
     if not 0 <= args.brightness <= 1:
         raise ValueError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
+    if not 5 <= args.keepalive <= 3600:
+        raise ValueError(f"--keepalive must be 5..3600 seconds, got {args.keepalive}")
     return {"agent": agent, "beacon": check_id(args.beacon or f"{agent}-virtual", "--beacon"),
             "board": "unix", "led": "neopixel", "transport": "mqtt",
             "broker": broker.host, "port": broker.port, "username": broker.username or "",
-            "password": broker.password or "", "prefix": args.prefix or "focuslight",
+            "password": broker.password or "", "prefix": Topics(args.prefix or "focuslight").prefix,
             "brightness": args.brightness, "available_off": args.available_off,
             "keepalive": args.keepalive}
 
