@@ -19,6 +19,8 @@ import time
 import pytest
 from firmware_helpers import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
 
+from focuslight.virtual_beacon import VirtualBeacon
+
 
 @pytest.fixture
 def beacons():
@@ -228,3 +230,35 @@ def test_a_broker_that_never_answers_connect_is_retried(mosquitto, peer_factory,
         beacon.wait_look("away off solid", timeout=20)
     finally:
         proxy.close()
+
+
+def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
+    """gc.mem_alloc() of the firmware (200 KB heap) after 2,000 status changes and
+    a few hundred bad payloads is what it was before them."""
+    peer = peer_factory(mosquitto)
+    config = {"agent": "alice", "beacon": "alice-desk", "board": "unix",
+              "broker": mosquitto.host, "port": mosquitto.port, "prefix": PREFIX}
+    with VirtualBeacon(config) as beacon:
+        _wait_event(beacon, "log", "mqtt: connected")
+        peer.publish(STATUS, status("engaged"))
+        _wait_event(beacon, "look", "engaged")
+        before = _heap(beacon)
+        for i in range(2000):  # every 10th is too big: read past (1000 B) or rejected (600 B)
+            peer.publish(STATUS, status(("hold", "dnd")[i % 2]) if i % 10
+                         else b"x" * (1000 if i % 20 else 600))
+        peer.publish(STATUS, status("away"))
+        _wait_event(beacon, "look", "away", timeout=60)
+        assert _heap(beacon) - before < 512
+
+
+def _heap(beacon: VirtualBeacon) -> int:
+    beacon.send("mem")
+    return int(_wait_event(beacon, "log", "mem alloc=").split("alloc=")[1].split()[0])
+
+
+def _wait_event(beacon: VirtualBeacon, kind: str, text: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        got, value = beacon.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if got == kind and text in str(value):
+            return str(value)
