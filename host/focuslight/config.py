@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import serial_link
 from .config_section import ConfigError, Section
 from .connection import BrokerSettings, BrokerURLError, broker_from_env
 from .policy import DEFAULT_WRAP_UP_S
 from .protocol import ID_PATTERN, ProtocolError, Topics
+from .serial_link import SerialBeacon
 from .sources import Source, build_source
 
 
@@ -52,7 +54,7 @@ class Config:
     wrap_up_s: float
     agents: dict[str, AgentSettings]
     sources: list[Source]
-    serial_beacons: list[Section] = field(default_factory=list)
+    serial_beacons: list[SerialBeacon] = field(default_factory=list)
 
     def agent_for_beacon(self, beacon: str) -> str | None:
         """The agent a beacon's button acts for: configured, or the agent of the same id."""
@@ -92,7 +94,7 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
     agent_ids = tuple(config.agents)
     config.sources = [build_source(s, agent_ids) for s in root.sections("sources")]
     _check_source_agents(root, config)
-    config.serial_beacons = root.sections("serial_beacons")
+    config.serial_beacons = [_serial_beacon(s, config) for s in root.sections("serial_beacons")]
     root.finish()
     return config
 
@@ -128,6 +130,13 @@ def _agents(root: Section) -> dict[str, AgentSettings]:
                                          entry.ids("beacons", []))
         entry.finish()
     return agents
+
+
+def _serial_beacon(section: Section, config: Config) -> SerialBeacon:
+    beacon = serial_link.from_config(section)
+    if beacon.agent not in config.agents:
+        raise section.error("agent", "an agent declared under [agents]", beacon.agent)
+    return beacon
 
 
 def _check_source_agents(root: Section, config: Config) -> None:

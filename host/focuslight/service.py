@@ -19,22 +19,29 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    """The assembled bridge: :class:`Bridge` + :class:`MqttLink` (+ serial beacons)."""
+    """The assembled bridge: :class:`Bridge` + :class:`MqttLink` + USB serial beacons."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bridge = Bridge(config.agents, config.sources, config.wrap_up_s)
         self.link = MqttLink(self.bridge, config)
         self.bridge.outputs.append(self.link)
+        for beacon in config.serial_beacons:
+            beacon.on_event = self.bridge.button
+            self.bridge.outputs.append(beacon)
 
     def start(self) -> None:
         self.link.start()
+        for beacon in self.config.serial_beacons:
+            beacon.start()
         self.bridge.start()
         log.info("bridge %r serving %d agents from %d sources", self.config.bridge_id,
                  len(self.config.agents), len(self.config.sources))
 
     def stop(self) -> None:
         self.bridge.stop()
+        for beacon in self.config.serial_beacons:
+            beacon.stop()
         self.link.stop()
         log.info("bridge %r stopped", self.config.bridge_id)
 
