@@ -19,6 +19,7 @@ import time
 import pytest
 from firmware_helpers import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
 
+from focuslight.embedded_broker import free_port
 from focuslight.virtual_beacon import VirtualBeacon
 
 
@@ -74,7 +75,7 @@ def test_wifi_loss_is_unknown_until_it_comes_back(mosquitto, peer_factory, beaco
     assert beacon.logs.wait_for("wifi: lost")
 
 
-def test_button_publishes_events_and_flashes_even_offline(mosquitto, peer_factory,
+def test_button_publishes_events_and_drops_them_offline(mosquitto, peer_factory,
                                                           beacons) -> None:
     peer = peer_factory(mosquitto)
     peer.subscribe(EVENT)
@@ -262,3 +263,16 @@ def _wait_event(beacon: VirtualBeacon, kind: str, text: str, timeout: float = 15
         got, value = beacon.events.get(timeout=max(0.01, deadline - time.monotonic()))
         if got == kind and text in str(value):
             return str(value)
+
+
+def test_a_press_flashes_white_even_with_no_broker() -> None:
+    """Local feedback: the LED seam gets a short full white flash, then unknown again."""
+    config = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "127.0.0.1",
+              "port": free_port(), "brightness": 1.0}  # nothing listens there
+    with VirtualBeacon(config, frames=True) as beacon:
+        _wait_event(beacon, "log", "ECONNREFUSED")
+        beacon.press()
+        _wait_event(beacon, "px", "(255, 255, 255)")
+        _wait_event(beacon, "log", "button press (offline, not sent)")
+        frame = _wait_event(beacon, "px", "")  # after the flash: blue or dark, never white
+        assert frame in ("(0, 0, 255)", "(0, 0, 0)")
