@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from firmware_helpers import EVENT, PREFIX, STATUS, status
+from firmware_helpers import EVENT, PREFIX, STATUS, Lines, status
 
 
 class Terminal:
@@ -76,3 +76,16 @@ def test_beacon_without_virtual_points_at_flash() -> None:
     result = subprocess.run([sys.executable, "-m", "focuslight", "beacon", "--agent", "alice"],
                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "focuslight flash" in result.stderr
+
+
+def test_broker_from_the_environment(mosquitto, peer_factory) -> None:
+    peer_factory(mosquitto).publish(STATUS, status("hold"), retain=True)
+    proc = subprocess.Popen([sys.executable, "-m", "focuslight.virtual_beacon", "--agent",
+                             "alice", "--prefix", PREFIX], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, FOCUSLIGHT_BROKER=mosquitto.url))
+    try:
+        Lines(proc.stdout).wait_for("hold red pulse")
+    finally:
+        proc.terminate()
+        proc.wait(10)
