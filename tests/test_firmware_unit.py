@@ -258,3 +258,25 @@ def test_firmware_imports_nothing_cpython_only() -> None:
         text = path.read_text()
         for name in banned:
             assert f"import {name}" not in text and f"from {name}" not in text, (path, name)
+
+
+def test_rgb_led_drives_three_pwm_pins_and_config_fills_board_pins(tmp_path) -> None:
+    script = """
+import json
+from beacon import config
+from beacon.led import make
+from beacon.look import Renderer
+
+cfg = config.validate({"agent": "alice", "beacon": "a-1", "board": "pico_w", "wifi_ssid": "x",
+                       "broker": "10.0.0.2", "led": "rgb", "button_pin": 3})
+led = make(cfg)
+Renderer(led, 1.0).set_state("wrap_up", 0)
+print(json.dumps({"cfg": cfg, "duty": [p.duty_u16() for p in led._pwm],
+                  "pins": [p.pin.id for p in led._pwm]}))
+"""
+    out = json.loads(run_script(script, tmp_path).stdout.splitlines()[-1])
+    cfg = out["cfg"]
+    assert cfg["button_pin"] == 3 and cfg["neopixel_pin"] == 28 and cfg["watchdog_ms"] == 8000
+    assert cfg["port"] == 1883 and cfg["prefix"] == "focuslight" and cfg["keepalive"] == 30
+    assert out["pins"] == [16, 17, 18]  # BOARDS["pico_w"]["rgb_pins"]
+    assert out["duty"] == [65535, 110 * 257, 0]  # amber at full brightness
