@@ -17,6 +17,17 @@ _BACKOFF_MS = const(1000)
 _BACKOFF_CAP_MS = const(30000)
 _CHECK_MS = const(200)
 _AVAIL = b"/availability"
+# WLAN.status() codes that will not get better by waiting (names differ per port)
+_WIFI_FAIL = {}
+for _name, _why in (("STAT_WRONG_PASSWORD", "wrong password"),
+                    ("STAT_NO_AP_FOUND", "network not found"),
+                    ("STAT_CONNECT_FAIL", "connection refused by the access point")):
+    if hasattr(network, _name):
+        _WIFI_FAIL[getattr(network, _name)] = _why
+
+
+class WifiError(Exception):
+    pass
 
 
 class MqttLink:
@@ -51,11 +62,13 @@ class MqttLink:
                 await self._client.connect()
                 backoff = _BACKOFF_MS
                 await self._session()
+            except WifiError as e:
+                log("wifi: %r: %s" % (self._cfg["wifi_ssid"], e))
             except (asyncio.TimeoutError, OSError, MQTTError) as e:
                 log("mqtt: broker %s:%d: %s: %s"
                     % (self._cfg["broker"], self._cfg["port"], type(e).__name__, e))
             self._lost()
-            log("mqtt: reconnecting in %d s" % (backoff // 1000))
+            log("reconnecting in %d s" % (backoff // 1000))
             await asyncio.sleep_ms(backoff)
             backoff = min(backoff * 2, _BACKOFF_CAP_MS)
 
@@ -79,9 +92,12 @@ class MqttLink:
         w.connect(self._cfg["wifi_ssid"], self._cfg["wifi_password"])
         start = ticks_ms()
         while not w.isconnected():
-            if ticks_diff(ticks_ms(), start) > _WIFI_WAIT_MS:
+            why = _WIFI_FAIL.get(w.status())
+            if why is None and ticks_diff(ticks_ms(), start) > _WIFI_WAIT_MS:
+                why = "no connection after %d s" % (_WIFI_WAIT_MS // 1000)
+            if why:
                 w.disconnect()
-                raise OSError("wifi: no connection after %d s" % (_WIFI_WAIT_MS // 1000))
+                raise WifiError(why)
             await asyncio.sleep_ms(250)
         log("wifi: connected")
 

@@ -1,9 +1,16 @@
 # network seam for the unix port: the host's own network is the "Wi-Fi";
-# _vhw's b"wifi 0" datagram takes it away so tests can pull the plug.
+# _vhw's b"wifi 0" datagram takes it away (the access point is gone) so tests
+# can pull the plug. Status codes as on the Pico W.
 import _vhw
 
 STA_IF = 0
 AP_IF = 1
+STAT_IDLE = 0
+STAT_CONNECTING = 1
+STAT_GOT_IP = 3
+STAT_CONNECT_FAIL = -1
+STAT_NO_AP_FOUND = -2
+STAT_WRONG_PASSWORD = -3
 
 
 class WLAN:
@@ -21,6 +28,11 @@ class WLAN:
 
     def disconnect(self):
         self._joined = False
+
+    def status(self):
+        if not self._joined:
+            return STAT_IDLE
+        return STAT_GOT_IP if self.isconnected() else STAT_NO_AP_FOUND
 
     def isconnected(self):
         _vhw.poll()
