@@ -1,0 +1,313 @@
+"""``focuslight demo``: the whole product on one machine, no hardware, no setup.
+
+It starts, and stops again on Ctrl-C or after ``--duration``:
+
+* an MQTT broker: the embedded one (amqtt), or yours with ``--broker``;
+* the real bridge (:class:`~focuslight.service.Service`), with simulated
+  calls and walk-ups for a few agents and a keyboard "desk" for ``alice``;
+* a virtual beacon: the real firmware on the MicroPython unix port,
+  showing alice's light.
+
+On a terminal you drive alice: ``c`` rings / answers / hangs up a call,
+``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer,
+space presses the beacon's button (dnd ↔ auto), ``h`` holds it (auto), ``q``
+quits. Piped, or with ``--duration``, it plays a short tour of alice's day
+instead and prints one line per change; stdin lines (``call``, ``hold``,
+``walkup``, ``press``, ``long``) drive alice as the keys do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+from typing import Any
+
+from . import embedded_broker
+from .bridge import agents_from_ids
+from .config import Config
+from .connection import ENV_BROKER, BrokerSettings
+from .protocol import Status, Topics
+from .service import Service
+from .sources.base import Source, StatusSink
+from .sources.simulated import SimulatedSource
+from .virtual_beacon import Look, VirtualBeacon, firmware_config
+from .watch import COLOURS, format_duration
+
+DEMO_AGENTS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+WRAP_UP_S = 10.0
+"""Shorter than a site's 30 s so the demo shows the whole cycle quickly."""
+TOUR: tuple[tuple[float, str], ...] = (
+    (3, "call"), (5, "call"), (8, "hold"), (10, "hold"), (13, "call"),
+    (26, "press"), (30, "press"), (33, "walkup"), (37, "walkup"))
+"""Unattended tour for alice: ring, answer, hold, resume, hang up (wrap-up),
+focus on and off with the button, a walk-up customer."""
+
+
+class DeskSource(Source):
+    """Alice's phone and counter, driven from the keyboard instead of a PBX."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__("desk", [agent])
+        self.agent = agent
+        self.call = "available"
+        self.walkup = False
+        self.sink: StatusSink | None = None
+
+    def start(self, sink: StatusSink) -> None:
+        self.sink = sink
+        self._report()
+
+    def stop(self) -> None:
+        self.sink = None
+
+    def press_call(self) -> None:
+        """available → ringing → engaged → available (hang up), like a real call."""
+        self.call = {"available": "ringing", "ringing": "engaged"}.get(self.call, "available")
+        self._report()
+
+    def toggle_hold(self) -> None:
+        if self.call in ("engaged", "hold"):
+            self.call = "hold" if self.call == "engaged" else "engaged"
+            self._report()
+
+    def toggle_walkup(self) -> None:
+        self.walkup = not self.walkup
+        self._report()
+
+    def _report(self) -> None:
+        if self.sink:
+            state = "engaged" if self.walkup and self.call != "hold" else self.call
+            self.sink.report(self.agent, self.name, state)
+
+
+class ChangeFeed:
+    """Bridge output that queues every agent change for the screen."""
+
+    def __init__(self) -> None:
+        self.changes: queue.Queue[tuple[str, Status]] = queue.Queue()
+
+    def publish(self, agent: str, status: Status) -> None:
+        self.changes.put((agent, status))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agents", type=int, default=4, choices=range(1, len(DEMO_AGENTS) + 1),
+                        metavar="N", help=f"agents on the floor, 1..{len(DEMO_AGENTS)} "
+                                          "(default 4)")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="stop by itself after S seconds (unattended runs)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="time multiplier for the simulated agents, the tour and the "
+                             "wrap-up grace (default 1)")
+    parser.add_argument("--no-tour", action="store_true",
+                        help="piped: don't play alice's tour, only obey stdin commands")
+
+
+def run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.duration:
+        _later(args.duration, stop.set)
+    with contextlib.ExitStack() as started:
+        settings = _broker(args, started)
+        topics = Topics(args.prefix or "focuslight")
+        agents = DEMO_AGENTS[:args.agents]
+        desk = DeskSource(agents[0])
+        simulated = SimulatedSource("simulated", agents[1:], seed=7, speed=args.speed,
+                                    idle_s=25, contact_s=30)
+        config = Config("(demo)", "demo", settings, topics.prefix, WRAP_UP_S / args.speed,
+                        agents_from_ids(agents), [desk, simulated] if agents[1:] else [desk])
+        config.agents[agents[0]].beacons.append(f"{agents[0]}-desk")
+        service = Service(config)
+        feed = ChangeFeed()
+        service.bridge.outputs.append(feed)
+        service.start()
+        started.callback(service.stop)
+        beacon = VirtualBeacon(_beacon_config(settings, topics, agents[0]),
+                               frames=_interactive())
+        started.callback(beacon.close)
+        actions = {"call": desk.press_call, "hold": desk.toggle_hold,
+                   "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
+        screen = Screen(settings, service, beacon, feed, actions, stop, args.speed)
+        try:
+            if _interactive() and not args.duration:
+                return screen.interactive()
+            return screen.lines(tour=not args.no_tour)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            stop.set()
+
+
+def _later(seconds: float, action: Callable[..., None], *args: object) -> None:
+    """Run *action* after *seconds* on a daemon timer, which never holds up the exit."""
+    timer = threading.Timer(seconds, action, args)
+    timer.daemon = True
+    timer.start()
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _broker(args: argparse.Namespace, started: contextlib.ExitStack) -> BrokerSettings:
+    """The user's broker if they named one, else the embedded one (1883 if free)."""
+    from .cli import broker_settings
+
+    if args.broker or os.environ.get(ENV_BROKER):
+        return broker_settings(args)
+    port = 1883 if _port_free(1883) else None
+    proc, port = embedded_broker.spawn(port=port)
+    started.callback(_terminate, proc)
+    return BrokerSettings("127.0.0.1", port)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _beacon_config(settings: BrokerSettings, topics: Topics, agent: str) -> dict[str, Any]:
+    args = argparse.Namespace(agent=agent, beacon=f"{agent}-desk", brightness=1.0,
+                              available_off=False, keepalive=10, prefix=topics.prefix)
+    return firmware_config(args, settings)
+
+
+class Screen:
+    """What the user sees: the beacon, the floor, the keys — or plain lines when piped."""
+
+    def __init__(self, settings: BrokerSettings, service: Service, beacon: VirtualBeacon,
+                 feed: ChangeFeed, actions: dict[str, Callable[[], None]],
+                 stop: threading.Event, speed: float = 1.0) -> None:
+        self.settings, self.service, self.beacon, self.feed = settings, service, beacon, feed
+        self.actions, self.stop, self.speed = actions, stop, speed
+        self.agent = beacon.config["agent"]
+        self.look = Look("starting", "-", "-")
+        self.rgb = (0, 0, 0)
+        self.log: list[str] = []
+
+    def intro(self) -> str:
+        return (f"focuslight demo — broker {self.settings.url}, bridge 'demo', "
+                f"{len(self.service.config.agents)} agents; the virtual beacon (real firmware "
+                f"on the MicroPython unix port) shows {self.agent}.\n"
+                f"Watch from another terminal: focuslight watch --broker {self.settings.url}")
+
+    def lines(self, tour: bool) -> int:
+        print(self.intro(), flush=True)
+        print("stdin commands for alice: call, hold, walkup, press, long", flush=True)
+        threading.Thread(target=self._stdin_commands, daemon=True).start()
+        if tour:
+            for at, action in TOUR:
+                _later(at / self.speed, self._tour_step, action)
+        while not self.stop.is_set():
+            code = self._pump(lambda line: print(line, flush=True))
+            if code is not None:
+                return code
+        return 0
+
+    def interactive(self) -> int:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        try:
+            while not self.stop.is_set():
+                if not self._keys(fd):
+                    return 0
+                code = self._pump(self._remember)
+                if code is not None:
+                    return code
+                self._draw()
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            print("\x1b[0m")
+        return 0
+
+    def _tour_step(self, action: str) -> None:
+        if not self.stop.is_set():
+            print(f"tour: {self.agent} {action}", flush=True)
+            self.actions[action]()
+
+    def _stdin_commands(self) -> None:
+        for line in sys.stdin:
+            action = self.actions.get(line.strip())
+            if action:
+                action()
+
+    def _keys(self, fd: int) -> bool:
+        keys = {b"c": "call", b"o": "hold", b"w": "walkup", b" ": "press", b"h": "long"}
+        while select.select([fd], [], [], 0)[0]:
+            key = os.read(fd, 1)
+            if key in (b"q", b"\x03"):
+                return False
+            if key in keys:
+                self.actions[keys[key]]()
+        return True
+
+    def _pump(self, emit: Callable[[str], None]) -> int | None:
+        """Move beacon events and bridge changes to the screen; the exit code if it ended."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                agent, status = self.feed.changes.get_nowait()
+                emit(f"agent {agent}: {status.state} (source {status.source})")
+        deadline = time.monotonic() + 0.05
+        with contextlib.suppress(queue.Empty):
+            while True:
+                kind, value = self.beacon.events.get(timeout=max(0, deadline - time.monotonic()))
+                if kind == "exit":
+                    print(f"the virtual beacon stopped (exit {value})", file=sys.stderr)
+                    return 1
+                if kind == "look":
+                    self.look = value
+                    emit(f"beacon {self.agent}: {value}")
+                elif kind == "px":
+                    self.rgb = value
+        return None
+
+    def _remember(self, line: str) -> None:
+        self.log = [*self.log[-7:], f"{time.strftime('%H:%M:%S')} {line}"]
+
+    def _draw(self) -> None:
+        r, g, b = self.rgb
+        now = time.time()
+        rows = []
+        for agent, status in sorted(self.service.bridge.snapshot().items()):
+            colour = COLOURS[status.state]
+            rows.append(f"  {agent:<8} \x1b[{colour}m{status.state:<9}\x1b[0m "
+                        f"{status.source:<10} {format_duration(now - status.since)}")
+        screen = [
+            self.intro(), "",
+            f"  beacon {self.agent}-desk:  \x1b[48;2;{r};{g};{b}m{' ' * 10}\x1b[0m  "
+            f"{self.look.state} ({self.look.colour}, {self.look.pattern})", "",
+            "  keys for alice:  c = call rings / answer / hang up   o = hold / resume",
+            "                   w = walk-up customer arrives / leaves",
+            "                   space = beacon button (dnd on/off)   h = long press (auto)"
+            "   q = quit", "",
+            "  the floor:", *rows, "", "  what just happened:", *self.log]
+        sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(screen) + "\n")
+        sys.stdout.flush()
