@@ -51,8 +51,6 @@ class MqttLink:
         self._client = c
         self._up = False
         self._wlan = network.WLAN(network.STA_IF)
-        if cfg["board"] == "pico_w":
-            self._wlan.config(pm=0xA11140)  # no Wi-Fi power saving: sub-ms wakeups
 
     async def run(self):
         backoff = _BACKOFF_MS
@@ -88,8 +86,14 @@ class MqttLink:
         if w.isconnected():
             return
         log("wifi: connecting to %r" % self._cfg["wifi_ssid"])
-        w.active(True)
-        w.connect(self._cfg["wifi_ssid"], self._cfg["wifi_password"])
+        try:
+            w.active(True)
+            if self._cfg["board"] == "pico_w":
+                w.config(pm=0xA11140)  # no Wi-Fi power saving: sub-ms wakeups
+            w.connect(self._cfg["wifi_ssid"], self._cfg["wifi_password"])
+        except OSError as e:  # e.g. ESP32 "Wifi Internal Error" while still reconnecting
+            w.disconnect()
+            raise WifiError(str(e)) from None
         start = ticks_ms()
         while not w.isconnected():
             why = _WIFI_FAIL.get(w.status())

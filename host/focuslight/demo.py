@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import queue
 import select
@@ -142,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         screen = Screen(settings, service, beacon, feed, actions, stop, args.speed)
         try:
             if _interactive() and not args.duration:
+                logging.getLogger().setLevel(logging.WARNING)  # the screen tells the story
                 return screen.interactive()
             return screen.lines(tour=not args.no_tour)
         except KeyboardInterrupt:
