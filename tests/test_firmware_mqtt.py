@@ -276,3 +276,21 @@ def test_a_press_flashes_white_even_with_no_broker() -> None:
         _wait_event(beacon, "log", "button press (offline, not sent)")
         frame = _wait_event(beacon, "px", "")  # after the flash: blue or dark, never white
         assert frame in ("(0, 0, 255)", "(0, 0, 0)")
+
+
+def test_any_offline_bridge_means_unknown_until_online_or_cleared(mosquitto, peer_factory,
+                                                                  beacons) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(STATUS, status("engaged"), retain=True)
+    peer.publish(BRIDGE, "online", retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("engaged red solid")
+    old = f"{PREFIX}/bridges/old/availability"
+    peer.publish(old, "offline", retain=True)  # a second bridge, gone
+    seen = beacon.wait_look("unknown blue blink", seen)
+    peer.publish(BRIDGE, "offline", retain=True)
+    peer.publish(BRIDGE, "online", retain=True)
+    time.sleep(0.3)
+    assert beacon.looks.lines[seen + 1:] == []  # 'old' is still offline
+    peer.publish(old, b"", retain=True)  # the admin clears the retired bridge's retained will
+    beacon.wait_look("engaged red solid", seen)
