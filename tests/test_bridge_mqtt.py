@@ -221,3 +221,44 @@ def test_sigkill_turns_availability_offline_via_will(broker, tmp_path, peer_fact
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_home_assistant_discovery_drives_the_real_topics(mosquitto, running, peer_factory):
+    """What HA does with the discovery configs: read the state, write the select."""
+    _service, phone = running(mosquitto)
+    phone.say("alice", "available")
+    ha = peer_factory(mosquitto)
+    ha.subscribe("homeassistant/#")
+    configs = {}
+    for _ in range(4):
+        payload = ha.wait_for("homeassistant/#")
+        body = json.loads(payload)
+        configs[body["unique_id"]] = body
+    sensor = next(b for b in configs.values() if "state_topic" in b and "alice" in b["unique_id"])
+    select = next(b for b in configs.values() if "command_topic" in b
+                  and "alice" in b["unique_id"])
+    assert sensor["availability_topic"] == f"{PREFIX}/bridges/site1/availability"
+    assert "unknown" in sensor["options"] and "engaged" in sensor["options"]
+    ha.subscribe(sensor["state_topic"])
+    ha.wait_for_state(sensor["state_topic"], "available")
+    command = select["command_template"].replace("{{ value }}", "dnd")
+    ha.publish(select["command_topic"], command)
+    ha.wait_for_state(sensor["state_topic"], "dnd")
+
+
+def test_home_assistant_discovery_can_be_turned_off(tmp_path, mosquitto, peer_factory):
+    path = write_config(tmp_path, mosquitto.url)
+    path.write_text(path.read_text() + "\n[home_assistant]\nenabled = false\n")
+    service = Service(load(path))
+    service.start()
+    try:
+        watcher = peer_factory(mosquitto)
+        watcher.subscribe("#")
+        watcher.wait_for(f"{PREFIX}/bridges/site1/availability")
+        time.sleep(0.5)
+        topics = set()
+        while not watcher.messages.empty():
+            topics.add(watcher.messages.get().topic)
+        assert not any(t.startswith("homeassistant/") for t in topics)
+    finally:
+        service.stop()

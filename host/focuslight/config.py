@@ -55,6 +55,8 @@ class Config:
     agents: dict[str, AgentSettings]
     sources: list[Source]
     serial_beacons: list[SerialBeacon] = field(default_factory=list)
+    home_assistant_prefix: str | None = "homeassistant"
+    """Discovery prefix for Home Assistant, or None when discovery is off."""
 
     def agent_for_beacon(self, beacon: str) -> str | None:
         """The agent a beacon's button acts for: configured, or the agent of the same id."""
@@ -89,6 +91,7 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
         agents=_agents(root),
         sources=[],
     )
+    config.home_assistant_prefix = _home_assistant(root)
     bridge.finish()
     policy.finish()
     agent_ids = tuple(config.agents)
@@ -117,6 +120,14 @@ def _prefix(bridge: Section) -> str:
         raise bridge.error("prefix", "a topic prefix without + or # or trailing /",
                            prefix) from None
     return prefix
+
+
+def _home_assistant(root: Section) -> str | None:
+    table = root.section("home_assistant", optional=True)
+    enabled = table.bool("enabled", True)
+    prefix = table.str("discovery_prefix", "homeassistant")
+    table.finish()
+    return prefix if enabled else None
 
 
 def _agents(root: Section) -> dict[str, AgentSettings]:

@@ -9,7 +9,9 @@ It owns the paho client and everything protocol v1 says about the bridge:
 * after every (re)connect it re-subscribes and re-publishes every agent's
   current status, so a broker restarted without persistence heals itself;
 * reconnects use paho's own capped exponential backoff (1 s … 30 s);
-* a malformed ``set`` or event payload costs one log line, never the loop.
+* a malformed ``set`` or event payload costs one log line, never the loop;
+* Home Assistant discovery configs (:mod:`focuslight.home_assistant`) go out
+  retained on every connect, unless ``[home_assistant] enabled = false``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import paho.mqtt.client as mqtt
 from .bridge import Bridge
 from .config import Config
 from .connection import BrokerSettings, make_client
+from .home_assistant import Discovery
 from .protocol import OFFLINE, ONLINE, ProtocolError, Status, Topics, decode_event, decode_set
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,11 @@ class MqttLink:
             for agent, status in self.bridge.snapshot().items():
                 client.publish(self.topics.status(agent), status.encode(), qos=1, retain=True)
         client.publish(self.availability, ONLINE, qos=1, retain=True)
+        if self.config.home_assistant_prefix:
+            discovery = Discovery(self.topics, self.config.bridge_id,
+                                  self.config.home_assistant_prefix)
+            for topic, payload in discovery.messages(self.config.agents):
+                client.publish(topic, payload, qos=1, retain=True)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
                        reason: mqtt.ReasonCode, _props: object) -> None:
