@@ -98,3 +98,15 @@ def test_check_and_exit_code_from_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == (f"focuslight bridge: {path}: sources[0].speed: expected a "
                                    "number in 0.01..10000, got 'fast'")
+
+
+def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "focuslight.toml"
+    path.write_text(example)
+    config = load(path)
+    assert [s.name for s in config.sources] == ["phone", "counter"]
+    assert config.agent_for_beacon("alice-desk") == "alice"
+    assert config.serial_beacons[0].agent == "bob"
+    assert config.home_assistant_prefix == "homeassistant"
