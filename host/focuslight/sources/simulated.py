@@ -73,18 +73,20 @@ class SimulatedSource(Source):
             self._thread.join(timeout=5)
 
     def _play(self, sink: StatusSink) -> None:
+        """Each agent's next (due time, state) waits on one heap; the earliest is reported."""
         start = time.monotonic()
-        queue: list[tuple[float, int, Iterator[Step]]] = []
+        queue: list[tuple[float, int, str, Iterator[Step]]] = []
         for index, agent in enumerate(self.agents):
-            rng = random.Random(f"{self.seed}/{agent}")
-            heapq.heappush(queue, (start, index, agent_day(rng, self.idle_s, self.contact_s)))
+            day = agent_day(random.Random(f"{self.seed}/{agent}"), self.idle_s, self.contact_s)
+            wait, state = next(day)
+            heapq.heappush(queue, (start + wait / self.speed, index, state, day))
         while queue and not self._stop.is_set():
-            due, index, day = queue[0]
+            due, index, state, day = queue[0]
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
-            wait, state = next(day)
             sink.report(self.agents[index], self.name, state)
-            heapq.heapreplace(queue, (due + wait / self.speed, index, day))
+            wait, following = next(day)
+            heapq.heapreplace(queue, (due + wait / self.speed, index, following, day))
 
 
 def from_config(section: Section, agents: tuple[str, ...]) -> SimulatedSource:
