@@ -21,28 +21,13 @@ again every second; one line is logged when it goes and one when it is back.
 All port I/O happens on one thread, so :meth:`SerialBeacon.publish` never
 blocks the caller, even when the beacon has stopped reading.
 
-How the bridge uses it (each beacon is a bridge output; its button acts like
-an MQTT button event)::
-
-    for index, section in enumerate(config.serial_beacons):  # [[serial_beacons]]
-        beacon = serial_link.from_config(section, on_event=bridge.button)
-        if beacon.agent not in config.agents:      # from_config cannot know them
-            raise ConfigError(config.path, f"serial_beacons[{index}].agent",
-                              "an agent declared under [agents]", beacon.agent)
-        bridge.outputs.append(beacon)              # publish(agent, status) → show()
-        serial_beacons.append(beacon)
-    for beacon in serial_beacons:
-        beacon.start()
-    bridge.start()
-    ...
-    # optional: beacon.set_bridge_online(False) while the bridge cannot trust
-    # its own view of the world (e.g. it is shutting down)
-    for beacon in serial_beacons:
-        beacon.stop()                               # sends bridge "offline" first
-
-``on_event(agent, action, beacon)`` has the signature of ``Bridge.button``.
-Append the beacons to ``bridge.outputs`` before ``bridge.start()`` so they get
-the first status of every agent.
+How the bridge uses it (``config.load`` builds the beacons with
+:func:`from_config` and checks their agent; ``service.Service`` wires them):
+each beacon is a bridge output (``publish(agent, status)`` → :meth:`show`)
+appended before ``bridge.start()`` so it gets every agent's first status;
+``on_event`` is ``Bridge.button``, whose signature ``(agent, action, beacon)``
+it has, so a press acts exactly like an MQTT button event; the beacons start
+before the bridge and stop after it (:meth:`stop` says ``offline`` first).
 
 Config (``focuslight.toml``)::
 
