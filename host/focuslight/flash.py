@@ -427,7 +427,7 @@ def _mpremote(argv: list[str], what: str) -> str:
 
 
 def _access_problem(port: str) -> str:
-    if not os.path.exists(port):
+    if os.name == "posix" and not os.path.exists(port):  # COM3 is no path on Windows
         return (f"{port} is not there: is the board plugged in? (`mpremote devs` lists"
                 " boards; or leave out --port)")
     if not os.access(port, os.R_OK | os.W_OK):

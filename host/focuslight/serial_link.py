@@ -194,7 +194,7 @@ class SerialBeacon:
 
     def _open(self) -> serial.Serial | None:
         device = self.port or find_port(str(self.serial_number), self._ports())
-        if device is None or not os.path.exists(device):
+        if device is None or (os.name == "posix" and not os.path.exists(device)):
             self._problem(ABSENT, f"{device or self.serial_number} is not plugged in; waiting"
                           " for it")
             return None
