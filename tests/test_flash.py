@@ -52,6 +52,7 @@ def test_flash_end_to_end_on_the_unix_port(board, mosquitto) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "MicroPython 1.29.0 on linux (mpy v6.3, arch x64)" in done.stdout
     assert "removed stale :beacon/look.py" in done.stdout
+    assert "the firmware imports and accepts config.json" in done.stdout
     assert "beacon alice-desk is online" in done.stdout
 
     modules = sorted(p.stem for p in (FIRMWARE / "beacon").glob("*.py"))
@@ -118,6 +119,13 @@ def test_errors_say_what_to_do(board, tmp_path: Path) -> None:
     done = flash("--port", str(socat.link), "--board", "pico_w", "--agent", "alice",
                  "--broker", "127.0.0.1")
     assert "--wifi-ssid is needed" in done.stderr
+    done = flash("--port", str(socat.link), "--led-pin", "5000", *common)
+    assert done.returncode == 1  # the firmware's own validator, on the board, says no
+    assert "key 'neopixel_pin' must be a GPIO number" in done.stderr
+    out = subprocess.run([sys.executable, "-m", "mpremote", "connect", str(socat.link), "resume",
+                          "exec", "import sys; print('main' in sys.modules)"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "False"  # the session stopped before starting main.py
 
 
 def test_a_board_with_another_mpy_version_is_refused() -> None:
@@ -136,5 +144,5 @@ def test_declared_dependencies_are_installed_with_mip(tmp_path: Path) -> None:
     done = flash("--dry-run", "--port", "/dev/ttyACM0", "--firmware", str(firmware),
                  "--agent", "alice", "--wifi-ssid", "office", "--broker", "10.0.0.2")
     assert done.returncode == 0, done.stderr
-    steps = "  + mip install umqtt.simple \\\n  + mip install aioble@0.4.1 \\\n  + reset\n"
-    assert done.stdout.endswith(steps)
+    steps = "  + mip install umqtt.simple \\\n  + mip install aioble@0.4.1 \\\n  + exec "
+    assert steps in done.stdout

@@ -14,7 +14,8 @@ versions or mpremote syntax. This command:
    import over the new ``foo.mpy``), then copies with ``mpremote cp``;
 5. installs the firmware's declared dependencies (``deps`` of
    ``firmware/package.json``, the mip manifest format) with ``mpremote mip``;
-6. writes ``config.json`` from the flags and ``-c focuslight.toml``;
+6. writes ``config.json`` from the flags and ``-c focuslight.toml``, and has
+   the firmware on the board import itself and validate it (its own rules);
 7. resets the board and waits until ``<prefix>/beacons/<beacon>/availability``
    says ``online`` on MQTT, live, not a retained leftover from before.
 
@@ -87,6 +88,9 @@ except OSError:
     pass
 """
 """Runs on the board before the copy: only the files about to be copied may remain."""
+CHECK = ("from beacon import app, config\nconfig.load()\n"
+         "print('the firmware imports and accepts config.json')")
+"""Runs on the board after the copy, before the reset: the firmware's own validator decides."""
 
 
 class FlashError(Exception):
@@ -340,6 +344,7 @@ class Plan:
                     "copy main.py and config.json")]
         actions += [(["mip", "install", dep], f"install {dep}")
                     for dep in firmware_deps(self.firmware)]
+        actions.append((["exec", CHECK], "check the firmware imports and accepts config.json"))
         if self.start and self.board.is_unix:
             actions.append((["exec", "--no-follow", "import main"],
                             "start main.py (the unix port cannot reset)"))
@@ -348,7 +353,7 @@ class Plan:
         argv = _connect(self.port)
         for index, (args, _) in enumerate(actions):
             argv += ["+", *args] if index else args
-        return Step(argv, ", ".join(what for _, what in actions))
+        return Step(argv, "mpremote on the board: " + ", ".join(what for _, what in actions))
 
     def _build(self, src: Path, out: Path) -> Step:
         if not self.compile_mpy:
@@ -386,7 +391,7 @@ def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
             _run(step.argv, step.what)
     print(f"compiled {PACKAGE}/ to .mpy" if plan.compile_mpy else f"staged {PACKAGE}/ as .py")
     step = plan.board_step(stage)
-    print(f"on the board: {step.what}")
+    print(step.what)
     for line in _mpremote(step.argv, step.what).splitlines():
         print(f"  {line}")
 
@@ -405,8 +410,9 @@ def _run(argv: list[str], what: str) -> str:
         raise FlashError(f"{what}: no answer in {STEP_TIMEOUT_S} s; unplug and replug the"
                          " board, then retry") from None
     if done.returncode != 0:
-        raise FlashError(f"{what} failed: {Step(argv, what).show()}\n"
-                         f"{(done.stderr or done.stdout).strip()[-600:]}")
+        tail = (done.stderr + done.stdout).strip().splitlines()[-4:]
+        raise FlashError(f"{what} failed (--dry-run shows the command):\n  "
+                         + "\n  ".join(tail))
     return done.stdout
 
 
@@ -423,6 +429,10 @@ def _mpremote(argv: list[str], what: str) -> str:
             raise FlashError(f"{port} does not answer as a MicroPython REPL: press the board's"
                              " reset button and retry; if it still fails, install MicroPython"
                              " (micropython.org/download) first") from None
+        rejected = re.search(r"ConfigError: (.*)", text)
+        if rejected:
+            raise FlashError(f"the firmware on the board rejects {rejected[1]}; the board was"
+                             " not reset: fix the flag and flash again") from None
         raise
 
 
