@@ -68,7 +68,7 @@ def test_flash_end_to_end_on_the_unix_port(board, mosquitto) -> None:
     assert (config["broker"], config["port"]) == (mosquitto.host, mosquitto.port)
 
 
-def test_compiled_modules_import_on_the_unix_port(board) -> None:
+def test_compiled_modules_import_on_the_unix_port(board, tmp_path: Path) -> None:
     """Every .mpy that flash wrote imports (no board-side main started: --no-reset)."""
     socat, root = board
     done = flash("--port", str(socat.link), "--agent", "alice", "--no-reset",
@@ -82,6 +82,17 @@ def test_compiled_modules_import_on_the_unix_port(board) -> None:
                           "resume", "exec", probe], capture_output=True, text=True, timeout=30)
     assert f"imported {len(modules)} beacon/config.mpy" in out.stdout, out.stdout + out.stderr
     assert json.loads((root / "config.json").read_text())["transport"] == "serial"
+
+    # the old modules are still imported on the board; the check must run the new ones
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, firmware, ignore=shutil.ignore_patterns("unix"))
+    config_py = firmware / "beacon" / "config.py"
+    config_py.write_text(config_py.read_text().replace(
+        '"agent": ("id", REQUIRED)', '"agent": (("bob",), REQUIRED)'))
+    done = flash("--port", str(socat.link), "--firmware", str(firmware), "--agent", "alice",
+                 "--no-reset", "--transport", "serial")
+    assert done.returncode == 1
+    assert "rejects config.json: key 'agent' must be one of \"bob\"" in done.stderr
 
 
 def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:

@@ -88,9 +88,18 @@ except OSError:
     pass
 """
 """Runs on the board before the copy: only the files about to be copied may remain."""
-CHECK = ("from beacon import app, config\nconfig.load()\n"
-         "print('the firmware imports and accepts config.json')")
-"""Runs on the board after the copy, before the reset: the firmware's own validator decides."""
+CHECK = """import sys
+for m in [m for m in sys.modules if m.split(".")[0] == "beacon"]:
+    del sys.modules[m]
+from beacon import app, config
+config.load()
+print("the firmware imports and accepts config.json")
+"""
+"""Runs on the board after the copy, before the reset: the firmware's own validator decides.
+
+The interrupted old firmware's modules are still in ``sys.modules`` (no soft
+reset): drop them, or the check would run the old code.
+"""
 
 
 class FlashError(Exception):
