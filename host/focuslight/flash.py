@@ -71,8 +71,8 @@ MPREMOTE = [sys.executable, "-m", "mpremote"]
 STEP_TIMEOUT_S = 120
 EXIT_FAILED, EXIT_UNCONFIRMED = 1, 3
 
-PROBE = ("import sys\ni=sys.implementation\nprint(repr((sys.platform,tuple(i.version[:3]),"
-         "getattr(i,'_mpy',0),getattr(i,'_machine',''))))")
+PROBE = ("import sys\ni=sys.implementation\n"
+         "print(repr((sys.platform,tuple(i.version[:3]),getattr(i,'_mpy',0))))")
 CLEAN = """import os
 try:
     os.mkdir({pkg})
@@ -113,7 +113,6 @@ class Board:
     platform: str
     version: tuple[Any, ...]
     mpy: int
-    machine: str = ""
 
     @property
     def mpy_version(self) -> tuple[int, int] | None:
@@ -256,12 +255,12 @@ def read_board(port: str) -> Board:
     """Ask the board what it is (this interrupts the firmware running on it)."""
     out = _mpremote([*_connect(port), "exec", PROBE], "read the board").strip()
     try:
-        platform, version, mpy, machine = ast.literal_eval(out.splitlines()[-1])
+        platform, version, mpy = ast.literal_eval(out.splitlines()[-1])
     except (ValueError, SyntaxError, IndexError):
         raise FlashError(f"{port} did not answer like MicroPython ({out[-200:]!r}): is"
                          " MicroPython installed on it? (put the UF2/bin from"
                          " micropython.org/download on it first)") from None
-    return Board(platform, tuple(version), mpy, machine)
+    return Board(platform, tuple(version), mpy)
 
 
 def _assumed_board(kind: str | None) -> Board:
@@ -290,8 +289,8 @@ def wants_mpy(board: Board) -> bool:
         version = ".".join(str(v) for v in board.version)
         raise FlashError(
             f"the board runs MicroPython {version} (mpy v{board.mpy_version[0]}); the installed"
-            f" mpy-cross emits mpy v{ours[0]}.{ours[1]}. Update MicroPython on the board"
-            " (micropython.org/download, v1.22 or newer), or pass --source to copy .py files")
+            f" mpy-cross emits mpy v{ours[0]}.{ours[1]}. Update MicroPython on the board to a"
+            " current release (micropython.org/download), or pass --source to copy .py files")
     return True
 
 
