@@ -294,3 +294,22 @@ def test_any_offline_bridge_means_unknown_until_online_or_cleared(mosquitto, pee
     assert beacon.looks.lines[seen + 1:] == []  # 'old' is still offline
     peer.publish(old, b"", retain=True)  # the admin clears the retired bridge's retained will
     beacon.wait_look("engaged red solid", seen)
+
+
+def test_a_stamped_status_trusts_only_its_own_bridge(mosquitto, peer_factory, beacons) -> None:
+    """With bridge_id in the status, a retired or night-time bridge elsewhere costs nothing."""
+    peer = peer_factory(mosquitto)
+    stamped = json.dumps({"v": 1, "state": "engaged", "source": "phone", "since": 1,
+                          "bridge_id": "main"})
+    peer.publish(STATUS, stamped, retain=True)
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(f"{PREFIX}/bridges/counter-pi/availability", "offline", retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("engaged red solid")
+    peer.publish(f"{PREFIX}/bridges/desk-pc/availability", "offline", retain=True)
+    time.sleep(0.3)
+    assert beacon.looks.lines[seen + 1:] == []  # other bridges going offline: still engaged
+    peer.publish(BRIDGE, "offline", retain=True)  # its own bridge: unknown at once
+    seen = beacon.wait_look("unknown blue blink", seen)
+    peer.publish(BRIDGE, "online", retain=True)
+    beacon.wait_look("engaged red solid", seen)

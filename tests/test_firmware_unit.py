@@ -57,7 +57,8 @@ def test_status_vectors_pass_the_firmware_decoder(decoded) -> None:
     for case, (verdict, value) in zip(_cases("status"), decoded["status"], strict=True):
         if case["ok"]:
             assert verdict == "ok", (case["name"], value)
-            assert value == [case["state"], case["source"], pytest.approx(case["since"])]
+            assert value == [case["state"], case["source"], pytest.approx(case["since"]),
+                             case.get("bridge_id")]
         else:
             assert verdict == "error", case["name"]
             assert case["reason"].lower() in value.lower(), (case["name"], value)

@@ -34,8 +34,8 @@ def test_status_vectors(case: dict) -> None:
         check_rejected(protocol.decode_status, case)
         return
     status = protocol.decode_status(payload_of(case))
-    assert (status.state, status.source, status.since) == (case["state"], case["source"],
-                                                            case["since"])
+    assert (status.state, status.source, status.since, status.bridge_id) == (
+        case["state"], case["source"], case["since"], case.get("bridge_id"))
     assert protocol.decode_status(status.encode()) == status
 
 

@@ -159,9 +159,10 @@ class MqttLink:
         v = self._view
         try:
             if topic == self._t_status:
-                v.status = protocol.decode_status(payload)[0]
+                state, _source, _since, v.status_bridge = protocol.decode_status(payload)
+                v.status = state
             elif topic.startswith(self._t_bridges) and topic.endswith(_AVAIL):
-                name = topic[len(self._t_bridges):-len(_AVAIL)]
+                name = str(topic[len(self._t_bridges):-len(_AVAIL)], "utf-8")
                 if not payload:
                     v.bridge(name, None)
                 else:

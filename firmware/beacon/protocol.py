@@ -46,7 +46,7 @@ def check_version(body):
 
 
 def status_of(body):
-    """Validate a decoded status object; return (state, source, since)."""
+    """Validate a decoded status object; return (state, source, since, bridge_id or None)."""
     check_version(body)
     state = body.get("state")
     if state not in STATES:
@@ -58,7 +58,10 @@ def status_of(body):
     if (isinstance(since, bool) or not isinstance(since, (int, float))
             or not 0 <= since < _INF):
         raise ValueError("since must be a non-negative number of seconds, got %r" % (since,))
-    return state, source, since
+    bridge_id = body.get("bridge_id")
+    if bridge_id is not None and not is_id(bridge_id):
+        raise ValueError("bridge_id must match [a-z0-9_-]{1,64}, got %r" % (bridge_id,))
+    return state, source, since, bridge_id
 
 
 def decode_status(payload):

@@ -1,6 +1,7 @@
 # What the beacon knows about the world, and the one state it may honestly
-# show: "unknown" unless the link is up, no bridge says it is offline, and a
-# status has arrived.
+# show: "unknown" unless the link is up, a status has arrived, and the bridge
+# that published it is not offline. A status without bridge_id (an older
+# bridge) trusts no offline bridge at all.
 
 _MAX_BRIDGES = 16
 
@@ -9,12 +10,18 @@ class View:
     def __init__(self):
         self.linked = False
         self.status = None
+        self.status_bridge = None
         self._offline = []
 
     def shown(self):
-        if not self.linked or self._offline or self.status is None:
+        if not self.linked or self.status is None or self._distrusted():
             return "unknown"
         return self.status
+
+    def _distrusted(self):
+        if self.status_bridge is None:
+            return bool(self._offline)
+        return self.status_bridge in self._offline
 
     def bridge(self, name, online):
         """Record a bridge's availability; online=None forgets it (retained message cleared)."""
@@ -30,4 +37,5 @@ class View:
         """The link is down: forget everything, retained messages come back on reconnect."""
         self.linked = False
         self.status = None
+        self.status_bridge = None
         self._offline.clear()

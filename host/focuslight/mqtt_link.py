@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 
@@ -81,8 +82,12 @@ class MqttLink:
         """StatusOutput: retained QoS 1; while offline, on_connect re-sends it."""
         with self._order:
             if self.connected:
-                self.client.publish(self.topics.status(agent), status.encode(), qos=1,
+                self.client.publish(self.topics.status(agent), self._payload(status), qos=1,
                                     retain=True)
+
+    def _payload(self, status: Status) -> bytes:
+        """The status as published here: stamped with this bridge's id."""
+        return replace(status, bridge_id=self.config.bridge_id).encode()
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
                     reason: mqtt.ReasonCode, _props: object) -> None:
@@ -94,7 +99,8 @@ class MqttLink:
         with self._order:
             self.connected = True
             for agent, status in self.bridge.snapshot().items():
-                client.publish(self.topics.status(agent), status.encode(), qos=1, retain=True)
+                client.publish(self.topics.status(agent), self._payload(status), qos=1,
+                               retain=True)
         client.publish(self.availability, ONLINE, qos=1, retain=True)
         if self.config.home_assistant_prefix:
             discovery = Discovery(self.topics, self.config.bridge_id,

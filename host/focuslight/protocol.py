@@ -60,15 +60,24 @@ def check_id(value: object, what: str = "id") -> str:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """One agent's merged status as the bridge publishes it."""
+    """One agent's merged status as the bridge publishes it.
+
+    *bridge_id* names the bridge that published it (optional in v1, added by
+    the MQTT link): a beacon then shows ``unknown`` when *that* bridge goes
+    offline, not when any bridge on the site does.
+    """
 
     state: str
     source: str
     since: float
+    bridge_id: str | None = None
 
     def encode(self) -> bytes:
-        return _dump({"v": VERSION, "state": self.state, "source": self.source,
-                      "since": round(self.since, 3)})
+        body: dict[str, Any] = {"v": VERSION, "state": self.state, "source": self.source,
+                                "since": round(self.since, 3)}
+        if self.bridge_id is not None:
+            body["bridge_id"] = self.bridge_id
+        return _dump(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,10 @@ def decode_status(payload: bytes) -> Status:
     since = body.get("since")
     if not _is_number(since) or since < 0:
         raise ProtocolError(f"since must be a non-negative number of seconds, got {since!r}")
-    return Status(state, source, float(since))
+    bridge_id = body.get("bridge_id")
+    if bridge_id is not None:
+        check_id(bridge_id, "bridge_id")
+    return Status(state, source, float(since), bridge_id)
 
 
 def decode_set(payload: bytes) -> SetCommand:
