@@ -191,3 +191,22 @@ def test_the_counter_bridge_writes_only_its_own_agent(clients) -> None:
     counter.publish("focuslight/bridges/main/availability", "offline")
     counter.publish("focuslight/agents/counter-1/status", '{"v":1,"state":"engaged"}')
     assert bridge.next() == ("focuslight/agents/counter-1/status", b'{"v":1,"state":"engaged"}')
+
+
+def test_discovery_reaches_home_assistant_only_from_the_rightful_bridge(clients) -> None:
+    """The topics the bridge's discovery really uses (focuslight.home_assistant)."""
+    from focuslight.config import AgentSettings
+    from focuslight.home_assistant import Discovery
+    from focuslight.protocol import Topics
+
+    hass = clients("homeassistant")
+    hass.subscribe("homeassistant/#")
+    main = Discovery(Topics(), "main").messages({"alice": AgentSettings("alice", "Alice")})
+    counter = Discovery(Topics(), "counter-1").messages(
+        {"counter-1": AgentSettings("counter-1", "Front desk")})
+    bridge, counter_bridge = clients("focuslight-bridge"), clients("counter-1")
+    counter_bridge.publish(main[0][0], "forged")  # the counter may not speak for alice
+    counter_bridge.publish(counter[0][0], counter[0][1].decode())
+    bridge.publish(main[0][0], main[0][1].decode())
+    assert hass.next() == (counter[0][0], counter[0][1])
+    assert hass.next() == (main[0][0], main[0][1])
