@@ -40,6 +40,7 @@ EXTERNAL_COMMANDS = {
               "Compile the firmware with mpy-cross, copy it with mpremote, write config.json."),
     "demo": ("focuslight.demo", "everything on one machine, no hardware, no setup",
              "Embedded broker + bridge with simulated agents + a virtual beacon."),
+    "board": ("focuslight.board", "the floor board web page", "Every agent's light, live."),
 }
 """Subcommands whose code lives in its own module: ``add_arguments`` + ``run``."""
 

@@ -6,7 +6,9 @@ It starts, and stops again on Ctrl-C or after ``--duration``:
 * the real bridge (:class:`~focuslight.service.Service`), with simulated
   calls and walk-ups for a few agents and a keyboard "desk" for ``alice``;
 * a virtual beacon: the real firmware on the MicroPython unix port,
-  showing alice's light.
+  showing alice's light;
+* the floor board: every agent's light in a browser, on
+  http://127.0.0.1:8080/ (or a free port if 8080 is taken).
 
 On a terminal you drive alice: ``c`` rings / answers / hangs up a call,
 ``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer,
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import embedded_broker
+from .board import Board
 from .bridge import agents_from_ids
 from .config import Config
 from .connection import ENV_BROKER, BrokerSettings
@@ -135,12 +138,14 @@ def run(args: argparse.Namespace) -> int:
         service.bridge.outputs.append(feed)
         service.start()
         started.callback(service.stop)
+        board = Board(settings, topics, ("127.0.0.1", 8080 if _port_free(8080) else 0)).start()
+        started.callback(board.stop)
         beacon = VirtualBeacon(_beacon_config(settings, topics, agents[0]),
                                frames=_interactive())
         started.callback(beacon.close)
         actions = {"call": desk.press_call, "hold": desk.toggle_hold,
                    "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
-        screen = Screen(settings, service, beacon, feed, actions, stop, args.speed)
+        screen = Screen(settings, service, beacon, feed, actions, stop, board.url, args.speed)
         try:
             if _interactive() and not args.duration:
                 logging.getLogger().setLevel(logging.WARNING)  # the screen tells the story
@@ -206,8 +211,9 @@ class Screen:
 
     def __init__(self, settings: BrokerSettings, service: Service, beacon: VirtualBeacon,
                  feed: ChangeFeed, actions: dict[str, Callable[[], None]],
-                 stop: threading.Event, speed: float = 1.0) -> None:
+                 stop: threading.Event, board_url: str, speed: float = 1.0) -> None:
         self.settings, self.service, self.beacon, self.feed = settings, service, beacon, feed
+        self.board_url = board_url
         self.actions, self.stop, self.speed = actions, stop, speed
         self.agent = beacon.config["agent"]
         self.look = Look("starting", "-", "-")
@@ -218,6 +224,7 @@ class Screen:
         return (f"focuslight demo — broker {self.settings.url}, bridge 'demo', "
                 f"{len(self.service.config.agents)} agents; the virtual beacon (real firmware "
                 f"on the MicroPython unix port) shows {self.agent}.\n"
+                f"Floor board (every agent's light): open {self.board_url} in a browser.\n"
                 f"Watch from another terminal: focuslight watch --broker {self.settings.url}")
 
     def lines(self, tour: bool) -> int:

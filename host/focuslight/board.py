@@ -1,0 +1,380 @@
+"""``focuslight board``: the floor board, every agent's light live on a web page.
+
+The board is an MQTT client like any beacon: it reads the retained
+``<prefix>/agents/+/status`` and ``<prefix>/bridges/+/availability`` topics
+and pushes every change to browsers with Server-Sent Events. It follows the
+beacon's rule for honesty: a tile shows ``unknown`` unless the broker link is
+up, a status has arrived and the bridge that published it is not offline —
+and the page itself turns every tile ``unknown`` when its event stream goes
+quiet.
+
+It serves ``GET /`` (the page, no external assets: sites have no internet),
+``GET /events`` (the SSE stream) and ``GET /api/agents`` (a JSON snapshot).
+Only ids, staff names, states, source ids and times leave the board: it
+rebuilds each status from the validated fields, so nothing else a publisher
+puts in a payload ever reaches a browser.
+
+Example (``focuslight demo`` starts one the same way)::
+
+    board = Board(BrokerSettings("127.0.0.1", 1883), Topics(), ("127.0.0.1", 0)).start()
+    print(board.url)
+    board.stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from .config import load
+from .connection import BrokerSettings, make_client
+from .protocol import OFFLINE, ProtocolError, Status, Topics, decode_availability, decode_status
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+HEARTBEAT_S = 5.0
+"""The stream sends a ping this often; the page trusts it for about two of these."""
+RETRY_MS = 2000
+"""How soon a browser reconnects a dropped stream."""
+BOARD = "board"
+"""The source named on a status the board itself concluded is ``unknown``."""
+UNKNOWN = "unknown"
+PAGES = {"/": ("index.html", "text/html"), "/board.js": ("board.js", "text/javascript"),
+         "/board.css": ("board.css", "text/css")}
+
+
+class Floor:
+    """What the board heard from the broker, and the view it may honestly show of it.
+
+    :param names: display names by agent id (the ``[agents.<id>] name`` keys of
+        the bridge's config); the agents named here have a tile, ``unknown``,
+        before their first status arrives.
+
+    Thread-safe: paho's thread writes, every browser's stream thread waits
+    for the next version and reads the same cached JSON.
+    """
+
+    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+        self._changed = threading.Condition()
+        self._names = dict(names or {})
+        now = time.time()
+        self._agents: dict[str, Status] = {a: Status(UNKNOWN, BOARD, now) for a in self._names}
+        self._bridges: dict[str, tuple[str, float]] = {}
+        self._linked = False
+        self._closed = False
+        self._version = 0
+        self._cached: tuple[int, bytes] = (-1, b"")
+
+    def agent(self, agent: str, status: Status | None) -> None:
+        """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
+        with self._changed:
+            if status is None:
+                self._agents.pop(agent, None)
+            else:
+                self._agents[agent] = status
+            self._bump()
+
+    def bridge(self, bridge: str, state: str | None) -> None:
+        """Record a bridge's availability; None forgets the bridge (retained will cleared)."""
+        with self._changed:
+            if state is None:
+                self._bridges.pop(bridge, None)
+            else:
+                self._bridges[bridge] = (state, time.time())
+            self._bump()
+
+    def link(self, up: bool) -> None:
+        """The broker link came up or went down.
+
+        Down, everything heard so far is stale: every agent and bridge turns
+        ``unknown`` and stays so until the broker hands out its retained
+        messages again after the reconnect.
+        """
+        with self._changed:
+            self._linked = up
+            if not up:
+                now = time.time()
+                for agent, status in self._agents.items():
+                    if status.source != BOARD:
+                        self._agents[agent] = Status(UNKNOWN, BOARD, now)
+                self._bridges = {b: (UNKNOWN, now) for b in self._bridges}
+            self._bump()
+
+    def close(self) -> None:
+        """End every stream waiting in :meth:`next`."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def next(self, version: int, timeout: float) -> tuple[int, bytes | None]:
+        """Wait up to *timeout* s for a version newer than *version*.
+
+        Returns the version and its JSON view, ``(version, None)`` if nothing
+        changed, or ``(-1, None)`` once the board is closing.
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != version or self._closed, timeout)
+            if self._closed:
+                return -1, None
+            if self._version == version:
+                return version, None
+            return self._version, self.view_json()
+
+    def view_json(self) -> bytes:
+        with self._changed:
+            if self._cached[0] != self._version:
+                self._cached = (self._version, json.dumps(self.view()).encode())
+            return self._cached[1]
+
+    def view(self) -> dict[str, Any]:
+        """The snapshot browsers get: ids, states, since; and why the board doubts, if it does."""
+        with self._changed:
+            offline = {b: at for b, (state, at) in self._bridges.items() if state == OFFLINE}
+            doubts = [] if self._linked else ["no connection to the broker"]
+            doubts += [f"bridge {b} is offline" for b in sorted(offline)]
+            agents = []
+            for agent, status in sorted(self._agents.items()):
+                since = _distrusted_since(status, offline)
+                if since is not None and status.state != UNKNOWN:
+                    status = Status(UNKNOWN, BOARD, max(status.since, since))
+                agents.append({"id": agent, "name": self._names.get(agent, agent),
+                               "state": status.state, "source": status.source,
+                               "since": status.since})
+            bridges = [{"id": b, "state": s} for b, (s, _) in sorted(self._bridges.items())]
+            return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
+                    "doubts": doubts, "bridges": bridges, "agents": agents}
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._changed.notify_all()
+
+
+def _distrusted_since(status: Status, offline: dict[str, float]) -> float | None:
+    """Since when an offline bridge makes *status* untrustworthy, or None (the beacon's rule).
+
+    A status naming its bridge is doubted only while that bridge is offline;
+    one from an older bridge without ``bridge_id`` while any bridge is.
+    """
+    if status.bridge_id is not None:
+        return offline.get(status.bridge_id)
+    return max(offline.values(), default=None)
+
+
+class Board:
+    """The floor board: an MQTT reader feeding a :class:`Floor`, and the web server over it.
+
+    :param settings: the broker to read.
+    :param topics: the topic tree (its prefix).
+    :param listen: ``(host, port)`` to serve on; port 0 picks a free one (see :attr:`url`).
+    :param names: display names by agent id, see :class:`Floor`.
+    """
+
+    def __init__(self, settings: BrokerSettings, topics: Topics,
+                 listen: tuple[str, int] = ("127.0.0.1", 8080),
+                 names: Mapping[str, str] | None = None) -> None:
+        self.settings, self.topics, self.listen = settings, topics, listen
+        self.floor = Floor(names)
+        self._server: _Server | None = None
+        self._client: mqtt.Client | None = None
+        self._outage_logged = False
+
+    @property
+    def url(self) -> str:
+        """The page's address; a wildcard listen address is shown as this machine."""
+        host, port = self.listen
+        if self._server:
+            port = self._server.server_address[1]
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def start(self) -> Board:
+        """Listen (raises OSError if the address is taken), then connect to the broker."""
+        self._server = _Server(self.listen, self.floor)
+        threading.Thread(target=self._server.serve_forever, name="board-http",
+                         daemon=True).start()
+        self._client = self._follow()
+        log.info("floor board on %s, reading %s", self.url, self.settings.url)
+        return self
+
+    def stop(self) -> None:
+        self._outage_logged = True  # our own goodbye is no outage
+        self.floor.close()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._client:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def _follow(self) -> mqtt.Client:
+        client = make_client(self.settings)
+        client.reconnect_delay_set(1, 10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        client.connect_async(self.settings.host, self.settings.port, keepalive=15)
+        client.loop_start()
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object,
+                    reason: mqtt.ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            log.warning("board: broker %s refused the connection: %s", self.settings.url, reason)
+            return
+        log.info("board: connected to %s", self.settings.url)
+        self._outage_logged = False
+        client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1)])
+        self.floor.link(True)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,
+                       reason: mqtt.ReasonCode, _p: object) -> None:
+        self._link_down(f"lost the broker {self.settings.url} ({reason})")
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        self._link_down(f"cannot reach the broker {self.settings.url}")
+
+    def _link_down(self, why: str) -> None:
+        """One log line per outage, however many reconnect attempts it takes."""
+        if not self._outage_logged:
+            log.warning("board: %s; every tile shows unknown until it answers", why)
+            self._outage_logged = True
+        self.floor.link(False)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            family, ident, _leaf = self.topics.parse(msg.topic)
+            if family == "agents":
+                self.floor.agent(ident, decode_status(msg.payload) if msg.payload else None)
+            else:
+                self.floor.bridge(ident, decode_availability(msg.payload) if msg.payload else None)
+        except ProtocolError as err:
+            log.warning("board: ignored message on %r: %s", msg.topic, err)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, listen: tuple[str, int], floor: Floor) -> None:
+        self.address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        self.floor = floor
+        self.pages = {path: ((resources.files(__package__) / "board" / name).read_bytes(), kind)
+                      for path, (name, kind) in PAGES.items()}
+        super().__init__(listen, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "focuslight-board"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/events":
+            self._events()
+        elif path == "/api/agents":
+            self._send(self.server.floor.view_json(), "application/json")
+        elif path in self.server.pages:
+            self._send(*self.server.pages[path])
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND, "the board serves /, /events and /api/agents")
+
+    def _send(self, body: bytes, kind: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self._headers(kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _headers(self, kind: str) -> None:
+        self.send_header("Content-Type", f"{kind}; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'self'")
+
+    def _events(self) -> None:
+        """One snapshot per change, a ping every HEARTBEAT_S, until the browser or board leaves."""
+        self.send_response(HTTPStatus.OK)
+        self._headers("text/event-stream")
+        self.send_header("X-Accel-Buffering", "no")  # nginx: don't hold events back
+        self.end_headers()
+        floor, version = self.server.floor, -1
+        try:
+            self.wfile.write(f"retry: {RETRY_MS}\n\n".encode())
+            while True:
+                version, view = floor.next(version, HEARTBEAT_S)
+                if version < 0:
+                    return
+                event = (b"event: snapshot\ndata: " + view if view else
+                         f'event: ping\ndata: {{"now": {time.time()}}}'.encode())
+                self.wfile.write(event + b"\n\n")
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("board http %s: " + format, self.address_string(), *args)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::]:8080`` for IPv6) → ``(host, port)``; argparse-friendly errors."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 0.0.0.0:8080, got {text!r}")
+    return host, int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="the bridge's focuslight.toml: agent names, a tile for every "
+                             "agent, and the broker and prefix unless given here")
+    parser.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
+                        metavar="HOST:PORT",
+                        help=f"where to serve the page (default {DEFAULT_LISTEN}; "
+                             "0.0.0.0:8080 for the wall TV across the room)")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings, topics, names = _broker_and_names(args)
+    board = Board(settings, topics, args.listen, names)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        board.start()
+    except OSError as err:
+        host, port = args.listen
+        print(f"focuslight board: cannot listen on {host}:{port}: {err.strerror}",
+              file=sys.stderr)
+        return 2
+    print(f"floor board: {board.url} (broker {board.settings.url})", flush=True)
+    try:
+        stop.wait()
+    finally:
+        board.stop()
+    return 0
+
+
+def _broker_and_names(args: argparse.Namespace) -> tuple[BrokerSettings, Topics, dict[str, str]]:
+    """Flags and $FOCUSLIGHT_BROKER win over the config file, as for the bridge."""
+    from .cli import broker_settings, topics_for
+
+    if not args.config:
+        return broker_settings(args), topics_for(args), {}
+    config = load(args.config, args.broker)
+    settings = config.broker.with_credentials(args.username, args.password, args.ca_file)
+    return (settings, Topics(args.prefix or config.prefix),
+            {agent.id: agent.name for agent in config.agents.values()})

@@ -1,0 +1,125 @@
+// The floor board page: one live snapshot from /events, rendered as tiles that tick.
+// Never lie: while the stream is down or silent, every tile shows "unknown".
+"use strict";
+
+const LABELS = {
+  available: "available", ringing: "ringing", engaged: "engaged", hold: "on hold",
+  wrap_up: "wrap-up", dnd: "do not disturb", away: "away", unknown: "unknown",
+};
+const SILENCE_MS = 12000;  // the board pings every 5 s; two missed pings mean a dead stream
+const DENSE_AFTER = 24;    // more tiles than this: smaller tiles so a floor fits one screen
+
+let snapshot = null;       // the last view from the board
+let offsetMs = 0;          // board clock minus this browser's clock
+let live = false;
+let lostAt = Date.now();
+let stream = null;
+let watchdog = 0;
+const tiles = new Map();   // agent id -> its tile element, reused so animations run smoothly
+
+function connect() {
+  stream = new EventSource("events");
+  stream.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data); heard(snapshot.now); });
+  stream.addEventListener("ping", (e) => heard(JSON.parse(e.data).now));
+  stream.onerror = () => {
+    lost();
+    if (stream.readyState === EventSource.CLOSED) {  // a proxy error page: the browser gave up
+      setTimeout(connect, 2000);
+    }
+  };
+}
+
+function heard(boardNow) {
+  offsetMs = boardNow * 1000 - Date.now();
+  live = snapshot !== null;
+  clearTimeout(watchdog);
+  watchdog = setTimeout(() => { lost(); stream.close(); connect(); }, SILENCE_MS);
+  render();
+}
+
+function lost() {
+  if (live) {
+    live = false;
+    lostAt = Date.now();
+  }
+  render();
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${pad(Math.floor(s % 3600 / 60))}m`;
+}
+
+function render() {
+  const now = (Date.now() + offsetMs) / 1000;
+  const agents = snapshot ? snapshot.agents : [];
+  const floor = document.getElementById("floor");
+  const seen = new Set();
+  let previous = null;
+  for (const agent of agents) {
+    seen.add(agent.id);
+    const state = live ? agent.state : "unknown";
+    const since = live ? agent.since : (lostAt + offsetMs) / 1000;
+    const tile = drawTile(agent, state, `for ${duration(now - since)}`);
+    const wanted = previous ? previous.nextSibling : floor.firstChild;
+    if (tile !== wanted) {  // move only when out of place: a move restarts the blink
+      floor.insertBefore(tile, wanted);
+    }
+    previous = tile;
+  }
+  for (const [id, tile] of tiles) {
+    if (!seen.has(id)) { tile.remove(); tiles.delete(id); }
+  }
+  floor.classList.toggle("dense", agents.length > DENSE_AFTER);
+  document.getElementById("empty").hidden = !live || agents.length > 0;
+  drawHeader();
+}
+
+function drawTile(agent, state, forText) {
+  let tile = tiles.get(agent.id);
+  if (!tile) {
+    tile = document.createElement("article");
+    tile.dataset.agent = agent.id;
+    tile.title = agent.id;
+    for (const [tag, cls] of [["h2", "who"], ["p", "what"], ["p", "for"]]) {
+      const el = document.createElement(tag);
+      el.className = cls;
+      tile.append(el);
+    }
+    tiles.set(agent.id, tile);
+  }
+  tile.querySelector(".who").textContent = agent.name;
+  if (tile.dataset.state !== state) {
+    tile.dataset.state = state;
+    tile.className = `tile s-${state}`;
+    tile.querySelector(".what").textContent = LABELS[state] || "unknown";
+  }
+  tile.querySelector(".for").textContent = forText;
+  return tile;
+}
+
+function drawHeader() {
+  const link = document.getElementById("link");
+  const banner = document.getElementById("banner");
+  const doubts = live ? snapshot.doubts :
+    [snapshot ? "lost the connection to the board, reconnecting" : "connecting to the board"];
+  link.textContent = !live ? "board: not connected" :
+    snapshot.broker === "connected" ? "broker: connected" : "broker: not connected";
+  link.classList.toggle("down", !live || snapshot.broker !== "connected");
+  banner.hidden = doubts.length === 0;
+  banner.textContent = doubts.length ? `Not live — ${doubts.join("; ")}. Lights show unknown.` : "";
+  const list = document.getElementById("bridges");
+  list.replaceChildren(...(snapshot ? snapshot.bridges : []).map((bridge) => {
+    const item = document.createElement("li");
+    const state = live ? bridge.state : "unknown";
+    item.className = `b-${state}`;
+    item.textContent = `bridge ${bridge.id}: ${state}`;
+    return item;
+  }));
+}
+
+connect();
+setInterval(render, 1000);
