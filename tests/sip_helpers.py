@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -76,31 +75,3 @@ class Sipp:
             self.proc.wait()
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
-
-
-class RecordingSink:
-    """A StatusSink that keeps every report, in order, and lets a test wait for one."""
-
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, str, str]] = []
-        self._changed = threading.Condition()
-
-    def report(self, agent: str, source: str, state: str) -> None:
-        with self._changed:
-            self.reports.append((agent, source, state))
-            self._changed.notify_all()
-
-    def wait_for(self, agent: str, states: list[str], timeout: float = 10.0) -> list[str]:
-        """Wait until *agent*'s reports begin with *states*; return all of its states."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self._states(agent)[:len(states)] != states:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"{agent}: wanted {states}, "
-                                         f"got {self._states(agent)}")
-                self._changed.wait(left)
-            return self._states(agent)
-
-    def _states(self, agent: str) -> list[str]:
-        return [s for a, _, s in self.reports if a == agent]

@@ -89,6 +89,18 @@ class RecordingSink:
                     raise AssertionError(f"never saw {state!r}; reports: {self.reports}")
                 self._cond.wait(left)
 
+    def wait_for_sequence(self, agent: str, states: list[str],
+                          timeout: float = 10.0) -> list[str]:
+        """Wait until *agent*'s reports begin with *states*; return all of its states."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.states(agent)[:len(states)] != states:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{agent}: wanted {states}, got {self.states(agent)}")
+                self._cond.wait(left)
+            return self.states(agent)
+
 
 class BridgeProcess:
     """A real ``focuslight bridge -c FILE`` process (or *command*) for end-to-end tests.

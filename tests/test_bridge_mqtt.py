@@ -86,7 +86,8 @@ def test_merged_status_is_retained_with_the_right_payload(broker, running, peer_
     body = live.wait_for_state(status_topic("alice"), "engaged")
     assert body["v"] == 1 and body["source"] == "phone"
     assert abs(body["since"] - time.time()) < 5
-    assert set(body) == {"v", "state", "source", "since"}
+    assert set(body) == {"v", "state", "source", "since", "bridge_id"}
+    assert body["bridge_id"] == "site1"
     late = peer_factory(broker)
     late.subscribe(status_topic("alice"))
     assert late.wait_for_state(status_topic("alice"), "engaged")["since"] == body["since"]

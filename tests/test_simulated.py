@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 import time
 
+from source_helpers import RecordingSink
+
 from focuslight.sources.simulated import SimulatedSource, agent_day
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[tuple[float, str, str]] = []
-        self.lock = threading.Lock()
-
-    def report(self, agent: str, source: str, state: str) -> None:
-        with self.lock:
-            self.seen.append((time.monotonic(), agent, state))
 
 
 def test_a_day_is_plausible_and_repeatable() -> None:
@@ -38,20 +29,20 @@ def test_a_day_is_plausible_and_repeatable() -> None:
 
 def test_states_are_reported_after_their_wait_not_before() -> None:
     source = SimulatedSource("sim", ["alice"], seed=3, speed=1.0, idle_s=1e6, contact_s=1e6)
-    recorder = Recorder()
+    recorder = RecordingSink()
     source.start(recorder)
     time.sleep(0.5)
     source.stop()
-    assert [state for _, _, state in recorder.seen] == ["available"]
+    assert recorder.states() == ["available"]
 
 
 def test_speed_scales_time_and_every_agent_plays() -> None:
     agents = [f"a{i}" for i in range(20)]
     source = SimulatedSource("sim", agents, seed=1, speed=500, idle_s=40, contact_s=60)
-    recorder = Recorder()
+    recorder = RecordingSink()
     source.start(recorder)
     time.sleep(1.0)
     source.stop()
-    by_agent = {agent for _, agent, _ in recorder.seen}
+    by_agent = {agent for agent, _, _ in recorder.reports}
     assert by_agent == set(agents)
-    assert len(recorder.seen) > 5 * len(agents)  # 500x: minutes of a day in a second
+    assert len(recorder.reports) > 5 * len(agents)  # 500x: minutes of a day in a second

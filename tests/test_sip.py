@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sip_helpers import CALLER_NUMBER, RecordingSink, Sipp
+from sip_helpers import CALLER_NUMBER, Sipp
+from source_helpers import RecordingSink
 
 from focuslight.embedded_broker import free_port
 from focuslight.sources.sip import SipSettings, SipSource
@@ -56,46 +57,46 @@ def test_ringing_confirmed_terminated(sipp, watch, transport: str) -> None:
     pbx = sipp("basic", transport=transport)
     sink = watch(pbx.port, transport=transport)
     # version 2 comes again after version 3: stale, so no second "engaged"
-    sink.wait_for("alice", ["available", "ringing", "engaged", "available", "ringing"])
+    sink.wait_for_sequence("alice", ["available", "ringing", "engaged", "available", "ringing"])
     assert pbx.finish() == 0, pbx.log()
     assert {source for _, source, _ in sink.reports} == {"phone"}
     if transport == "tcp":  # the PBX closed the connection: it can't be seen any more
-        sink.wait_for("alice", ["available", "ringing", "engaged", "available", "ringing",
+        sink.wait_for_sequence("alice", ["available", "ringing", "engaged", "available", "ringing",
                                 "unknown"])
 
 
 def test_hold_and_resume(sipp, watch) -> None:
     pbx = sipp("hold")
     sink = watch(pbx.port)
-    sink.wait_for("alice", ["engaged", "hold", "engaged", "hold", "available"])
+    sink.wait_for_sequence("alice", ["engaged", "hold", "engaged", "hold", "available"])
     assert pbx.finish() == 0, pbx.log()
 
 
 def test_two_dialogs_with_partial_notifications(sipp, watch) -> None:
     pbx = sipp("two_dialogs")
     sink = watch(pbx.port)
-    sink.wait_for("alice", ["engaged", "ringing", "engaged", "hold", "available"])
+    sink.wait_for_sequence("alice", ["engaged", "ringing", "engaged", "hold", "available"])
     assert pbx.finish() == 0, pbx.log()
 
 
 def test_digest_auth_on_subscribe_and_refresh(sipp, watch) -> None:
     pbx = sipp("auth")
     sink = watch(pbx.port, username="focuslight", password="s3cret")
-    sink.wait_for("alice", ["available", "engaged"])
+    sink.wait_for_sequence("alice", ["available", "engaged"])
     assert pbx.finish() == 0, pbx.log()
 
 
 def test_subscription_terminated_by_the_pbx_subscribes_again(sipp, watch) -> None:
     pbx = sipp("terminated", calls=2)
     sink = watch(pbx.port)
-    sink.wait_for("alice", ["engaged", "available"])
+    sink.wait_for_sequence("alice", ["engaged", "available"])
     assert pbx.finish() == 0, pbx.log()  # both subscriptions went as scripted
 
 
 def test_wrong_password_is_unknown_with_one_clear_log_line(sipp, watch, caplog) -> None:
     pbx = sipp("auth")
     sink = watch(pbx.port, username="focuslight", password="wrong")
-    sink.wait_for("alice", ["unknown"])
+    sink.wait_for_sequence("alice", ["unknown"])
     refused = [r.getMessage() for r in caplog.records if "403" in r.getMessage()]
     assert len(refused) == 1, refused
     assert "extension 201" in refused[0] and "refused username 'focuslight'" in refused[0]
@@ -109,13 +110,13 @@ def test_pbx_not_answering_is_unknown_then_recovers(sipp, watch, caplog) -> None
     port = silent.getsockname()[1]
     try:
         sink = watch(port, extensions={"201": "alice", "202": "bob"}, timeout=1.0)
-        sink.wait_for("alice", ["unknown"])
-        sink.wait_for("bob", ["unknown"])
+        sink.wait_for_sequence("alice", ["unknown"])
+        sink.wait_for_sequence("bob", ["unknown"])
         assert silent.recv(4096).startswith(b"SUBSCRIBE sip:20")
     finally:
         silent.close()
     pbx = sipp("basic", port=port, calls=2)  # serves alice's and bob's subscriptions
-    sink.wait_for("alice", ["unknown", "available", "ringing", "engaged"], timeout=15)
+    sink.wait_for_sequence("alice", ["unknown", "available", "ringing", "engaged"], timeout=15)
     assert pbx.finish() == 0, pbx.log()
     lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
     down = [line for line in lines if "unreachable" in line]
@@ -126,7 +127,7 @@ def test_pbx_not_answering_is_unknown_then_recovers(sipp, watch, caplog) -> None
 
 def test_pbx_refusing_tcp_is_unknown(watch, caplog) -> None:
     sink = watch(free_port(), transport="tcp")
-    sink.wait_for("alice", ["unknown"])
+    sink.wait_for_sequence("alice", ["unknown"])
     assert any("Connection refused" in r.getMessage() for r in caplog.records)
 
 
@@ -134,7 +135,7 @@ def test_unreadable_body_is_unknown_until_a_refresh_brings_a_full_state(sipp, wa
                                                                         caplog) -> None:
     pbx = sipp("bad_body")
     sink = watch(pbx.port)
-    sink.wait_for("alice", ["unknown", "engaged"])
+    sink.wait_for_sequence("alice", ["unknown", "engaged"])
     assert pbx.finish() == 0, pbx.log()
     lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
     assert any("unusable NOTIFY body" in line for line in lines), lines
@@ -144,12 +145,12 @@ def test_unreadable_body_is_unknown_until_a_refresh_brings_a_full_state(sipp, wa
 def test_hung_pbx_is_noticed_by_the_keepalive(sipp, watch, caplog) -> None:
     pbx = sipp("keepalive", calls=1000)
     sink = watch(pbx.port, keepalive=0.3, timeout=1.0)
-    sink.wait_for("alice", ["engaged"])
+    sink.wait_for_sequence("alice", ["engaged"])
     pbx.proc.send_signal(signal.SIGSTOP)  # hung: no answers, no ICMP, socket still bound
     try:
-        sink.wait_for("alice", ["engaged", "unknown"])
+        sink.wait_for_sequence("alice", ["engaged", "unknown"])
     finally:
         pbx.proc.send_signal(signal.SIGCONT)
-    sink.wait_for("alice", ["engaged", "unknown", "engaged"])
+    sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
     down = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(down) == 1 and "no answer to the OPTIONS keep-alive" in down[0], down

@@ -90,4 +90,5 @@ def test_phone_states_reach_mqtt_without_caller_data(mosquitto, peer_factory, br
         assert not secrets & digit_runs(text, 7), f"caller digits in {message.topic}"
         assert CALLER_NAME.split()[1] not in text
         if message.topic.endswith("/status"):
-            assert set(json.loads(message.payload)) == {"v", "state", "source", "since"}
+            assert set(json.loads(message.payload)) == {"v", "state", "source", "since",
+                                                         "bridge_id"}
