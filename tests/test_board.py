@@ -164,6 +164,18 @@ def test_every_state_looks_like_the_beacon_and_the_time_ticks(board, peer, tabs,
     assert lines_of(still["bob"])[1] == "RINGING"
 
 
+def test_a_whole_floor_fits_one_screen(board, peer, tabs) -> None:
+    """A wall TV cannot scroll: forty agents still fit a 1280x720 screen."""
+    floor = {f"agent-{n:02d}": "available" for n in range(40)}
+    for agent in floor:
+        peer.publish(TOPICS.status(agent), status("available"), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, floor)
+    tab.wait_for("document.documentElement.scrollHeight <= window.innerHeight")
+    name = tab.evaluate("parseFloat(getComputedStyle(document.querySelector('.tile h2')).fontSize)")
+    assert name >= 16  # px: still readable from a few metres
+
+
 def test_a_dead_broker_turns_every_tile_unknown_until_it_is_back(board, mosquitto, peer,
                                                                  peer_factory, tabs) -> None:
     peer.publish(BRIDGE, "online", retain=True)

@@ -7,7 +7,6 @@ const LABELS = {
   wrap_up: "wrap-up", dnd: "do not disturb", away: "away", unknown: "unknown",
 };
 const SILENCE_MS = 12000;  // the board pings every 5 s; two missed pings mean a dead stream
-const DENSE_AFTER = 24;    // more tiles than this: smaller tiles so a floor fits one screen
 
 let snapshot = null;       // the last view from the board
 let offsetMs = 0;          // board clock minus this browser's clock
@@ -73,9 +72,28 @@ function render() {
   for (const [id, tile] of tiles) {
     if (!seen.has(id)) { tile.remove(); tiles.delete(id); }
   }
-  floor.classList.toggle("dense", agents.length > DENSE_AFTER);
   document.getElementById("empty").hidden = !live || agents.length > 0;
   drawHeader();
+  fit(floor, `${agents.length} ${document.getElementById("banner").hidden}`);
+}
+
+let fittedFor = null;
+
+// A wall TV cannot scroll: shrink the tiles (never below 40%) until the whole floor fits
+// the screen. Only when the tile count or the banner changes, so the tiles don't jitter.
+function fit(floor, layout) {
+  if (layout === fittedFor) return;
+  fittedFor = layout;
+  const fits = () => document.documentElement.scrollHeight <= window.innerHeight;
+  floor.style.fontSize = "1rem";
+  if (fits()) return;
+  let [lo, hi] = [0.4, 1.0];
+  for (let step = 0; step < 7; step++) {
+    const mid = (lo + hi) / 2;
+    floor.style.fontSize = `${mid}rem`;
+    [lo, hi] = fits() ? [mid, hi] : [lo, mid];
+  }
+  floor.style.fontSize = `${lo}rem`;
 }
 
 function drawTile(agent, state, forText) {
@@ -123,3 +141,4 @@ function drawHeader() {
 
 connect();
 setInterval(render, 1000);
+window.addEventListener("resize", () => { fittedFor = null; render(); });
