@@ -6,6 +6,7 @@ colour, after statuses arrive over the broker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -236,6 +237,20 @@ def test_the_page_shows_unknown_while_its_stream_is_down_and_reconnects(mosquitt
         second.stop()
 
 
+def test_a_frozen_board_turns_the_page_unknown(mosquitto, peer, tabs) -> None:
+    """A stream that stays open but goes silent (board hung, half-open TCP) is not trusted."""
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    with board_process(mosquitto) as (board, url):
+        tab = tabs(url)
+        wait_tiles(tab, {"alice": "engaged"})
+        board.send_signal(signal.SIGSTOP)
+        try:
+            wait_tiles(tab, {"alice": "unknown"}, timeout=30)
+        finally:
+            board.send_signal(signal.SIGCONT)
+        wait_tiles(tab, {"alice": "engaged"}, timeout=30)
+
+
 def test_bad_messages_are_ignored_with_one_log_line_each(board, peer, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="focuslight.board")
     peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
@@ -272,18 +287,28 @@ def test_only_the_state_vocabulary_leaves_the_board(board, peer) -> None:
     assert sent["agents"] == view["agents"] and b"555" not in lines[3]
 
 
+@contextlib.contextmanager
+def board_process(mosquitto, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``focuslight board`` as its own process on a free port; yields it and the page's URL."""
+    if not options:
+        options = ("--broker", mosquitto.url, "--prefix", TOPICS.prefix)
+    board = subprocess.Popen([sys.executable, "-m", "focuslight", "board", *options, "--listen",
+                              "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True)
+    try:
+        yield board, re.search(r"http://\S+", board.stdout.readline()).group(0)
+    finally:
+        board.kill()
+        board.communicate()
+
+
 def test_focuslight_board_command_serves_until_sigterm(mosquitto, tmp_path: Path) -> None:
     """With the bridge's config: its broker and prefix, a named tile for every agent."""
     config = tmp_path / "focuslight.toml"
     config.write_text(f'[bridge]\nid = "main"\nbroker = "{mosquitto.url}"\nprefix = "boardtest"\n'
                       '[agents.alice]\nname = "Alice Martin"\n'
                       '[[sources]]\ntype = "simulated"\n')
-    board = subprocess.Popen([sys.executable, "-m", "focuslight", "board", "-c", str(config),
-                              "--listen", "127.0.0.1:0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = board.stdout.readline()
-        url = re.search(r"http://\S+", first).group(0)
+    with board_process(mosquitto, "-c", str(config)) as (board, url):
         with urllib.request.urlopen(url, timeout=5) as page:
             html = page.read().decode()
             assert "board.js" in html
@@ -297,9 +322,6 @@ def test_focuslight_board_command_serves_until_sigterm(mosquitto, tmp_path: Path
         assert missing.value.code == 404
         board.send_signal(signal.SIGTERM)
         assert board.wait(10) == 0
-    finally:
-        board.kill()
-        board.communicate()
     bad = subprocess.run([sys.executable, "-m", "focuslight", "board", "--listen", "8080"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr

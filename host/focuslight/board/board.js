@@ -17,6 +17,7 @@ let watchdog = 0;
 const tiles = new Map();   // agent id -> its tile element, reused so animations run smoothly
 
 function connect() {
+  if (stream) stream.close();  // at most one stream, whichever path reconnects
   stream = new EventSource("events");
   stream.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data); heard(snapshot.now); });
   stream.addEventListener("ping", (e) => heard(JSON.parse(e.data).now));
@@ -32,7 +33,7 @@ function heard(boardNow) {
   offsetMs = boardNow * 1000 - Date.now();
   live = snapshot !== null;
   clearTimeout(watchdog);
-  watchdog = setTimeout(() => { lost(); stream.close(); connect(); }, SILENCE_MS);
+  watchdog = setTimeout(() => { lost(); connect(); }, SILENCE_MS);  // a half-open stream
   render();
 }
 
