@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -30,8 +31,9 @@ class Socat:
     """One socat process serving *link*; *peer* is a socat address."""
 
     def __init__(self, link: Path, peer: str, *, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, peer_link: Path | None = None) -> None:
         self.link, self.peer, self.cwd = link, peer, cwd
+        self.links = [link] + ([peer_link] if peer_link else [])
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -41,20 +43,56 @@ class Socat:
             [shutil.which("socat") or "socat", f"PTY,link={self.link},{RAW}", self.peer],
             cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(lambda: self.link.exists() or self.proc.poll() is not None)
-        assert self.link.exists(), f"socat did not create {self.link}"
+        _wait(lambda: all(p.exists() for p in self.links) or self.proc.poll() is not None)
+        assert all(p.exists() for p in self.links), f"socat did not create {self.links}"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-        _wait(lambda: not self.link.exists())
+        _wait(lambda: not any(p.exists() for p in self.links))
 
 
 def pty_pair(tmp: Path) -> tuple[Socat, Path]:
     """A host-side device ``tmp/tty`` wired to a test-side device ``tmp/peer``."""
     peer = tmp / "peer"
-    return Socat(tmp / "tty", f"PTY,link={peer},{RAW}"), peer
+    return Socat(tmp / "tty", f"PTY,link={peer},{RAW}", peer_link=peer), peer
+
+
+class PeerPort:
+    """The test's end of a pty pair, read with plain ``os.read``.
+
+    Not pyserial: its ``open()`` flushes the input, which would throw away
+    whatever the host wrote before the test got round to opening its end.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        self.pending = b""
+
+    def readline(self, timeout: float = 5) -> bytes:
+        """One line with its newline, or whatever came before *timeout* (like pyserial)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                break
+            self.pending += os.read(self.fd, 4096)
+        line, newline, self.pending = self.pending.partition(b"\n")
+        if not newline:
+            self.pending, line = line, b""
+        return line + newline
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def __enter__(self) -> PeerPort:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self.fd)
 
 
 def micropython_env(*paths: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from pty_helpers import FirmwareBeacon, pty_pair
+from pty_helpers import FirmwareBeacon, PeerPort, pty_pair
 from serial.tools.list_ports_common import ListPortInfo
 
 from focuslight.config_section import ConfigError, Section
@@ -81,13 +81,13 @@ def make_beacon(port: Path, events: queue.Queue, **kwargs) -> SerialBeacon:
     return beacon
 
 
-def read_lines(peer: serial.Serial, n: int) -> list[dict]:
+def read_lines(peer: PeerPort, n: int) -> list[dict]:
     lines = [peer.readline() for _ in range(n)]
     assert all(line.endswith(b"\n") for line in lines), lines
     return [json.loads(line) for line in lines]
 
 
-def next_status(peer: serial.Serial) -> tuple[dict, int]:
+def next_status(peer: PeerPort) -> tuple[dict, int]:
     """The next status line, and how many bridge heartbeats came before it."""
     heartbeats = 0
     while True:
@@ -105,7 +105,7 @@ def test_status_heartbeat_and_events_survive_noise(tmp_path: Path, events, logs)
     link, peer_path = pty_pair(tmp_path)
     beacon = make_beacon(link.link, events)
     try:
-        with serial.Serial(str(peer_path), timeout=5) as peer:
+        with PeerPort(peer_path) as peer:
             assert read_lines(peer, 1) == [{"v": 1, "bridge": "online"}]
             beacon.show(ENGAGED)
             assert next_status(peer)[0]["state"] == "engaged"
@@ -119,7 +119,6 @@ def test_status_heartbeat_and_events_survive_noise(tmp_path: Path, events, logs)
             peer.write(b"\x00\xff\xfe garbage \x1b[2J\r\n" + b"x" * 10240 + b"\n"
                        + b"[" * 2000 + b"\n" + b'{"v":1,"button":"smash"}\n'
                        + b'{"v":2,"button":"press"}\n' + b'{"v":1,"but')
-            peer.flush()
             time.sleep(0.3)  # the partial line waits in the host's buffer
             peer.write(b'ton":"press"}\r\nbeacon: a log line\n{"v":1,"button":"hold"}\n')
             assert events.get(timeout=5) == ("alice", "press", "alice-usb")
@@ -144,7 +143,7 @@ def test_stop_and_bridge_offline_reach_the_beacon(tmp_path: Path, events) -> Non
     link, peer_path = pty_pair(tmp_path)
     beacon = make_beacon(link.link, events, heartbeat_s=5)
     try:
-        with serial.Serial(str(peer_path), timeout=5) as peer:
+        with PeerPort(peer_path) as peer:
             assert read_lines(peer, 1) == [{"v": 1, "bridge": "online"}]
             beacon.set_bridge_online(False)
             assert read_lines(peer, 1) == [{"v": 1, "bridge": "offline"}]
@@ -172,7 +171,7 @@ def test_unplug_and_replug_at_the_same_path(tmp_path: Path, events, logs) -> Non
         time.sleep(2.5)  # a few re-open attempts while it is away
         mark = logs.mark()
         link.start()
-        with serial.Serial(str(peer_path), timeout=5) as peer:
+        with PeerPort(peer_path) as peer:
             got = read_lines(peer, 2)
         assert {"v": 1, "bridge": "online"} in got
         assert any(line.get("state") == "engaged" for line in got)
@@ -206,13 +205,13 @@ def test_serial_number_follows_the_board_to_another_port(tmp_path: Path, events)
     beacon.start()
     second = None
     try:
-        with serial.Serial(str(first_peer), timeout=5) as peer:
+        with PeerPort(first_peer) as peer:
             assert any(line.get("state") == "engaged" for line in read_lines(peer, 2))
         first.stop()
         plugged.clear()
         second, second_peer = pty_pair(tmp_path / "b")
         plug(second.link)
-        with serial.Serial(str(second_peer), timeout=5) as peer:
+        with PeerPort(second_peer) as peer:
             assert any(line.get("state") == "engaged" for line in read_lines(peer, 2))
             peer.write(b'{"v":1,"button":"press"}\n')
             assert events.get(timeout=5) == ("alice", "press", "alice-usb")
