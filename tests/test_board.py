@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import Chromium, Tab
 
-from focuslight.board import Board
+from focuslight.board import Board, Floor
 from focuslight.connection import BrokerSettings
 from focuslight.protocol import Status, Topics
 
@@ -249,6 +249,14 @@ def test_a_frozen_board_turns_the_page_unknown(mosquitto, peer, tabs) -> None:
         finally:
             board.send_signal(signal.SIGCONT)
         wait_tiles(tab, {"alice": "engaged"}, timeout=30)
+
+
+def test_no_status_survives_a_lost_link_whoever_published_it() -> None:
+    floor = Floor({"alice": "Alice"})
+    floor.link(True)
+    floor.agent("alice", Status("engaged", "board", 1.0))  # a publisher using the board's name
+    floor.link(False)
+    assert [(a["id"], a["state"]) for a in floor.view()["agents"]] == [("alice", "unknown")]
 
 
 def test_bad_messages_are_ignored_with_one_log_line_each(board, peer, caplog) -> None:

@@ -65,7 +65,7 @@ class Floor:
         before their first status arrives.
 
     Thread-safe: paho's thread writes, every browser's stream thread waits
-    for the next version and reads the same cached JSON.
+    for the next version and reads the view.
     """
 
     def __init__(self, names: Mapping[str, str] | None = None) -> None:
@@ -77,7 +77,6 @@ class Floor:
         self._linked = False
         self._closed = False
         self._version = 0
-        self._cached: tuple[int, bytes] = (-1, b"")
 
     def agent(self, agent: str, status: Status | None) -> None:
         """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
@@ -109,7 +108,7 @@ class Floor:
             if not up:
                 now = time.time()
                 for agent, status in self._agents.items():
-                    if status.source != BOARD:
+                    if (status.state, status.source) != (UNKNOWN, BOARD):
                         self._agents[agent] = Status(UNKNOWN, BOARD, now)
                 self._bridges = {b: (UNKNOWN, now) for b in self._bridges}
             self._bump()
@@ -120,10 +119,10 @@ class Floor:
             self._closed = True
             self._changed.notify_all()
 
-    def next(self, version: int, timeout: float) -> tuple[int, bytes | None]:
+    def next(self, version: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
         """Wait up to *timeout* s for a version newer than *version*.
 
-        Returns the version and its JSON view, ``(version, None)`` if nothing
+        Returns the version and its view, ``(version, None)`` if nothing
         changed, or ``(-1, None)`` once the board is closing.
         """
         with self._changed:
@@ -132,13 +131,7 @@ class Floor:
                 return -1, None
             if self._version == version:
                 return version, None
-            return self._version, self.view_json()
-
-    def view_json(self) -> bytes:
-        with self._changed:
-            if self._cached[0] != self._version:
-                self._cached = (self._version, json.dumps(self.view()).encode())
-            return self._cached[1]
+            return self._version, self.view()
 
     def view(self) -> dict[str, Any]:
         """The snapshot browsers get: ids, states, since; and why the board doubts, if it does."""
@@ -286,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/events":
             self._events()
         elif path == "/api/agents":
-            self._send(self.server.floor.view_json(), "application/json")
+            self._send(json.dumps(self.server.floor.view()).encode(), "application/json")
         elif path in self.server.pages:
             self._send(*self.server.pages[path])
         else:
@@ -318,9 +311,8 @@ class _Handler(BaseHTTPRequestHandler):
                 version, view = floor.next(version, HEARTBEAT_S)
                 if version < 0:
                     return
-                event = (b"event: snapshot\ndata: " + view if view else
-                         f'event: ping\ndata: {{"now": {time.time()}}}'.encode())
-                self.wfile.write(event + b"\n\n")
+                kind, data = ("snapshot", view) if view else ("ping", {"now": time.time()})
+                self.wfile.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
         except (BrokenPipeError, ConnectionResetError):
             return
 
