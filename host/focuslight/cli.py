@@ -96,13 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (module, short, description) in EXTERNAL_COMMANDS.items():
         command = _command(sub, name, short, description)
-        try:
-            importlib.import_module(module).add_arguments(command)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            command.set_defaults(handler=_missing(name))
-            continue
+        importlib.import_module(module).add_arguments(command)
         command.set_defaults(handler=_external(module))
     return parser
 
@@ -193,13 +187,6 @@ def _close(client: mqtt.Client) -> None:
 
 def _external(module: str) -> Callable[[argparse.Namespace], int]:
     return lambda args: importlib.import_module(module).run(args)
-
-
-def _missing(name: str) -> Callable[[argparse.Namespace], int]:
-    def handler(_args: argparse.Namespace) -> int:
-        print(f"focuslight {name}: not available in this build", file=sys.stderr)
-        return EXIT_USAGE
-    return handler
 
 
 if __name__ == "__main__":
