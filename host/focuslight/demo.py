@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         service.bridge.outputs.append(feed)
         service.start()
         started.callback(service.stop)
-        board = Board(settings, topics, ("127.0.0.1", 8080 if _port_free(8080) else 0)).start()
+        board = _start_board(settings, topics)
         started.callback(board.stop)
         beacon = VirtualBeacon(_beacon_config(settings, topics, agents[0]),
                                frames=_interactive())
@@ -178,6 +178,14 @@ def _broker(args: argparse.Namespace, started: contextlib.ExitStack) -> BrokerSe
     proc, port = embedded_broker.spawn(port=port)
     started.callback(_terminate, proc)
     return BrokerSettings("127.0.0.1", port)
+
+
+def _start_board(settings: BrokerSettings, topics: Topics) -> Board:
+    """The floor board on 8080, or on any free port if 8080 is taken (even a moment ago)."""
+    try:
+        return Board(settings, topics, ("127.0.0.1", 8080)).start()
+    except OSError:
+        return Board(settings, topics, ("127.0.0.1", 0)).start()
 
 
 def _port_free(port: int) -> bool:
