@@ -109,9 +109,13 @@ def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:
     assert f"  + cp {FIRMWARE / 'main.py'} " in out
     assert out.rstrip().endswith("  + reset")
     for pair in ('"broker": "192.168.1.10"', '"port": 1884', '"prefix": "site1"',
-                 '"username": "beacons"', '"password": "***"', '"wifi_password": "***"'):
-        assert pair in out
+                 '"username": ""', '"password": ""', '"wifi_password": "***"'):
+        assert pair in out  # the bridge's own account never goes onto a board
     assert "s3cret" not in out and "brokerpw" not in out
+    done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", "esp32",
+                 "--agent", "alice", "--wifi-ssid", "office", "-c", str(toml),
+                 "--username", "alice-beacon", "--password", "beaconpw")
+    assert '"username": "alice-beacon"' in done.stdout and '"password": "***"' in done.stdout
     assert not (tmp_path / "nothing-here").exists()
 
 

@@ -460,10 +460,17 @@ def _access_problem(port: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BridgeSettings:
-    """The broker and prefix the beacon shares with the bridge."""
+    """The broker and prefix the beacon shares with the bridge.
+
+    *broker* carries only credentials given for the beacon (flags or URL):
+    a bridge's own account never goes into a ``config.json`` anyone with a
+    USB cable can read. *watcher* is how this command itself connects to
+    confirm the beacon came online, and may use the bridge's account.
+    """
 
     broker: BrokerSettings
     prefix: str
+    watcher: BrokerSettings
 
 
 def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
@@ -479,15 +486,17 @@ def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
         settings = BrokerSettings.parse(url if "://" in url else f"mqtt://{url}")
     except BrokerURLError as err:
         raise FlashError(f"--broker: {err}") from None
-    settings = settings.with_credentials(getattr(args, "username", None) or username,
-                                         getattr(args, "password", None) or password,
+    settings = settings.with_credentials(getattr(args, "username", None),
+                                         getattr(args, "password", None),
                                          getattr(args, "ca_file", None))
+    watcher = settings.with_credentials(settings.username or username,
+                                        settings.password or password)
     prefix = getattr(args, "prefix", None) or prefix or "focuslight"
     try:
         Topics(prefix)
     except ProtocolError as err:
         raise FlashError(f"--prefix: {err}") from None
-    return BridgeSettings(settings, prefix)
+    return BridgeSettings(settings, prefix, watcher)
 
 
 def device_config(args: argparse.Namespace, bridge: BridgeSettings,
@@ -559,23 +568,23 @@ class AvailabilityWatch:
     """
 
     def __init__(self, bridge: BridgeSettings, topic: str, timeout: float) -> None:
-        self.topic, self.timeout, self.broker = topic, timeout, bridge.broker
+        self.topic, self.timeout, self.broker = topic, timeout, bridge.watcher
         self.online = threading.Event()
         subscribed = threading.Event()
-        self.client = make_client(bridge.broker)
+        self.client = make_client(bridge.watcher)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._message
         try:
-            self.client.connect(bridge.broker.host, bridge.broker.port, keepalive=30)
+            self.client.connect(bridge.watcher.host, bridge.watcher.port, keepalive=30)
         except OSError as err:
-            raise FlashError(f"cannot reach the broker {bridge.broker.url} to confirm the"
+            raise FlashError(f"cannot reach the broker {bridge.watcher.url} to confirm the"
                              f" beacon comes online ({err}): fix --broker/-c, or pass"
                              " --no-wait") from None
         self.client.loop_start()
         if not subscribed.wait(10):
             self.close()
-            raise FlashError(f"the broker {bridge.broker.url} did not accept a subscription"
+            raise FlashError(f"the broker {bridge.watcher.url} did not accept a subscription"
                              " (credentials?): fix --username/--password, or pass --no-wait")
 
     def _message(self, _client: Any, _userdata: Any, message: Any) -> None:
