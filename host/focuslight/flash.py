@@ -57,7 +57,15 @@ from .config_section import Section
 from .connection import BrokerSettings, BrokerURLError, broker_from_env, make_client
 from .protocol import ONLINE, ProtocolError, Topics, check_id
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+
+def _firmware_dir() -> Path:
+    """The firmware inside an installed wheel, else the checkout's ``firmware/`` (editable)."""
+    packaged = Path(__file__).resolve().parent / "firmware"
+    return packaged if (packaged / "main.py").exists() else (
+        Path(__file__).resolve().parents[2] / "firmware")
+
+
+FIRMWARE_DIR = _firmware_dir()
 PACKAGE = "beacon"
 ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
          "xtensa", "xtensawin", "rv32imc", "rv64imc")

@@ -1,0 +1,22 @@
+"""A plain `pip install focuslight` carries the firmware, so flash and the virtual beacon work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_ships_every_firmware_module_and_the_board(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+    wheel = next(tmp_path.glob("focuslight-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    firmware = {f"focuslight/firmware/{p.relative_to(ROOT / 'firmware')}"
+                for p in (ROOT / "firmware").rglob("*.py")}
+    assert firmware and firmware <= names, sorted(firmware - names)
+    board = {f"focuslight/board/{p.name}" for p in (ROOT / "host/focuslight/board").iterdir()}
+    assert board <= names, sorted(board - names)
