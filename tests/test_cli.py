@@ -165,3 +165,29 @@ def test_bridge_over_tls_with_a_password(tmp_path):
             bridge.wait(timeout=10)
         broker.kill()
         broker.wait()
+
+
+def test_watch_redraws_in_place_on_a_terminal(mosquitto, bridge_process):
+    """On a real pseudo-terminal: clear-and-home redraws with colour, durations ticking."""
+    import pty
+    import select
+
+    assert run("set", "alice", "dnd", "--broker", mosquitto.url).returncode == 0
+    main_fd, child_fd = pty.openpty()
+    watch = subprocess.Popen([*FOCUSLIGHT, "watch", "--broker", mosquitto.url],
+                             stdin=child_fd, stdout=child_fd, stderr=subprocess.DEVNULL)
+    os.close(child_fd)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and screen.count(b"\x1b[H\x1b[2J") < 3:
+            if select.select([main_fd], [], [], 0.5)[0]:
+                screen += os.read(main_fd, 65536)
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
+        os.close(main_fd)
+    frames = screen.split(b"\x1b[H\x1b[2J")
+    assert len(frames) >= 3, screen
+    last = frames[-1].decode()
+    assert "alice" in last and "\x1b[35mdnd" in last and "bridges: main online" in last
