@@ -68,7 +68,8 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
 
 # -- mosquitto with the guide's auth and ACL ---------------------------------------------
 
-ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "counter-1", "alice-desk")
+ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "counter-1", "alice-desk",
+            "board")
 
 
 class Client:
@@ -210,3 +211,17 @@ def test_discovery_reaches_home_assistant_only_from_the_rightful_bridge(clients)
     bridge.publish(main[0][0], main[0][1].decode())
     assert hass.next() == (counter[0][0], counter[0][1])
     assert hass.next() == (main[0][0], main[0][1])
+
+
+def test_the_board_reads_statuses_and_writes_nothing(clients) -> None:
+    bridge = clients("focuslight-bridge")
+    bridge.subscribe("focuslight/#")
+    bridge.publish("focuslight/agents/alice/status", '{"v":1,"state":"engaged"}', retain=True)
+    board = clients("board")
+    board.subscribe("focuslight/agents/+/status")
+    assert board.next() == ("focuslight/agents/alice/status", b'{"v":1,"state":"engaged"}')
+    assert bridge.next()[0] == "focuslight/agents/alice/status"  # the bridge's own message
+    board.publish("focuslight/agents/alice/set", '{"state":"dnd"}')
+    board.publish("focuslight/agents/alice/status", '{"v":1,"state":"available"}')
+    bridge.publish("focuslight/bridges/main/availability", "online")
+    assert bridge.next() == ("focuslight/bridges/main/availability", b"online")
