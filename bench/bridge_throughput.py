@@ -7,10 +7,11 @@ For each agent count it starts a fresh broker (mosquitto if installed, else
 the embedded one), runs the real Bridge + MqttLink in this process, and a
 separate paho subscriber process that counts every status message that
 arrives. Each round changes every agent once (engaged ↔ available, no
-wrap-up) and waits for the bridge to apply it, so no change is coalesced
-away. A change is counted only when the subscriber has received it, so
-"changes/s" is end to end: source report → merge → publish (retained,
-QoS 1) → broker → subscriber.
+wrap-up) and waits until the subscriber has received every change of the
+round, so no change is coalesced away in the bridge's outbox. "changes/s" is
+end to end: source report → merge → publish (retained, QoS 1) → broker →
+subscriber. "bridge-side/s" counts only the time the bridge took to apply
+the changes and hand them to the outbox.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from focuslight.mqtt_link import MqttLink
 
 COUNTER = r"""
 import sys, time, paho.mqtt.client as mqtt
-port, expected = int(sys.argv[1]), int(sys.argv[2])
-seen, first = 0, None
+port, per_round, expected = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+seen = 0
 def on_message(c, u, msg):
-    global seen, first
+    global seen
     if b'"source":"bench"' in msg.payload:
         seen += 1
-        first = first or time.monotonic()
+        if seen % per_round == 0:
+            print(seen, time.monotonic(), flush=True)
 c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
 c.on_message = on_message
 c.on_connect = lambda c, *a: c.subscribe("bench/agents/+/status", 1)
@@ -47,8 +49,9 @@ c.loop_start()
 print("ready", flush=True)
 deadline = time.monotonic() + 120
 while seen < expected and time.monotonic() < deadline:
-    time.sleep(0.005)
-print(seen, time.monotonic(), flush=True)
+    time.sleep(0.05)
+if seen < expected:
+    print(seen, time.monotonic(), flush=True)
 """
 
 
@@ -85,8 +88,8 @@ def run_once(agents: int, per_agent: int) -> dict[str, float | str]:
         link = MqttLink(bridge, config)
         bridge.outputs.append(link)
         total = agents * per_agent
-        counter = subprocess.Popen([sys.executable, "-c", COUNTER, str(port), str(total)],
-                                   stdout=subprocess.PIPE, text=True)
+        counter = subprocess.Popen([sys.executable, "-c", COUNTER, str(port), str(agents),
+                                    str(total)], stdout=subprocess.PIPE, text=True)
         try:
             assert counter.stdout.readline().strip() == "ready"
             link.start()
@@ -94,20 +97,29 @@ def run_once(agents: int, per_agent: int) -> dict[str, float | str]:
             while not link.connected:
                 time.sleep(0.01)
             bridge.flush(30)
+            link.outbox.drain(60)  # the initial statuses and Home Assistant discovery
             rss_before = rss_mb()
             states = ("engaged", "available")
             started = time.monotonic()
-            for round_ in range(per_agent):  # a flush per round: every report is a change
+            bridge_s, seen, finished = 0.0, 0, started
+            for round_ in range(per_agent):
+                round_started = time.monotonic()
                 for agent in ids:
                     bridge.report(agent, "bench", states[round_ % 2])
                 bridge.flush(120)
-            queued_s = time.monotonic() - started
-            seen, finished = counter.stdout.readline().split()
-            elapsed = float(finished) - started
+                bridge_s += time.monotonic() - round_started
+                # Wait until the subscriber has every change of this round: the
+                # next round would otherwise replace statuses still waiting in
+                # the outbox, and a replaced change is never delivered.
+                count, at = counter.stdout.readline().split()
+                seen, finished = int(count), float(at)
+                if seen < (round_ + 1) * agents:
+                    break  # the subscriber gave up waiting
+            elapsed = finished - started
             return {"broker": broker_name, "agents": agents, "changes": total,
-                    "received": int(seen), "seconds": elapsed,
-                    "changes_per_s": int(seen) / elapsed,
-                    "bridge_side_per_s": total / queued_s,
+                    "received": seen, "seconds": elapsed,
+                    "changes_per_s": seen / elapsed,
+                    "bridge_side_per_s": total / bridge_s,
                     "rss_mb_idle": rss_before, "rss_mb_after": rss_mb()}
         finally:
             bridge.stop()

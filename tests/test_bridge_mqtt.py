@@ -213,6 +213,73 @@ def test_broker_restart_restores_every_agent(broker, running, peer_factory):
     assert seen == wanted
 
 
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_stalled_broker_gets_the_newest_status_of_every_agent(tmp_path, mosquitto,
+                                                                 peer_factory):
+    """More changes pile up than MQTT has message ids (65,535) while the broker
+    is frozen; when it wakes, each agent's retained status is its newest."""
+    agents = [f"a{i:03d}" for i in range(1000)]
+    config_file = tmp_path / "many.toml"
+    config_file.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+                           + "".join(f"[agents.{a}]\n" for a in agents))
+    config = load(config_file)
+    phone = HandSource("phone", agents)
+    config.sources = [phone]
+    service = Service(config)
+    service.start()
+    try:
+        wait_until(lambda: service.link.connected)
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        try:
+            for round_ in range(70):  # a flush per round: every report is a change
+                for agent in agents:
+                    phone.say(agent, ("engaged", "ringing")[round_ % 2])
+                service.bridge.flush(60)
+            for agent in agents:
+                phone.say(agent, "hold")
+            service.bridge.flush(60)
+        finally:
+            mosquitto.proc.send_signal(signal.SIGCONT)
+        assert service.link.outbox.drain(30)
+        peer = peer_factory(mosquitto)
+        peer.subscribe(status_topic("+"))
+        latest = {}
+        while len(latest) < len(agents):
+            msg = peer.messages.get(timeout=10)
+            latest[msg.topic] = json.loads(msg.payload)["state"]
+        assert set(latest.values()) == {"hold"}
+    finally:
+        service.stop()
+
+
+def test_a_status_caught_in_flight_by_a_crash_never_wins_after_reconnect(mosquitto, running,
+                                                                          peer_factory):
+    """paho re-sends what the broker never acknowledged when it reconnects; that
+    status is older than the bridge's current one, which must end up retained."""
+    service, phone = running(mosquitto)
+    wait_until(lambda: service.link.connected)
+    mosquitto.proc.send_signal(signal.SIGSTOP)
+    phone.say("alice", "engaged")  # published, never acknowledged
+    service.bridge.flush()
+    wait_until(lambda: service.link.outbox.backlog() == (0, 1))  # sent, no PUBACK
+    mosquitto.kill()
+    wait_until(lambda: not service.link.connected)
+    phone.say("alice", "hold")  # the newest state, while there is no broker
+    service.bridge.flush()
+    mosquitto.start()
+    wait_until(lambda: service.link.connected, timeout=40)
+    assert service.link.outbox.drain(10)
+    peer = peer_factory(mosquitto)
+    peer.subscribe(status_topic("alice"))
+    assert json.loads(peer.wait_for(status_topic("alice")))["state"] == "hold"
+
+
 def test_sigkill_turns_availability_offline_via_will(broker, tmp_path, peer_factory):
     config = write_config(tmp_path, broker.url, sources='[[sources]]\ntype = "simulated"\n')
     proc = subprocess.Popen([sys.executable, "-m", "focuslight", "bridge", "-c", str(config)],

@@ -5,7 +5,8 @@ It owns the paho client and everything protocol v1 says about the bridge:
 * ``<prefix>/bridges/<id>/availability`` is ``online`` (retained) while
   connected, and the broker publishes ``offline`` through the Last Will if
   the bridge dies without saying goodbye;
-* statuses go out retained at QoS 1, only when they change;
+* statuses go out retained at QoS 1, only when they change, through an
+  :class:`~focuslight.outbox.Outbox` (newest per topic, bounded in flight);
 * after every (re)connect it re-subscribes and re-publishes every agent's
   current status, so a broker restarted without persistence heals itself;
 * reconnects use paho's own capped exponential backoff (1 s … 30 s);
@@ -17,7 +18,6 @@ It owns the paho client and everything protocol v1 says about the bridge:
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 
 import paho.mqtt.client as mqtt
@@ -26,6 +26,7 @@ from .bridge import Bridge
 from .config import Config
 from .connection import BrokerSettings, make_client
 from .home_assistant import Discovery
+from .outbox import Outbox
 from .protocol import OFFLINE, ONLINE, ProtocolError, Status, Topics, decode_event, decode_set
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,10 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
 KEEPALIVE_S = 30
 MAX_INFLIGHT = 0
-"""QoS 1 messages awaiting PUBACK; 0 = no limit. With paho's default of 20 a
-re-publish of thousands of agents after a reconnect crawls: every PUBACK
+"""paho's own limit on QoS 1 messages in flight; 0 = none, because the
+:class:`Outbox` window is the limit. With paho's default of 20, every PUBACK
 rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
-5,000 agents falling from ~20,000 to ~500 changes/s). The number of messages
-in flight is bounded anyway: one per agent per change."""
+5,000 agents falling from ~20,000 to ~500 changes/s)."""
 
 
 class MqttLink:
@@ -51,43 +51,66 @@ class MqttLink:
         self.bridge, self.config = bridge, config
         self.topics = Topics(config.prefix)
         self.availability = self.topics.bridge_availability(config.bridge_id)
+        self.outbox = Outbox(self._send)
         self.client = make_client(config.broker, f"focuslight-bridge-{config.bridge_id}")
         self.client.will_set(self.availability, OFFLINE, qos=1, retain=True)
         self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self.client.max_inflight_messages_set(MAX_INFLIGHT)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = lambda *_args: self.outbox.acked()
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.connected = False
-        self._order = threading.Lock()
-        """Keeps a re-publish after reconnect from overtaking a newer status."""
+        self._subscription: int | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Connected, subscribed, and publishing (set once the broker confirmed the
+        subscription, see :meth:`_on_subscribe`)."""
+        return self.outbox.is_open
 
     def start(self) -> None:
         """Connect in the background; an unreachable broker is retried, not fatal."""
         broker: BrokerSettings = self.config.broker
         log.info("connecting to %s as bridge %r", broker.url, self.config.bridge_id)
+        self.outbox.start()
         self.client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_S)
         self.client.loop_start()
 
     def stop(self) -> None:
         """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
-        with self._order:
-            was_connected, self.connected = self.connected, False
+        was_connected = self.connected
+        self.outbox.stop()
         if was_connected:
             self.client.publish(self.availability, OFFLINE, qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
 
     def publish(self, agent: str, status: Status) -> None:
-        """StatusOutput: retained QoS 1; while offline, on_connect re-sends it."""
-        with self._order:
-            if self.connected:
-                self.client.publish(self.topics.status(agent), self._payload(status), qos=1,
-                                    retain=True)
+        """StatusOutput: retained QoS 1; while offline, the next session re-sends it."""
+        self.outbox.put(self.topics.status(agent), self._payload(status))
 
     def _payload(self, status: Status) -> bytes:
         """The status as published here: stamped with this bridge's id."""
         return replace(status, bridge_id=self.config.bridge_id).encode()
+
+    def _send(self, topic: str, payload: bytes) -> bool:
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return True  # NO_CONN: paho keeps it and re-sends it after reconnecting
+        log.warning("paho refused to publish %s: %s", topic, mqtt.error_string(info.rc))
+        return False
+
+    def _everything(self) -> list[tuple[str, bytes]]:
+        """What a new session publishes: every status, ``online``, the discovery configs."""
+        messages = [(self.topics.status(agent), self._payload(status))
+                    for agent, status in self.bridge.snapshot().items()]
+        messages.append((self.availability, ONLINE.encode()))
+        if self.config.home_assistant_prefix:
+            discovery = Discovery(self.topics, self.config.bridge_id,
+                                  self.config.home_assistant_prefix)
+            messages += discovery.messages(self.config.agents)
+        return messages
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
                     reason: mqtt.ReasonCode, _props: object) -> None:
@@ -95,25 +118,24 @@ class MqttLink:
             log.error("broker %s refused the bridge: %s", self.config.broker.url, reason)
             return
         log.info("connected to %s", self.config.broker.url)
-        client.subscribe([(self.topics.all_set(), 1), (self.topics.all_events(), 1)])
-        with self._order:
-            self.connected = True
-            for agent, status in self.bridge.snapshot().items():
-                client.publish(self.topics.status(agent), self._payload(status), qos=1,
-                               retain=True)
-        client.publish(self.availability, ONLINE, qos=1, retain=True)
-        if self.config.home_assistant_prefix:
-            discovery = Discovery(self.topics, self.config.bridge_id,
-                                  self.config.home_assistant_prefix)
-            for topic, payload in discovery.messages(self.config.agents):
-                client.publish(topic, payload, qos=1, retain=True)
+        _, self._subscription = client.subscribe([(self.topics.all_set(), 1),
+                                                  (self.topics.all_events(), 1)])
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, mid: int,
+                      _reasons: list[mqtt.ReasonCode], _props: object) -> None:
+        """Publish the whole state only now, not in on_connect: right after
+        on_connect, paho re-sends the statuses the last session left
+        unacknowledged, and those are older than the snapshot."""
+        if mid != self._subscription:
+            return
+        self.outbox.open(self._everything)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
                        reason: mqtt.ReasonCode, _props: object) -> None:
         if self.connected:
             log.warning("lost broker %s (%s); reconnecting with backoff up to %d s",
                         self.config.broker.url, reason, RECONNECT_MAX_S)
-        self.connected = False
+        self.outbox.close()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object,
                     msg: mqtt.MQTTMessage) -> None:
