@@ -40,7 +40,7 @@ from . import embedded_broker
 from .board import Board
 from .bridge import agents_from_ids
 from .config import Config
-from .connection import ENV_BROKER, BrokerSettings
+from .connection import ENV_BROKER, BrokerError, BrokerSettings
 from .protocol import Status, Topics
 from .service import Service
 from .sources.base import Source, StatusSink
@@ -174,8 +174,10 @@ def _broker(args: argparse.Namespace, started: contextlib.ExitStack) -> BrokerSe
 
     if args.broker or os.environ.get(ENV_BROKER):
         return broker_settings(args)
-    port = 1883 if _port_free(1883) else None
-    proc, port = embedded_broker.spawn(port=port)
+    try:
+        proc, port = embedded_broker.spawn(port=1883 if _port_free(1883) else None)
+    except BrokerError:  # 1883 was taken between the check and the bind
+        proc, port = embedded_broker.spawn()
     started.callback(_terminate, proc)
     return BrokerSettings("127.0.0.1", port)
 
