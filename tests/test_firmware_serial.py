@@ -43,11 +43,11 @@ class SerialBeacon:
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
 
-    def read_until(self, text: bytes, timeout: float = 10) -> int:
-        """Index of the first line holding *text*, reading as needed."""
+    def read_until(self, text: bytes, timeout: float = 10, start: int = 0) -> int:
+        """Index of the first line from *start* on holding *text*, reading as needed."""
         deadline = time.monotonic() + timeout
         while True:
-            for i, line in enumerate(self.lines):
+            for i, line in enumerate(self.lines[start:], start):
                 if text in line:
                     return i
             left = deadline - time.monotonic()
@@ -107,13 +107,13 @@ def test_serial_heartbeat_keeps_the_state_and_silence_means_unknown(
         beacon: SerialBeacon) -> None:
     beacon.read_until(b"led unknown")
     beacon.write(ENGAGED + b"\n")
-    beacon.read_until(b"led engaged red solid")
+    engaged = beacon.read_until(b"led engaged red solid")
     for _ in range(3):  # heartbeats every 5 s carry the state past the 15 s limit
         time.sleep(5)
         beacon.write(b'{"v":1,"bridge":"online"}\n')
     time.sleep(1)
     silent_from = time.monotonic()
-    assert not any(b"led unknown" in line for line in beacon.lines[2:])
-    at = beacon.read_until(b"no line from the host for 15 s", 25)
+    at = beacon.read_until(b"no line from the host for 15 s", 25, start=engaged)
     assert time.monotonic() - silent_from > 10
-    assert b"led unknown blue blink" in beacon.lines[at + 1]
+    assert not any(b"led unknown" in line for line in beacon.lines[engaged:at])
+    assert beacon.read_until(b"led unknown blue blink", start=at) == at + 1

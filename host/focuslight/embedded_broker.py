@@ -56,6 +56,9 @@ async def serve(host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"{READY} mqtt://{host}:{port}", flush=True)
     await stop.wait()
+    # Shutting down cancels the sessions still open, and asyncio reports each
+    # cancelled one as an error with a traceback: noise, not news, at this point.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     await broker.shutdown()
 
 
