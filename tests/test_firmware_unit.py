@@ -10,6 +10,8 @@ clock, and the boot-time config validation.
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import time
 
@@ -245,12 +247,17 @@ def test_missing_or_broken_config_file(tmp_path) -> None:
 
 
 def _boot(cwd) -> str:
-    """Boot main.py, give it a moment to complain, then pull the plug."""
+    """Boot main.py until it blinks the error (or 15 s pass), then pull the plug."""
     proc = subprocess.Popen(firmware_command(), cwd=cwd, env=firmware_env(free_udp_port()),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.0)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    deadline = time.monotonic() + 15
+    while not (b"led error" in out and out.endswith(b"\n")) and time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            out += os.read(proc.stdout.fileno(), 4096)
     proc.kill()
-    return proc.communicate()[0]
+    proc.communicate()
+    return out.decode()
 
 
 def test_firmware_imports_nothing_cpython_only() -> None:
