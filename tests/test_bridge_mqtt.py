@@ -264,6 +264,7 @@ def test_a_status_caught_in_flight_by_a_crash_never_wins_after_reconnect(mosquit
     status is older than the bridge's current one, which must end up retained."""
     service, phone = running(mosquitto)
     wait_until(lambda: service.link.connected)
+    assert service.link.outbox.drain(10)  # the session's first messages are all acknowledged
     mosquitto.proc.send_signal(signal.SIGSTOP)
     phone.say("alice", "engaged")  # published, never acknowledged
     service.bridge.flush()
