@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +175,42 @@ def test_each_refusal_is_one_log_line_without_the_token(served,
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "401" in lines[0] and "/v1/agents/alice/state" in lines[0]
     assert TOKEN[:8] not in caplog.text
+
+
+def test_idle_connections_past_the_cap_get_503_and_service_resumes(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(webhook, "MAX_CONNECTIONS", 4)
+    port = free_port()
+    source = from_config(Section({"token": TOKEN, "port": port}, "site.toml", "sources[1]"),
+                         AGENTS)
+    sink = RecordingSink()
+    source.start(sink)
+    client = Client(port)
+    idle = []
+    try:
+        wait_for_port("127.0.0.1", port)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        with caplog.at_level(logging.WARNING, logger=webhook.__name__):
+            for _ in range(3):  # answered before the caller says anything, then closed
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+                    answer = b"".join(iter(lambda: extra.recv(4096), b""))
+                head, body = answer.split(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in head
+        assert json.loads(body) == {"error": "too many connections; retry in a second"}
+        assert [r.getMessage() for r in caplog.records] == [
+            "webhook webhook: 4 connections open; answering 503 until one closes "
+            "(latest from 127.0.0.1)"]
+        for conn in idle:
+            conn.close()
+        deadline = time.monotonic() + 5
+        while sink.states("alice") != ["engaged"]:  # the handlers see the idle ones go
+            assert time.monotonic() < deadline
+            with contextlib.suppress(ConnectionError):
+                client.post("alice", {"state": "engaged"})
+    finally:
+        for conn in idle:
+            conn.close()
+        source.stop()
 
 
 def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,7 +16,9 @@ another endpoint is refused instead of quietly lighting the wrong lamp.
 
 Every refusal is a JSON ``{"error": "..."}`` with a 4xx status (401 token,
 400 body, 404 path or agent, 405 method, 411/413 length, 415 content type)
-and one log line, never the token or the body. If the port is taken the
+and one log line, never the token or the body. Past ``MAX_CONNECTIONS`` open
+connections a new one gets 503 and is closed, so idle callers cannot pile up
+threads. If the port is taken the
 source logs one line, its agents read ``unknown`` and it retries every
 ``retry_s``; the bridge keeps running. With ``stale_s``, an agent nobody
 posted about for that long reads ``unknown``: a relay that died must not
@@ -29,6 +31,7 @@ calls from outside the site.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -51,6 +54,14 @@ log = logging.getLogger(__name__)
 PATH = re.compile(r"/v1/agents/([^/?#]+)/state")
 JSON_TYPE = "application/json"
 MIN_TOKEN_CHARS = 16
+MAX_CONNECTIONS = 32
+"""Connections served at once. Each holds a thread for up to the handler's
+10 s timeout, so a flood of idle connections would otherwise grow threads
+without bound; past the cap a connection gets 503 and is closed at once."""
+_BUSY_BODY = json.dumps({"error": "too many connections; retry in a second"}).encode()
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class Refused(Exception):
@@ -248,7 +259,28 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], source: WebhookSource) -> None:
         self.source = source
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.said_full = False
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.slots.acquire(blocking=False):
+            super().process_request(request, client_address)
+            return
+        if not self.said_full:  # one line per busy spell, not one per connection
+            self.said_full = True
+            log.warning("webhook %s: %d connections open; answering 503 until one closes "
+                        "(latest from %s)", self.source.name, MAX_CONNECTIONS, client_address[0])
+        with contextlib.suppress(OSError):  # a caller gone already needs no answer
+            request.sendall(BUSY)
+        self.shutdown_request(request)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.said_full = False
+            self.slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
