@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import Chromium, Tab
 
+from focuslight import board as board_module
 from focuslight.board import Board, Floor
 from focuslight.connection import BrokerSettings
 from focuslight.protocol import Status, Topics
@@ -293,6 +294,34 @@ def test_only_the_state_vocabulary_leaves_the_board(board, peer) -> None:
     assert lines[:3] == [b"retry: 2000\n", b"\n", b"event: snapshot\n"]
     sent = json.loads(lines[3].removeprefix(b"data: "))
     assert sent["agents"] == view["agents"] and b"555" not in lines[3]
+
+
+def test_pages_past_the_cap_get_503_until_one_closes(mosquitto, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(board_module, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(board_module, "HEARTBEAT_S", 0.5)  # a closed stream is noticed sooner
+    caplog.set_level(logging.WARNING, logger="focuslight.http_cap")
+    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+    board.start()
+    streams = []
+    try:
+        streams = [urllib.request.urlopen(board.url + "events", timeout=5) for _ in range(2)]
+        with pytest.raises(urllib.error.HTTPError) as busy:
+            api(board)
+        assert busy.value.code == 503 and busy.value.headers["Retry-After"] == "1"
+        assert caplog.messages == ["board: 2 connections open; answering 503 until one closes "
+                                   "(latest from 127.0.0.1)"]
+        streams.pop().close()
+        deadline = time.monotonic() + 10  # the stream's thread notices at a ping
+        while True:
+            with contextlib.suppress(urllib.error.HTTPError, ConnectionError):
+                assert "agents" in api(board)
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        for stream in streams:
+            stream.close()
+        board.stop()
 
 
 @contextlib.contextmanager

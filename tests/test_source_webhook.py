@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config, load_doc_examples
 
+from focuslight import http_cap
 from focuslight.config_section import ConfigError, Section
 from focuslight.embedded_broker import free_port, wait_for_port
 from focuslight.sources import webhook
@@ -190,13 +191,14 @@ def test_idle_connections_past_the_cap_get_503_and_service_resumes(
     try:
         wait_for_port("127.0.0.1", port)
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-        with caplog.at_level(logging.WARNING, logger=webhook.__name__):
+        with caplog.at_level(logging.WARNING, logger=http_cap.__name__):
             for _ in range(3):  # answered before the caller says anything, then closed
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
                     answer = b"".join(iter(lambda: extra.recv(4096), b""))
                 head, body = answer.split(b"\r\n\r\n")
                 assert head.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in head
-        assert json.loads(body) == {"error": "too many connections; retry in a second"}
+        assert json.loads(body) == {
+            "error": "too many connections to the webhook webhook; retry in a second"}
         assert [r.getMessage() for r in caplog.records] == [
             "webhook webhook: 4 connections open; answering 503 until one closes "
             "(latest from 127.0.0.1)"]

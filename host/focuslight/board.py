@@ -27,13 +27,12 @@ import argparse
 import json
 import logging
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
@@ -41,6 +40,7 @@ import paho.mqtt.client as mqtt
 
 from .config import load
 from .connection import BrokerSettings, make_client
+from .http_cap import CappedHTTPServer
 from .protocol import OFFLINE, ProtocolError, Status, Topics, decode_availability, decode_status
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ HEARTBEAT_S = 5.0
 """The stream sends a ping this often; the page trusts it for about two of these."""
 RETRY_MS = 2000
 """How soon a browser reconnects a dropped stream."""
+MAX_CONNECTIONS = 64
+"""Pages (and page loads) served at once; each open page holds one connection
+and one thread for its event stream. A site has tens of screens."""
 BOARD = "board"
 """The source named on a status the board itself concluded is ``unknown``."""
 UNKNOWN = "unknown"
@@ -259,15 +262,12 @@ class Board:
             log.warning("board: ignored message on %r: %s", msg.topic, err)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(CappedHTTPServer):
     def __init__(self, listen: tuple[str, int], floor: Floor) -> None:
-        self.address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         self.floor = floor
         self.pages = {path: ((resources.files(__package__) / "board" / name).read_bytes(), kind)
                       for path, (name, kind) in PAGES.items()}
-        super().__init__(listen, _Handler)
+        super().__init__(listen, _Handler, "board", MAX_CONNECTIONS)
 
 
 class _Handler(BaseHTTPRequestHandler):

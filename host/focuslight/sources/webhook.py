@@ -31,7 +31,6 @@ calls from outside the site.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
@@ -40,11 +39,12 @@ import threading
 from collections.abc import Callable
 from email.message import Message
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config_section import Section
+from ..http_cap import CappedHTTPServer
 from ..protocol import STATES
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock
@@ -55,13 +55,8 @@ PATH = re.compile(r"/v1/agents/([^/?#]+)/state")
 JSON_TYPE = "application/json"
 MIN_TOKEN_CHARS = 16
 MAX_CONNECTIONS = 32
-"""Connections served at once. Each holds a thread for up to the handler's
-10 s timeout, so a flood of idle connections would otherwise grow threads
-without bound; past the cap a connection gets 503 and is closed at once."""
-_BUSY_BODY = json.dumps({"error": "too many connections; retry in a second"}).encode()
-BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-        % (len(_BUSY_BODY), _BUSY_BODY))
+"""Connections served at once; each idle one holds a thread for up to the
+handler's 10 s timeout (see :mod:`focuslight.http_cap`)."""
 
 
 class Refused(Exception):
@@ -131,7 +126,7 @@ class WebhookSource(Source):
         server.server_close()
         serving.join(timeout=5)
 
-    def _listen(self) -> ThreadingHTTPServer | None:
+    def _listen(self) -> _Server | None:
         """Bind, retrying every ``retry_s`` while the port is taken; None once stopped."""
         failure: str | None = None
         while not self._stop.is_set():
@@ -254,33 +249,10 @@ class WebhookSource(Source):
                       f"unknown state {str(value)[:64]!r}; expected one of {names}")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(CappedHTTPServer):
     def __init__(self, address: tuple[str, int], source: WebhookSource) -> None:
         self.source = source
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.said_full = False
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if self.slots.acquire(blocking=False):
-            super().process_request(request, client_address)
-            return
-        if not self.said_full:  # one line per busy spell, not one per connection
-            self.said_full = True
-            log.warning("webhook %s: %d connections open; answering 503 until one closes "
-                        "(latest from %s)", self.source.name, MAX_CONNECTIONS, client_address[0])
-        with contextlib.suppress(OSError):  # a caller gone already needs no answer
-            request.sendall(BUSY)
-        self.shutdown_request(request)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.said_full = False
-            self.slots.release()
+        super().__init__(address, _Handler, f"webhook {source.name}", MAX_CONNECTIONS)
 
 
 class _Handler(BaseHTTPRequestHandler):
