@@ -25,8 +25,6 @@ import time
 
 from .connection import BrokerError
 
-log = logging.getLogger(__name__)
-
 READY = "embedded broker listening on"
 
 

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 log = logging.getLogger(__name__)
 
 
-def busy_answer(what: str) -> bytes:
+def _busy_answer(what: str) -> bytes:
     """The raw 503 sent to a connection past the cap."""
     body = json.dumps({"error": f"too many connections to the {what}; retry in a second"})
     return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -39,7 +39,7 @@ class CappedHTTPServer(ThreadingHTTPServer):
                  what: str, max_connections: int) -> None:
         self.what, self.max_connections = what, max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
-        self._busy, self._said_full = busy_answer(what), False
+        self._busy, self._said_full = _busy_answer(what), False
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)

@@ -17,13 +17,10 @@ can never overtake each other.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-
-log = logging.getLogger(__name__)
 
 WINDOW = 1000
 """QoS 1 messages published but not yet acknowledged. Far below paho's 65,535

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import socket
+from abc import ABC, abstractmethod
 
 from .sip_message import MAX_MESSAGE, SipParseError, frame_length
 
@@ -19,7 +20,7 @@ class TransportError(OSError):
     """The link to the PBX is gone or cannot be opened; the text says why."""
 
 
-class Transport:
+class Transport(ABC):
     """A connected socket to the PBX that yields raw SIP messages.
 
     :param host: PBX host name or address.
@@ -76,8 +77,9 @@ class Transport:
         except OSError as exc:
             raise TransportError(str(exc.strerror or exc)) from None
 
+    @abstractmethod
     def _read(self) -> list[bytes]:
-        raise NotImplementedError
+        """Every whole message readable now, without blocking (UDP: datagrams; TCP: framing)."""
 
     def close(self) -> None:
         if self.sock is not None:

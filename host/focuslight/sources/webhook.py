@@ -18,11 +18,10 @@ Every refusal is a JSON ``{"error": "..."}`` with a 4xx status (401 token,
 400 body, 404 path or agent, 405 method, 411/413 length, 415 content type)
 and one log line, never the token or the body. Past ``MAX_CONNECTIONS`` open
 connections a new one gets 503 and is closed, so idle callers cannot pile up
-threads. If the port is taken the
-source logs one line, its agents read ``unknown`` and it retries every
-``retry_s``; the bridge keeps running. With ``stale_s``, an agent nobody
-posted about for that long reads ``unknown``: a relay that died must not
-leave yesterday's state on the light.
+threads. If the port is taken the source logs one line, its agents read
+``unknown`` and it retries every ``retry_s``; the bridge keeps running.
+With ``stale_s``, an agent nobody posted about for that long reads
+``unknown``: a relay that died must not leave yesterday's state on the light.
 
 Standard library only (:mod:`http.server`): a few requests a minute per
 agent need no framework. Put a TLS reverse proxy in front when the platform
