@@ -241,7 +241,8 @@ def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
               "broker": mosquitto.host, "port": mosquitto.port, "prefix": PREFIX}
     with VirtualBeacon(config) as beacon:
         _wait_event(beacon, "log", "mqtt: connected")
-        peer.publish(STATUS, status("engaged"))
+        # Retained: "connected" is logged before the broker has the subscription.
+        peer.publish(STATUS, status("engaged"), retain=True)
         _wait_event(beacon, "look", "engaged")
         before = _heap(beacon)
         for i in range(2000):  # every 10th is too big: read past (1000 B) or rejected (600 B)
