@@ -90,6 +90,9 @@ def make_client(settings: BrokerSettings, client_id: str | None = None) -> mqtt.
     return client
 
 
+UNREACHABLE_HINT = f"is it running? name yours with --broker mqtt://HOST:PORT or {ENV_BROKER}"
+
+
 class BrokerError(ConnectionError):
     """The broker cannot be reached or refused us; the message says which and why."""
 
@@ -114,7 +117,8 @@ def connect_blocking(settings: BrokerSettings, timeout: float = 5.0,
     try:
         client.connect(settings.host, settings.port, keepalive=30)
     except (OSError, ssl.SSLError) as err:
-        raise BrokerError(f"cannot reach broker {settings.url}: {err}") from None
+        raise BrokerError(
+            f"cannot reach broker {settings.url}: {err}; {UNREACHABLE_HINT}") from None
     client.loop_start()
     if not answered.wait(timeout) or outcome[0].is_failure:
         client.loop_stop()

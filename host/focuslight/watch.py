@@ -18,7 +18,7 @@ from typing import TextIO
 
 import paho.mqtt.client as mqtt
 
-from .connection import BrokerSettings, make_client
+from .connection import UNREACHABLE_HINT, BrokerSettings, make_client
 from .protocol import ProtocolError, Status, Topics, decode_availability, decode_status
 
 COLOURS = {"available": "32", "ringing": "91;5", "engaged": "91", "hold": "31",
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> i
         if args.once:
             time.sleep(1.0)  # retained messages arrive right after SUBACK
             if not client.is_connected():
-                print(f"focuslight watch: cannot reach broker {settings.url}", file=sys.stderr)
+                print(f"focuslight watch: cannot reach broker {settings.url}; {UNREACHABLE_HINT}",
+                      file=sys.stderr)
                 return 2
             print(json.dumps({a: {"state": s.state, "source": s.source, "since": s.since}
                               for a, s in sorted(table.agents.items())}, indent=1)
