@@ -66,6 +66,34 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert problems == []
 
 
+EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+)")
+
+
+def test_systemd_rates_the_unit_exposure_at_most_3(tmp_path: Path) -> None:
+    """``systemd-analyze security --offline=yes``: works without systemd as PID 1."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is not installed (tests/run installs it: apt install systemd)")
+    unit = tmp_path / UNIT.name
+    unit.write_text(UNIT.read_text())
+    result = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    found = EXPOSURE.search(result.stdout)
+    assert found, result.stdout + result.stderr
+    assert float(found[1]) <= 3.0, result.stdout
+
+
+def test_the_unit_grants_the_devices_serial_beacons_and_gpio_need() -> None:
+    """Reviewed by hand (deploy-a-site.md): ttyACM/ttyUSB for beacons, gpiochip for lgpio,
+    a state directory for overrides; everything else closed."""
+    lines = set(UNIT.read_text().splitlines())
+    assert {"DevicePolicy=closed", "DeviceAllow=char-ttyACM rw", "DeviceAllow=char-ttyUSB rw",
+            "DeviceAllow=char-gpiochip rw", "StateDirectory=focuslight",
+            "WorkingDirectory=/var/lib/focuslight", "SupplementaryGroups=dialout"} <= lines
+    assert "PrivateDevices=yes" not in lines  # it would hide /dev/ttyACM* and /dev/gpiochip*
+    assert "ProcSubset=pid" not in lines  # gpiozero reads /proc/device-tree and /proc/cpuinfo
+
+
 # -- mosquitto with the guide's auth and ACL ---------------------------------------------
 
 ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "counter-1", "alice-desk",
