@@ -20,3 +20,15 @@ def test_the_wheel_ships_every_firmware_module_and_the_board(tmp_path: Path) -> 
     assert firmware and firmware <= names, sorted(firmware - names)
     board = {f"focuslight/board/{p.name}" for p in (ROOT / "host/focuslight/board").iterdir()}
     assert board <= names, sorted(board - names)
+
+
+def test_no_doc_tells_to_install_focuslight_from_pypi() -> None:
+    """focuslight is not published: `pip install focuslight` would find nothing (or worse,
+    someone else's package). The docs install a release wheel or a checkout instead."""
+    import re
+
+    from_pypi = re.compile(r"pip install (?:-U )?focuslight(?![-\w./])")
+    offenders = [f"{path.relative_to(ROOT)}: {line.strip()}"
+                 for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+                 for line in path.read_text().splitlines() if from_pypi.search(line)]
+    assert offenders == []
