@@ -31,6 +31,9 @@ class Beacon:
         else:
             from beacon.net import MqttLink as Link
         self.link = Link(cfg, self.view, self.changed)
+        self.extras = ()
+        if cfg["transport"] == "mqtt":
+            self.extras = self.link.extras = _extras(cfg, self.link)
         self.wdt = None
         if cfg["watchdog_ms"]:
             from machine import WDT
@@ -55,7 +58,8 @@ class Beacon:
 
     async def run(self):
         self.changed()
-        tasks = (asyncio.create_task(self._animate()), asyncio.create_task(self._buttons()))
+        tasks = [asyncio.create_task(self._animate()), asyncio.create_task(self._buttons())]
+        tasks += [asyncio.create_task(x.run()) for x in self.extras]
         try:
             await self.link.run()
         finally:
@@ -84,6 +88,15 @@ class Beacon:
                 sent = await self.link.send_event(action)
                 log("button %s%s" % (action, "" if sent else " (offline, not sent)"))
             await asyncio.sleep_ms(BUTTON_MS)
+
+
+def _extras(cfg, link):
+    """What an MQTT beacon does beside showing the light: telemetry, over-the-air update."""
+    from network import STA_IF, WLAN
+
+    from beacon.telemetry import Telemetry
+
+    return (Telemetry(cfg, link, WLAN(STA_IF)),)
 
 
 def fail(message, raw_led="neopixel"):

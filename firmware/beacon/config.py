@@ -28,6 +28,7 @@ KEYS = {
     "available_off": ("bool", False),
     "transport": (("mqtt", "serial"), "mqtt"),
     "keepalive": ("keepalive", 30),
+    "telemetry": ("keepalive", 60),
     "neopixel_pin": ("pin", None),
     "neopixel_count": ("count", None),
     "rgb_pins": ("pins", None),

@@ -40,6 +40,7 @@ class MqttLink:
         self._t_avail = "%s/beacons/%s/availability" % (p, beacon)
         self._t_avail_b = self._t_avail.encode()
         self._reannounce = False
+        self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
         ka = cfg["keepalive"]
         self._ping_ms = ka * 250  # ping at keepalive/4, as mqtt_as does
         self._dead_ms = ka * 500 + 1000  # two missed PINGRESPs: the link is dead
@@ -81,6 +82,17 @@ class MqttLink:
             return False
         return True
 
+    async def publish(self, topic, payload, retain=False):
+        """Publish for an extra; return False (and drop it) while offline."""
+        if not self._up:
+            return False
+        try:
+            await self._client.publish(topic, payload, retain)
+        except OSError as e:
+            log("mqtt: not sent on %s: %s" % (topic, e))
+            return False
+        return True
+
     async def _wifi(self):
         w = self._wlan
         if w.isconnected():
@@ -111,12 +123,17 @@ class MqttLink:
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
         await c.subscribe(self._t_avail_b)
+        for x in self.extras:
+            for t in x.topics:
+                await c.subscribe(t)
         await c.publish(self._t_avail, b"online", retain=True)
         reader = asyncio.create_task(self._read())
         self._up = True
         self._view.linked = True
         self._changed()
         try:
+            for x in self.extras:
+                await x.connected(self)
             await self._watch()
         finally:
             reader.cancel()
@@ -167,10 +184,15 @@ class MqttLink:
                     v.bridge(name, None)
                 else:
                     v.bridge(name, protocol.decode_availability(payload) == protocol.ONLINE)
-            else:
+            elif topic == self._t_avail_b:
                 # our own availability: a live "offline" is the will of a connection the
                 # broker only now dropped (after a silent link); it must not stay retained
                 self._reannounce = not retained and bytes(payload) == b"offline"
+                return
+            else:
+                for x in self.extras:
+                    if x.message(topic, payload, retained):
+                        break
                 return
         except ValueError as e:
             log("ignored message on %s: %s" % (topic.decode(), e))

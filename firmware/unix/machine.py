@@ -1,7 +1,28 @@
 # machine seam for the unix port (replaces the built-in module via
 # MICROPYPATH): Pin inputs follow _vhw datagrams, outputs and PWM only keep
 # their value. The beacon has no watchdog on unix (BOARDS["unix"]).
+# reset() ends the process with RESET_EXIT; the virtual beacon then starts it
+# again with FOCUSLIGHT_RESET_CAUSE=soft, which reset_cause() reports.
+import os
+import sys
+
 import _vhw
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+RESET_EXIT = 75
+
+
+def reset_cause():
+    return SOFT_RESET if os.getenv("FOCUSLIGHT_RESET_CAUSE") == "soft" else PWRON_RESET
+
+
+def reset():
+    print("beacon: machine.reset()")
+    sys.exit(RESET_EXIT)
 
 
 class Pin:

@@ -5,4 +5,4 @@ publishes it over MQTT (see :mod:`focuslight.protocol`) to beacons, the floor
 board and Home Assistant.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -10,7 +10,8 @@ quiet.
 
 It serves ``GET /`` (the page, no external assets: sites have no internet),
 ``GET /events`` (the SSE stream) and ``GET /api/agents`` (a JSON snapshot).
-Only ids, staff names, states, source ids and times leave the board: it
+Only ids, staff names, states, source ids, times and beacon firmware versions
+leave the board: it
 rebuilds each status from the validated fields, so nothing else a publisher
 puts in a payload ever reaches a browser.
 
@@ -38,6 +39,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from .beacons import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
 from .config import load
 from .connection import BrokerSettings, make_client
 from .http_cap import CappedHTTPServer
@@ -77,6 +79,8 @@ class Floor:
         now = time.time()
         self._agents: dict[str, Status] = {a: Status(UNKNOWN, BOARD, now) for a in self._names}
         self._bridges: dict[str, tuple[str, float]] = {}
+        self._beacons: dict[str, Telemetry] = {}
+        self._beacon_links: dict[str, str] = {}
         self._linked = False
         self._closed = False
         self._version = 0
@@ -97,6 +101,24 @@ class Floor:
                 self._bridges.pop(bridge, None)
             else:
                 self._bridges[bridge] = (state, time.time())
+            self._bump()
+
+    def beacon(self, beacon: str, telemetry: Telemetry | None) -> None:
+        """Record a beacon's telemetry; None forgets the beacon (its report was cleared)."""
+        with self._changed:
+            if telemetry is None:
+                self._beacons.pop(beacon, None)
+            else:
+                self._beacons[beacon] = telemetry
+            self._bump()
+
+    def beacon_link(self, beacon: str, state: str | None) -> None:
+        """Record a beacon's availability (``online``/``offline``; None: cleared)."""
+        with self._changed:
+            if state is None:
+                self._beacon_links.pop(beacon, None)
+            else:
+                self._beacon_links[beacon] = state
             self._bump()
 
     def link(self, up: bool) -> None:
@@ -151,8 +173,13 @@ class Floor:
                                "state": status.state, "source": status.source,
                                "since": status.since})
             bridges = [{"id": b, "state": s} for b, (s, _) in sorted(self._bridges.items())]
+            # which firmware each beacon runs, for the admin; no IPs or signal on a wall TV
+            beacons = [{"id": b, "agent": t.agent, "firmware": t.firmware,
+                        "outdated": t.outdated,
+                        "link": self._beacon_links.get(b, UNKNOWN) if self._linked else UNKNOWN}
+                       for b, t in sorted(self._beacons.items())]
             return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
-                    "doubts": doubts, "bridges": bridges, "agents": agents}
+                    "doubts": doubts, "bridges": bridges, "agents": agents, "beacons": beacons}
 
     def _bump(self) -> None:
         self._version += 1
@@ -234,7 +261,9 @@ class Board:
             return
         log.info("board: connected to %s", self.settings.url)
         self._outage_logged = False
-        client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1)])
+        client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1),
+                          (all_telemetry(self.topics), 1),
+                          (all_beacon_availability(self.topics), 1)])
         self.floor.link(True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,
@@ -253,9 +282,15 @@ class Board:
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            family, ident, _leaf = self.topics.parse(msg.topic)
+            family, ident, leaf = self.topics.parse(msg.topic)
             if family == "agents":
                 self.floor.agent(ident, decode_status(msg.payload) if msg.payload else None)
+            elif family == "beacons" and leaf == "telemetry":
+                self.floor.beacon(ident, decode_telemetry(ident, msg.payload)
+                                  if msg.payload else None)
+            elif family == "beacons":
+                self.floor.beacon_link(ident, decode_availability(msg.payload)
+                                       if msg.payload else None)
             else:
                 self.floor.bridge(ident, decode_availability(msg.payload) if msg.payload else None)
         except ProtocolError as err:

@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show 'available' as dark instead of dim green")
     parser.add_argument("--keepalive", type=int, default=30,
                         help="MQTT keepalive in seconds (default 30)")
+    parser.add_argument("--telemetry", type=int, default=60, metavar="S",
+                        help="publish telemetry every S seconds (default 60)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,12 +102,15 @@ def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[st
         raise ValueError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
     if not 5 <= args.keepalive <= 3600:
         raise ValueError(f"--keepalive must be 5..3600 seconds, got {args.keepalive}")
+    telemetry = getattr(args, "telemetry", 60)
+    if not 5 <= telemetry <= 3600:
+        raise ValueError(f"--telemetry must be 5..3600 seconds, got {telemetry}")
     return {"agent": agent, "beacon": check_id(args.beacon or f"{agent}-virtual", "--beacon"),
             "board": "unix", "led": "neopixel", "transport": "mqtt",
             "broker": broker.host, "port": broker.port, "username": broker.username or "",
             "password": broker.password or "", "prefix": Topics(args.prefix or "focuslight").prefix,
             "brightness": args.brightness, "available_off": args.available_off,
-            "keepalive": args.keepalive}
+            "keepalive": args.keepalive, "telemetry": telemetry}
 
 
 @dataclass(frozen=True, slots=True)

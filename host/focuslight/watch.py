@@ -18,6 +18,8 @@ from typing import TextIO
 
 import paho.mqtt.client as mqtt
 
+from . import __version__
+from .beacons import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
 from .connection import UNREACHABLE_HINT, BrokerSettings, make_client
 from .protocol import ProtocolError, Status, Topics, decode_availability, decode_status
 
@@ -42,11 +44,14 @@ class LiveTable:
     def __init__(self) -> None:
         self.agents: dict[str, Status] = {}
         self.bridges: dict[str, str] = {}
+        self.beacons: dict[str, Telemetry] = {}
+        self.beacon_links: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def render(self, now: float, colour: bool) -> str:
         with self.lock:
             agents, bridges = sorted(self.agents.items()), sorted(self.bridges.items())
+            beacons, links = sorted(self.beacons.items()), dict(self.beacon_links)
         width = max([5, *(len(a) for a, _ in agents)])
         lines = [f"{'AGENT':<{width}}  {'STATE':<9}  {'SOURCE':<10}  FOR"]
         for agent, status in agents:
@@ -58,7 +63,30 @@ class LiveTable:
         if not agents:
             lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
         lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
+        if beacons:
+            lines += ["", *beacon_lines(beacons, links)]
         return "\n".join(lines)
+
+
+def beacon_lines(beacons: list[tuple[str, Telemetry]], links: dict[str, str]) -> list[str]:
+    """The beacons table: what each reports about itself, outdated firmware flagged."""
+    width = max(6, *(len(b) for b, _ in beacons))
+    lines = [f"{'BEACON':<{width}}  {'AGENT':<10}  {'FIRMWARE':<9}  {'LINK':<7}  {'UP':<6}  "
+             f"{'HEAP':<6}  {'RSSI':<4}  IP"]
+    for beacon, t in beacons:
+        lines.append(f"{beacon:<{width}}  {t.agent or '-':<10}  {t.firmware:<9}  "
+                     f"{links.get(beacon, '?'):<7}  {format_duration(t.uptime):<6}  "
+                     f"{_kb(t.heap_free):<6}  {_or_dash(t.rssi):<4}  {_or_dash(t.ip)}"
+                     + (f"  OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
+    return lines
+
+
+def _kb(value: int | None) -> str:
+    return "-" if value is None else f"{value // 1024}K"
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
@@ -68,11 +96,14 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         now = f"{datetime.now():%H:%M:%S}"
         try:
-            family, ident, _leaf = topics.parse(msg.topic)
+            family, ident, leaf = topics.parse(msg.topic)
             with table.lock:
                 if family == "agents":
                     status = table.agents[ident] = decode_status(msg.payload)
                     line = f"{now} {ident} {status.state} source={status.source}"
+                elif family == "beacons":
+                    line = f"{now} beacon {ident} " + _beacon_message(table, ident, leaf,
+                                                                      msg.payload)
                 else:
                     table.bridges[ident] = decode_availability(msg.payload)
                     line = f"{now} bridge {ident} {table.bridges[ident]}"
@@ -84,10 +115,28 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
     client = make_client(settings)
     client.on_message = on_message
     client.on_connect = lambda c, *_: c.subscribe(
-        [(topics.all_status(), 1), (topics.all_bridges(), 1)])
+        [(topics.all_status(), 1), (topics.all_bridges(), 1), (all_telemetry(topics), 1),
+         (all_beacon_availability(topics), 1)])
     client.connect_async(settings.host, settings.port, keepalive=30)
     client.loop_start()
     return client
+
+
+def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str:
+    """File a beacon's telemetry or availability (the caller holds the lock); say what changed."""
+    if leaf == "availability":
+        if not payload:
+            table.beacon_links.pop(beacon, None)
+            return "availability cleared"
+        link = table.beacon_links[beacon] = decode_availability(payload)
+        return link
+    if not payload:
+        table.beacons.pop(beacon, None)
+        return "telemetry cleared"
+    t = table.beacons[beacon] = decode_telemetry(beacon, payload)
+    return (f"firmware {t.firmware} up {format_duration(t.uptime)} heap {_kb(t.heap_free)}"
+            f" rssi {_or_dash(t.rssi)} ip {_or_dash(t.ip)} reset {_or_dash(t.reset_cause)}"
+            + (f" OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

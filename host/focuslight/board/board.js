@@ -58,12 +58,18 @@ function render() {
   const agents = snapshot ? snapshot.agents : [];
   const floor = document.getElementById("floor");
   const seen = new Set();
+  const beaconsOf = new Map();  // agent id -> the beacons that report showing it
+  for (const beacon of snapshot && snapshot.beacons ? snapshot.beacons : []) {
+    if (!beaconsOf.has(beacon.agent)) beaconsOf.set(beacon.agent, []);
+    beaconsOf.get(beacon.agent).push(beacon);
+  }
   let previous = null;
   for (const agent of agents) {
     seen.add(agent.id);
     const state = live ? agent.state : "unknown";
     const since = live ? agent.since : (lostAt + offsetMs) / 1000;
-    const tile = drawTile(agent, state, `for ${duration(now - since)}`);
+    const tile = drawTile(agent, state, `for ${duration(now - since)}`,
+                          beaconsOf.get(agent.id) || []);
     const wanted = previous ? previous.nextSibling : floor.firstChild;
     if (tile !== wanted) {  // move only when out of place: a move restarts the blink
       floor.insertBefore(tile, wanted);
@@ -97,13 +103,13 @@ function fit(floor, layout) {
   floor.style.fontSize = `${lo}rem`;
 }
 
-function drawTile(agent, state, forText) {
+function drawTile(agent, state, forText, beacons) {
   let tile = tiles.get(agent.id);
   if (!tile) {
     tile = document.createElement("article");
     tile.dataset.agent = agent.id;
     tile.title = agent.id;
-    for (const [tag, cls] of [["h2", "who"], ["p", "what"], ["p", "for"]]) {
+    for (const [tag, cls] of [["h2", "who"], ["p", "what"], ["p", "for"], ["p", "beacons"]]) {
       const el = document.createElement(tag);
       el.className = cls;
       tile.append(el);
@@ -117,7 +123,16 @@ function drawTile(agent, state, forText) {
     tile.querySelector(".what").textContent = LABELS[state] || "unknown";
   }
   tile.querySelector(".for").textContent = forText;
+  drawBeacons(tile.querySelector(".beacons"), beacons);
   return tile;
+}
+
+// Small print for the admin: each beacon of the agent and its firmware, outdated flagged.
+function drawBeacons(line, beacons) {
+  const text = beacons.map((b) => `${b.id} ${b.firmware}${b.outdated ? " (outdated)" : ""}`)
+    .join(" · ");
+  if (line.textContent !== text) line.textContent = text;
+  line.classList.toggle("outdated", beacons.some((b) => b.outdated));
 }
 
 function drawHeader() {
