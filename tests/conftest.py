@@ -66,6 +66,16 @@ def _broker(kind: str, tmp_path: Path) -> Iterator[BrokerProcess]:
     broker.kill()
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's bridges (in process or child processes) keep their saved manual
+    overrides in the test's own directory, never in the user's ~/.local/state."""
+    state = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    return state / "focuslight"
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[BrokerProcess]:
     yield from _broker("mosquitto", tmp_path)

@@ -46,7 +46,8 @@ broker = "{mosquitto.url}"
 
 def test_set_is_confirmed_by_the_bridge_and_watch_shows_it(mosquitto, bridge_process):
     done = run("set", "alice", "dnd", "--minutes", "30", "--broker", mosquitto.url)
-    assert (done.returncode, done.stdout.strip()) == (0, "alice: dnd for 30 min"), done.stderr
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("alice: dnd for 30 min (until "), done.stdout
     table = run("watch", "--once", "--json", "--broker", mosquitto.url)
     body = json.loads(table.stdout)
     assert body["alice"]["state"] == "dnd" and body["alice"]["source"] == "manual"
@@ -77,7 +78,7 @@ def test_watch_piped_prints_one_line_per_change(mosquitto, bridge_process):
 def test_set_without_a_bridge_says_so(mosquitto):
     done = run("set", "alice", "dnd", "--broker", mosquitto.url)
     assert done.returncode == 3
-    assert "no bridge confirmed alice" in done.stderr
+    assert "no bridge answered for alice within 3 s" in done.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [

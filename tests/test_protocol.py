@@ -46,7 +46,18 @@ def test_set_vectors(case: dict) -> None:
         return
     command = protocol.decode_set(payload_of(case))
     assert (command.state, command.minutes) == (case["state"], case["minutes"])
+    assert command.id == case.get("id")
     assert protocol.decode_set(command.encode()) == command
+
+
+def test_set_reply_round_trip() -> None:
+    reply = protocol.SetReply("outranked", "r1", "dnd", "engaged", "engaged outranks dnd", 5.5)
+    assert protocol.decode_reply(reply.encode()) == reply
+    assert json.loads(reply.encode())["v"] == 1
+    with pytest.raises(protocol.ProtocolError, match="result"):
+        protocol.decode_reply(b'{"v":1,"result":"maybe"}')
+    assert protocol.set_request_id(b'{"state":"busy","id":"r9"}') == "r9"
+    assert protocol.set_request_id(b'not json') is None
 
 
 @pytest.mark.parametrize("case", cases("event"), ids=lambda c: c["name"])

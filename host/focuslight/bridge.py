@@ -26,14 +26,16 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .config import AgentSettings
-from .policy import DEFAULT_WRAP_UP_S, AgentPolicy
-from .protocol import STATES, SetCommand, Status, check_id
+from .overrides import Override, OverrideStore
+from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
+from .protocol import AUTO, STATES, SetCommand, SetReply, Status, check_id
 from .sources.base import Source
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Event = Callable[[float, float], None]
+Replier = Callable[[SetReply], None]
 
 
 class StatusOutput(Protocol):
@@ -52,12 +54,15 @@ class Bridge:
         ``unknown`` from that source until its first report.
     :param wrap_up_s: grace after a contact ends, seconds (default 30).
     :param clock: monotonic seconds, for timers. :param wall: Unix seconds, for ``since``.
+    :param store: where manual overrides are kept across restarts (see
+        :mod:`focuslight.overrides`); None keeps them in memory only.
     """
 
     def __init__(self, agents: dict[str, AgentSettings], sources: Iterable[Source] = (),
                  wrap_up_s: float = DEFAULT_WRAP_UP_S, *, clock: Clock = time.monotonic,
-                 wall: Clock = time.time) -> None:
+                 wall: Clock = time.time, store: OverrideStore | None = None) -> None:
         self.agents = agents
+        self.store = store
         self.sources = list(sources)
         self.clock, self.wall = clock, wall
         self.outputs: list[StatusOutput] = []
@@ -71,6 +76,8 @@ class Bridge:
         self._dirty: set[str] = set(agents)
         self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         self._warned: set[tuple[str, str]] = set()
+        self._manual_changed = False
+        self._after_batch: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -82,16 +89,33 @@ class Bridge:
             return
         self._change(agent, lambda policy, now, wall: policy.report(source, state, now, wall))
 
-    def apply_set(self, agent: str, command: SetCommand, origin: str = "set") -> None:
-        """A manual override (``set`` topic, CLI); ``auto`` clears it."""
-        if self._known(agent, origin):
-            self._change(agent, lambda policy, now, wall: policy.set_manual(
-                command.state, command.minutes, now, wall))
+    def apply_set(self, agent: str, command: SetCommand, origin: str = "set",
+                  reply: Replier | None = None) -> None:
+        """A manual override (``set`` topic, CLI); ``auto`` clears it.
+
+        *reply*, if given, is called from the worker with the outcome once the
+        change is applied, published and saved (``applied`` or ``outranked``).
+        """
+        if not self._known(agent, origin):
+            return
+
+        def change(policy: AgentPolicy, now: float, wall: float) -> None:
+            policy.set_manual(command.state, command.minutes, now, wall)
+            self._manual_changed = True
+            if reply is not None:
+                outcome = _outcome(policy, command, wall)
+                self._after_batch.append(lambda: reply(outcome))
+
+        self._change(agent, change)
 
     def button(self, agent: str, action: str, beacon: str) -> None:
         """A beacon button event acting for *agent*."""
         if self._known(agent, f"beacon {beacon}"):
-            self._change(agent, lambda policy, now, wall: policy.button(action, now, wall))
+            def change(policy: AgentPolicy, now: float, wall: float) -> None:
+                policy.button(action, now, wall)
+                self._manual_changed = True
+
+            self._change(agent, change)
 
     def snapshot(self) -> dict[str, Status]:
         """The last status handed to outputs for every agent (for re-publishing)."""
@@ -125,7 +149,10 @@ class Bridge:
     # -- worker -------------------------------------------------------------------
 
     def _run(self) -> None:
+        now, wall = self.clock(), self.wall()
+        self._restore(now, wall)
         self._publish_dirty()
+        self._save(now, wall)
         while True:
             try:
                 event = self._events.get(timeout=self._wait_s())
@@ -142,6 +169,8 @@ class Bridge:
                 return
             self._expire(now, wall)
             self._publish_dirty()
+            self._save(now, wall)
+            self._reply()
 
     def _change(self, agent: str, change: Callable[[AgentPolicy, float, float], None]) -> None:
         def event(now: float, wall: float) -> None:
@@ -167,8 +196,44 @@ class Bridge:
     def _expire(self, now: float, wall: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
             _, agent = heapq.heappop(self._deadlines)
-            self.policies[agent].expire(now, wall)
+            policy = self.policies[agent]
+            had_manual = MANUAL in policy.readings
+            policy.expire(now, wall)
+            self._manual_changed |= had_manual and MANUAL not in policy.readings
             self._touch(agent)
+
+    def _restore(self, now: float, wall: float) -> None:
+        """Put back the overrides an earlier run saved and that have not expired since."""
+        if self.store is None:
+            return
+        count = 0
+        for agent, override in self.store.load(wall).items():
+            if agent not in self.policies:
+                log.info("dropped the saved manual %s of %r: no longer configured",
+                         override.state, agent)
+                continue
+            self.policies[agent].restore_manual(override.state, override.since, override.until,
+                                                now, wall)
+            self._touch(agent)
+            count += 1
+        log.info("manual overrides are kept in %s (%d restored)", self.store.path, count)
+        self._manual_changed = True  # rewrite it now: drops what expired, proves it is writable
+
+    def _save(self, now: float, wall: float) -> None:
+        if not self._manual_changed or self.store is None:
+            return
+        self._manual_changed = False
+        overrides = {}
+        for agent, policy in self.policies.items():
+            manual = policy.manual(now, wall)
+            if manual is not None:
+                overrides[agent] = Override(*manual)
+        self.store.save(overrides)
+
+    def _reply(self) -> None:
+        replies, self._after_batch = self._after_batch, []
+        for reply in replies:
+            reply()
 
     def _publish_dirty(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -185,6 +250,10 @@ class Bridge:
                 output.publish(agent, status)
 
     # -- validation ---------------------------------------------------------------
+
+    def owns(self, agent: str, origin: str) -> bool:
+        """Is *agent* configured here? If not, say so once per *origin* in the log."""
+        return self._known(agent, origin)
 
     def _known(self, agent: str, origin: str) -> bool:
         if agent in self.policies:
@@ -204,6 +273,17 @@ class Bridge:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(message, *args)
+
+
+def _outcome(policy: AgentPolicy, command: SetCommand, wall: float) -> SetReply:
+    """What a set did: shown now (``applied``) or recorded behind a higher state
+    (``outranked``)."""
+    until = wall + command.minutes * 60 if command.minutes else None
+    if command.state == AUTO or policy.state == command.state:
+        return SetReply("applied", command.id, command.state, policy.state, None, until)
+    reason = (f"{policy.state} (source {policy.source}) outranks {command.state}; "
+              f"{command.state} shows once that ends")
+    return SetReply("outranked", command.id, command.state, policy.state, reason, until)
 
 
 def agents_from_ids(ids: Iterable[str]) -> dict[str, AgentSettings]:

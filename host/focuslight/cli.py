@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
-import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
-from . import __version__
+from . import __version__, control
 from .config import load
 from .config_section import ConfigError
 from .connection import (
@@ -24,14 +22,13 @@ from .connection import (
     BrokerSettings,
     BrokerURLError,
     broker_from_env,
-    connect_blocking,
 )
-from .protocol import AUTO, MANUAL_STATES, ProtocolError, SetCommand, Topics, check_id
+from .protocol import ProtocolError, Topics
 from .service import Service, run_until_signal
 
 log = logging.getLogger("focuslight")
 
-EXIT_USAGE, EXIT_UNCONFIRMED = 2, 3
+EXIT_USAGE = 2
 
 EXTERNAL_COMMANDS = {
     "beacon": ("focuslight.virtual_beacon", "run the real beacon firmware on this machine",
@@ -79,14 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.set_defaults(handler=cmd_bridge)
 
     setter = _command(sub, "set", "set an agent's state by hand (auto clears)",
-                      "Publish a manual override; the bridge merges it like any source.")
-    setter.add_argument("agent", help="agent id, e.g. alice")
-    setter.add_argument("state", help=f"one of {', '.join(sorted(MANUAL_STATES))} or auto")
-    setter.add_argument("--minutes", type=float, metavar="N",
-                        help="expire after N minutes (default: until 'auto')")
-    setter.add_argument("--no-wait", action="store_true",
-                        help="don't wait for the bridge to confirm the new status")
+                      "Ask the bridge that owns the agent for a manual state and print its "
+                      "answer; the bridge merges it like any source.")
+    control.add_set_arguments(setter)
     setter.set_defaults(handler=cmd_set)
+
+    retire = _command(sub, "retire", "clear a removed agent's retained status and HA configs",
+                      "For agents whose bridge is gone: list, then with --yes clear, their "
+                      "retained status and Home Assistant discovery configs.")
+    control.add_retire_arguments(retire)
+    retire.set_defaults(handler=cmd_retire)
 
     watcher = _command(sub, "watch", "live table of agents, states and how long",
                        "Live view: redraws in place on a terminal, one line per change when "
@@ -139,40 +138,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    agent = check_id(args.agent, "agent")
-    if args.state not in MANUAL_STATES | {AUTO}:
-        raise ProtocolError(f"unknown state {args.state!r}, expected one of "
-                            f"{', '.join(sorted(MANUAL_STATES | {AUTO}))}")
-    command = SetCommand(args.state, args.minutes)
-    topics = topics_for(args)
-    client = connect_blocking(broker_settings(args))
-    confirmed = threading.Event()
-    client.on_message = lambda _c, _u, msg: _confirm(msg, command, confirmed)
-    client.subscribe(topics.status(agent), 1)
-    client.publish(topics.set(agent), command.encode(), qos=1).wait_for_publish(5)
-    if args.no_wait:
-        _close(client)
-        return 0
-    ok = confirmed.wait(3.0)
-    _close(client)
-    if not ok:
-        print(f"focuslight set: sent, but no bridge confirmed {agent} within 3 s "
-              "(is `focuslight bridge` running on this broker and prefix?)", file=sys.stderr)
-        return EXIT_UNCONFIRMED
-    until = f" for {args.minutes:g} min" if args.minutes else ""
-    print(f"{agent}: {args.state}{until}")
-    return 0
+    """Validate here (exit 2), send with an id, print the owning bridge's answer."""
+    control.check_set(args.agent, args.state, args.minutes)
+    return control.run_set(args, broker_settings(args), topics_for(args))
 
 
-def _confirm(msg: mqtt.MQTTMessage, command: SetCommand, confirmed: threading.Event) -> None:
-    """The bridge confirms by publishing a status with source ``manual`` (or leaving it)."""
-    try:
-        body = json.loads(msg.payload)
-    except ValueError:
-        return
-    source = body.get("source")
-    if (command.state == AUTO and source != "manual") or source == "manual":
-        confirmed.set()
+def cmd_retire(args: argparse.Namespace) -> int:
+    return control.run_retire(args, broker_settings(args), topics_for(args))
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

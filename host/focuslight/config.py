@@ -28,6 +28,7 @@ from typing import Any
 from . import serial_link
 from .config_section import ConfigError, Section
 from .connection import BrokerSettings, BrokerURLError, broker_from_env
+from .overrides import default_state_dir
 from .policy import DEFAULT_WRAP_UP_S
 from .protocol import ID_PATTERN, ProtocolError, Topics
 from .serial_link import SerialBeacon
@@ -57,6 +58,14 @@ class Config:
     serial_beacons: list[SerialBeacon] = field(default_factory=list)
     home_assistant_prefix: str | None = "homeassistant"
     """Discovery prefix for Home Assistant, or None when discovery is off."""
+    state_dir: str | None = None
+    """Where manual overrides are kept across restarts; None keeps them in memory only."""
+
+    def overrides_path(self) -> Path | None:
+        """This bridge's override file in :attr:`state_dir` (None when persistence is off)."""
+        if not self.state_dir:
+            return None
+        return Path(self.state_dir) / f"overrides-{self.bridge_id}.json"
 
     def agent_for_beacon(self, beacon: str) -> str | None:
         """The agent a beacon's button acts for: configured, or the agent of the same id."""
@@ -92,6 +101,7 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
         sources=[],
     )
     config.home_assistant_prefix = _home_assistant(root)
+    config.state_dir = bridge.str("state_dir", str(default_state_dir())) or None
     bridge.finish()
     policy.finish()
     agent_ids = tuple(config.agents)

@@ -40,6 +40,10 @@ class Discovery:
             result.append((self._topic("select", agent.id), self._select(agent)))
         return result
 
+    def config_topics(self, agent: str) -> list[str]:
+        """Every discovery topic :meth:`messages` uses for *agent*: what retiring it clears."""
+        return [topic for topic, _ in self.messages({agent: AgentSettings(agent, agent)})]
+
     def _topic(self, component: str, agent: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self._object_id(agent)}/config"
 

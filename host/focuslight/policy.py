@@ -111,6 +111,27 @@ class AgentPolicy:
                 self._end_wrap_ups(wall)
         self._remerge(wall)
 
+    def manual(self, now: float, wall: float) -> tuple[str, float, float | None] | None:
+        """The running manual override as ``(state, since, until)``, *until* in Unix
+        seconds (None = until ``auto``); None when there is none. For persisting it."""
+        reading = self.readings.get(MANUAL)
+        if reading is None:
+            return None
+        until = None if reading.until is None else wall + (reading.until - now)
+        return reading.state, reading.since, until
+
+    def restore_manual(self, state: str, since: float, until: float | None, now: float,
+                       wall: float) -> None:
+        """Put back an override saved by an earlier run (*since*, *until*: Unix seconds).
+
+        The agent's ``since`` stays the moment the override began, not the restart.
+        """
+        deadline = None if until is None else now + max(0.0, until - wall)
+        self.readings[MANUAL] = Reading(state, since, deadline)
+        self._remerge(wall)
+        if (self.state, self.source) == (state, MANUAL):
+            self.since = since
+
     def button(self, action: str, now: float, wall: float) -> None:
         """A beacon button: ``press`` toggles dnd ↔ auto, ``hold`` clears to auto."""
         manual = self.readings.get(MANUAL)

@@ -82,15 +82,52 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class SetCommand:
-    """A manual override: a state for *minutes* (None = until ``auto``), or ``auto``."""
+    """A manual override: a state for *minutes* (None = until ``auto``), or ``auto``.
+
+    *id* (optional, ``[a-z0-9_-]{1,64}``) is echoed in the bridge's
+    :class:`SetReply`, so a requester can tell its answer from others'.
+    """
 
     state: str
     minutes: float | None = None
+    id: str | None = None
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {"state": self.state}
         if self.minutes is not None:
             body["minutes"] = self.minutes
+        if self.id is not None:
+            body["id"] = self.id
+        return _dump(body)
+
+
+REPLY_RESULTS: tuple[str, ...] = ("applied", "outranked", "rejected")
+"""What a bridge answers to a ``set``: shown now; recorded but a higher state shows; refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetReply:
+    """The owning bridge's answer to a ``set``, on ``<prefix>/agents/<agent>/reply``.
+
+    *state* is what was asked, *shown* what the agent's light shows after it,
+    *until* the override's expiry (Unix seconds, None = until ``auto``),
+    *reason* why it was outranked or rejected.
+    """
+
+    result: str
+    id: str | None = None
+    state: str | None = None
+    shown: str | None = None
+    reason: str | None = None
+    until: float | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"v": VERSION, "result": self.result}
+        for key in ("id", "state", "shown", "reason"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        if self.until is not None:
+            body["until"] = round(self.until, 3)
         return _dump(body)
 
 
@@ -124,14 +161,39 @@ def decode_set(payload: bytes) -> SetCommand:
     body = _load(payload)
     _check_version(body, required=False)
     state = _check_state(body.get("state"), MANUAL_STATES | {AUTO})
+    ident = body.get("id")
+    if ident is not None:
+        check_id(ident, "id")
     minutes = body.get("minutes")
     if minutes is None:
-        return SetCommand(state)
+        return SetCommand(state, None, ident)
     if state == AUTO:
         raise ProtocolError("minutes makes no sense with state 'auto'")
     if not _is_number(minutes) or not 0 < minutes <= MAX_MINUTES:
         raise ProtocolError(f"minutes must be a number in (0, {MAX_MINUTES}], got {minutes!r}")
-    return SetCommand(state, float(minutes))
+    return SetCommand(state, float(minutes), ident)
+
+
+def set_request_id(payload: bytes) -> str | None:
+    """The ``id`` of a ``set`` payload, best effort, so even a rejection reaches its requester."""
+    try:
+        ident = json.loads(payload.decode("utf-8")).get("id")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return ident if isinstance(ident, str) and ID_PATTERN.fullmatch(ident) else None
+
+
+def decode_reply(payload: bytes) -> SetReply:
+    """Decode a bridge's :class:`SetReply` (for ``focuslight set``)."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    result = body.get("result")
+    if result not in REPLY_RESULTS:
+        raise ProtocolError(f"result must be one of {', '.join(REPLY_RESULTS)}, got {result!r}")
+    until = body.get("until")
+    texts = {key: body.get(key) if isinstance(body.get(key), str) else None
+             for key in ("id", "state", "shown", "reason")}
+    return SetReply(result, until=float(until) if _is_number(until) else None, **texts)
 
 
 def decode_event(payload: bytes) -> ButtonEvent:
@@ -169,6 +231,9 @@ class Topics:
 
     def set(self, agent: str) -> str:
         return f"{self.prefix}/agents/{agent}/set"
+
+    def reply(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/reply"
 
     def beacon_availability(self, beacon: str) -> str:
         return f"{self.prefix}/beacons/{beacon}/availability"

@@ -14,6 +14,7 @@ from types import FrameType
 from .bridge import Bridge
 from .config import Config
 from .mqtt_link import MqttLink
+from .overrides import OverrideStore
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,9 @@ class Service:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.bridge = Bridge(config.agents, config.sources, config.wrap_up_s)
+        path = config.overrides_path()
+        self.bridge = Bridge(config.agents, config.sources, config.wrap_up_s,
+                             store=OverrideStore(path) if path else None)
         self.link = MqttLink(self.bridge, config)
         self.bridge.outputs.append(self.link)
         for beacon in config.serial_beacons:

@@ -98,7 +98,10 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
         try:
             family, ident, leaf = topics.parse(msg.topic)
             with table.lock:
-                if family == "agents":
+                if family == "agents" and not msg.payload:  # retired: its status was cleared
+                    table.agents.pop(ident, None)
+                    line = f"{now} {ident} removed"
+                elif family == "agents":
                     status = table.agents[ident] = decode_status(msg.payload)
                     line = f"{now} {ident} {status.state} source={status.source}"
                 elif family == "beacons":

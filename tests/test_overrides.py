@@ -1,0 +1,196 @@
+"""Manual overrides survive a bridge restart (focuslight.overrides), with their expiry.
+
+The end-to-end test restarts a real ``focuslight bridge`` process against real
+mosquitto, as an upgrade or a reboot would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from focuslight.overrides import Override, OverrideStore, default_state_dir
+
+FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
+PREFIX = "ov"
+
+
+# -- the file ----------------------------------------------------------------------------
+
+def test_round_trip_drops_what_expired(tmp_path: Path) -> None:
+    store = OverrideStore(tmp_path / "state" / "overrides-main.json")
+    assert store.load(now=1000.0) == {}  # first start: no file, no complaint
+    kept = {"bob": Override("dnd", 900.0, 2800.0), "alice": Override("away", 950.0, None),
+            "carol": Override("dnd", 900.0, 999.0)}
+    assert store.save(kept)
+    assert store.load(now=1000.0) == {"bob": kept["bob"], "alice": kept["alice"]}
+    assert store.load(now=3000.0) == {"alice": kept["alice"]}
+    assert [p.name for p in store.path.parent.iterdir()] == ["overrides-main.json"]  # no temp
+
+
+def test_a_corrupt_file_costs_one_log_line_and_nothing_else(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "overrides-main.json"
+    for junk in (b"{not json", b"\xff\xfe", b"[]", b'{"v":1,"overrides":{"bob":{"state":"x"}}}',
+                 b'{"v":1,"overrides":{"bob":{"state":"dnd","since":"x","until":null}}}',
+                 b'{"v":99,"overrides":{}}'):
+        path.write_bytes(junk)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert OverrideStore(path).load(now=1.0) == {}
+        assert len(caplog.records) == 1 and str(path) in caplog.text, junk
+
+
+def test_an_unwritable_state_dir_is_logged_once(tmp_path: Path, caplog) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = OverrideStore(blocker / "sub" / "overrides-main.json")  # parent is a file
+    with caplog.at_level(logging.WARNING):
+        assert not store.save({"bob": Override("dnd", 1.0)})
+        assert not store.save({"bob": Override("away", 1.0)})
+    assert caplog.text.count("cannot save manual overrides") == 1
+
+
+def test_default_state_dir_follows_systemd_then_xdg(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/focuslight")
+    assert default_state_dir() == Path("/var/lib/focuslight")
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_state_dir() == tmp_path / "focuslight"
+
+
+# -- a real bridge restarted against real mosquitto ---------------------------------------
+
+class Watcher:
+    """A paho subscriber to every status under the prefix, keeping the live stream."""
+
+    def __init__(self, port: int) -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, m: self.messages.put(m)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def subscribe(self, topic: str) -> None:
+        done: queue.Queue[bool] = queue.Queue()
+        self.client.on_subscribe = lambda *_: done.put(True)
+        self.client.subscribe(topic, 1)
+        done.get(timeout=5)
+
+    def publish(self, topic: str, payload: str) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def latest(self, wanted: dict[str, tuple[str, str]], timeout: float = 20) -> dict:
+        """Read until each agent's newest status has the (state, source) wanted."""
+        seen: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        while any((seen.get(a, {}).get("state"), seen.get(a, {}).get("source")) != w
+                  for a, w in wanted.items()):
+            left = deadline - time.monotonic()
+            assert left > 0, f"wanted {wanted}, last seen {seen}"
+            try:
+                msg = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg.payload:
+                seen[msg.topic.split("/")[2]] = json.loads(msg.payload)
+        return seen
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def start_bridge(config: Path) -> subprocess.Popen:
+    """A bridge process, once connected; its log so far is kept for :func:`stop_bridge`."""
+    proc = subprocess.Popen([*FOCUSLIGHT, "bridge", "-c", str(config)], stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    proc.early_log = []  # type: ignore[attr-defined]
+    for line in proc.stderr:
+        proc.early_log.append(line)  # type: ignore[attr-defined]
+        if "connected to" in line:
+            return proc
+    raise AssertionError("bridge exited before connecting: " + "".join(proc.early_log))
+
+
+def stop_bridge(proc: subprocess.Popen) -> str:
+    """SIGTERM (what systemd sends), then the whole log of the process."""
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=15)
+    return "".join(proc.early_log) + err  # type: ignore[attr-defined]
+
+
+def test_overrides_survive_a_bridge_restart_with_their_expiry(mosquitto, tmp_path: Path) -> None:
+    """bob: `set dnd --minutes 30`; alice: her beacon's button (dnd, no expiry); carol:
+    `set away` for 3 s, which runs out while the bridge is down and must not come back."""
+    state = tmp_path / "state"
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f"""
+[bridge]
+broker = "{mosquitto.url}"
+prefix = "{PREFIX}"
+state_dir = "{state}"
+[agents.alice]
+beacons = ["alice-desk"]
+[agents.bob]
+[agents.carol]
+""")
+    watcher = Watcher(mosquitto.port)
+    bridge = start_bridge(config)
+    try:
+        watcher.subscribe(f"{PREFIX}/agents/+/status")
+        env = {**os.environ, "FOCUSLIGHT_BROKER": mosquitto.url}
+        for args in (["bob", "dnd", "--minutes", "30"], ["carol", "away", "--minutes", "0.05"]):
+            done = subprocess.run([*FOCUSLIGHT, "set", *args, "--prefix", PREFIX], env=env,
+                                  capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+        carol_set = time.monotonic()
+        watcher.publish(f"{PREFIX}/beacons/alice-desk/event", '{"v":1,"button":"press"}')
+        before = watcher.latest({"alice": ("dnd", "manual"), "bob": ("dnd", "manual"),
+                                 "carol": ("away", "manual")})
+        stop_bridge(bridge)
+        saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
+        assert set(saved) == {"alice", "bob", "carol"}
+        assert abs(saved["bob"]["until"] - (time.time() + 30 * 60)) < 60
+        while time.monotonic() - carol_set < 3.5:  # carol's 3 s run out while it is down
+            time.sleep(0.1)
+        bridge = start_bridge(config)
+        after = watcher.latest({"alice": ("dnd", "manual"), "bob": ("dnd", "manual"),
+                                "carol": ("unknown", "bridge")})
+        # the light's "since" is when the override began, not the restart
+        assert after["bob"]["since"] == before["bob"]["since"]
+        assert after["alice"]["since"] == before["alice"]["since"]
+        # the button still toggles the restored dnd off, and that is saved too
+        watcher.publish(f"{PREFIX}/beacons/alice-desk/event", '{"v":1,"button":"press"}')
+        watcher.latest({"alice": ("unknown", "bridge")})
+        err = stop_bridge(bridge)
+        assert "2 restored" in err, err
+        saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
+        assert set(saved) == {"bob"}
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+            bridge.wait()
+        watcher.close()
+
+
+def test_a_corrupt_overrides_file_does_not_stop_the_bridge(mosquitto, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "overrides-main.json").write_text("{half a file")
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+                      f'state_dir = "{state}"\n[agents.bob]\n')
+    bridge = start_bridge(config)
+    err = stop_bridge(bridge)
+    assert err.count("ignored corrupt manual overrides file") == 1, err
+    assert json.loads((state / "overrides-main.json").read_text())["overrides"] == {}
