@@ -71,3 +71,106 @@ def test_ctrl_c_stops_every_process_it_started():
     finally:
         demo.kill()
         demo.wait()
+
+
+class Terminal:
+    """The demo on a real pseudo-terminal, as its controlling terminal: keys typed there,
+    Ctrl-C included, reach the foreground process group the way a user's would."""
+
+    def __init__(self, *args: str) -> None:
+        import fcntl
+        import termios
+
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, b"\x28\x00\xa0\x00\x00\x00\x00\x00")  # 40x160
+        env = {k: v for k, v in os.environ.items() if k != "FOCUSLIGHT_BROKER"}
+        env["TERM"] = "xterm"
+        self.proc = subprocess.Popen(
+            [*DEMO, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.output = ""
+
+    def read_until(self, text: str, timeout: float = 30) -> str:
+        """Everything printed so far once *text* appears (fails after *timeout*)."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never appeared; the screen said:\n{self.output[-3000:]}"
+            if select.select([self.master], [], [], min(left, 0.5))[0]:
+                try:
+                    self.output += os.read(self.master, 65536).decode(errors="replace")
+                except OSError:  # the demo closed the terminal
+                    assert text in self.output, self.output[-3000:]
+        return self.output
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def drain(self, timeout: float = 1.0) -> str:
+        """Everything printed until the demo closes the terminal (or *timeout* passes)."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.output += chunk.decode(errors="replace")
+        return self.output
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def _ctrl_c_on_the_terminal(*args: str) -> str:
+    terminal = Terminal(*args)
+    try:
+        terminal.read_until("available (green, solid)")
+        spawned = children_of(terminal.proc.pid)
+        assert len(spawned) >= 2  # the broker and the firmware on the unix port
+        terminal.type(b"\x03")  # the terminal sends SIGINT to its foreground process group
+        assert terminal.proc.wait(timeout=20) in (0, 130)
+        deadline = time.monotonic() + 10
+        while alive(spawned) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(spawned)
+        return terminal.drain()
+    finally:
+        terminal.close()
+
+
+def test_ctrl_c_on_the_terminal_stops_quietly_with_mosquitto():
+    after = _ctrl_c_on_the_terminal("--local-broker", "mosquitto").rsplit("\x1b[H\x1b[2J", 1)[-1]
+    assert "lost" not in after and "WARNING" not in after and "Traceback" not in after, after
+
+
+def test_ctrl_c_on_the_terminal_stops_quietly_with_the_embedded_broker():
+    """amqtt got the terminal's SIGINT first: its warnings, then "lost the broker" twice."""
+    after = _ctrl_c_on_the_terminal("--local-broker", "amqtt").rsplit("\x1b[H\x1b[2J", 1)[-1]
+    assert "lost" not in after and "WARNING" not in after and "Traceback" not in after, after
+
+
+def test_duration_on_a_terminal_keeps_the_led_and_a_press_in_wrap_up_says_why(mosquitto):
+    terminal = Terminal("--duration", "40", "--speed", "2", "--agents", "1",
+                        "--broker", mosquitto.url)
+    try:
+        screen = terminal.read_until("wrap_up (amber, solid)")
+        assert "\x1b[48;2;" in screen  # the beacon's LED block, drawn in its colour
+        assert "tour: alice call" in screen
+        terminal.type(b" ")
+        terminal.read_until("you pressed the beacon's button")
+        terminal.read_until("button (manual override): dnd, waiting: wrap_up outranks it")
+        terminal.read_until("dnd (purple, solid)")  # wrap-up over: the press shows
+    finally:
+        terminal.close()

@@ -2,7 +2,9 @@
 
 It starts, and stops again on Ctrl-C or after ``--duration``:
 
-* an MQTT broker: the embedded one (amqtt), or yours with ``--broker``;
+* an MQTT broker: this machine's mosquitto on a private port when it is
+  installed, else the embedded one (amqtt, the ``demo`` extra), or yours
+  with ``--broker`` (see :mod:`focuslight.embedded_broker`);
 * the real bridge (:class:`~focuslight.service.Service`), with simulated
   calls and walk-ups for a few agents and a keyboard "desk" for ``alice``;
 * a virtual beacon: the real firmware on the MicroPython unix port,
@@ -13,9 +15,14 @@ It starts, and stops again on Ctrl-C or after ``--duration``:
 On a terminal you drive alice: ``c`` rings / answers / hangs up a call,
 ``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer,
 space presses the beacon's button (dnd ↔ auto), ``h`` holds it (auto), ``q``
-quits. Piped, or with ``--duration``, it plays a short tour of alice's day
-instead and prints one line per change; stdin lines (``call``, ``hold``,
-``walkup``, ``press``, ``long``) drive alice as the keys do.
+quits. With ``--duration`` it also plays a short tour of alice's day and
+stops by itself. Piped, it prints one line per change instead of the screen;
+stdin lines (``call``, ``hold``, ``walkup``, ``press``, ``long``) drive alice
+as the keys do.
+
+Every child (the broker, the firmware) runs in its own session, so a Ctrl-C
+on the terminal reaches only the demo, which stops the clients first and
+the broker last: no "lost the broker" on the way out.
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ import os
 import queue
 import select
 import signal
-import subprocess
 import sys
 import termios
 import threading
@@ -41,6 +47,7 @@ from .board import Board
 from .bridge import agents_from_ids
 from .config import Config
 from .connection import ENV_BROKER, BrokerError, BrokerSettings
+from .policy import MANUAL
 from .protocol import Status, Topics
 from .service import Service
 from .sources.base import Source, StatusSink
@@ -56,6 +63,16 @@ TOUR: tuple[tuple[float, str], ...] = (
     (26, "press"), (30, "press"), (33, "walkup"), (37, "walkup"))
 """Unattended tour for alice: ring, answer, hold, resume, hang up (wrap-up),
 focus on and off with the button, a walk-up customer."""
+
+
+def manual_note(manual: str | None, shown: str | None) -> str:
+    """One line on the button's override: none, showing, or waiting behind a higher state."""
+    if manual is None:
+        return "button (manual override): off"
+    if shown in (None, manual):
+        return f"button (manual override): {manual}"
+    return (f"button (manual override): {manual}, waiting: {shown} outranks it, "
+            f"it shows when {shown} ends")
 
 
 class DeskSource(Source):
@@ -116,6 +133,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "wrap-up grace (default 1)")
     parser.add_argument("--no-tour", action="store_true",
                         help="piped: don't play alice's tour, only obey stdin commands")
+    parser.add_argument("--local-broker", choices=embedded_broker.KINDS, default="auto",
+                        help="without --broker: which local broker to start (default auto: "
+                             "mosquitto when installed, else amqtt from the demo extra)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration:
         _later(args.duration, stop.set)
     with contextlib.ExitStack() as started:
-        settings = _broker(args, started)
+        settings, broker_name = _broker(args, started)
         topics = Topics(args.prefix or "focuslight")
         agents = DEMO_AGENTS[:args.agents]
         desk = DeskSource(agents[0])
@@ -146,10 +166,11 @@ def run(args: argparse.Namespace) -> int:
         actions = {"call": desk.press_call, "hold": desk.toggle_hold,
                    "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
         screen = Screen(settings, service, beacon, feed, actions, stop, board.url, args.speed)
+        screen.broker_name = broker_name
         try:
-            if _interactive() and not args.duration:
+            if _interactive():
                 logging.getLogger().setLevel(logging.WARNING)  # the screen tells the story
-                return screen.interactive()
+                return screen.interactive(tour=bool(args.duration) and not args.no_tour)
             return screen.lines(tour=not args.no_tour)
         except KeyboardInterrupt:
             return 0
@@ -168,18 +189,26 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _broker(args: argparse.Namespace, started: contextlib.ExitStack) -> BrokerSettings:
-    """The user's broker if they named one, else the embedded one (1883 if free)."""
+def _broker(args: argparse.Namespace,
+            started: contextlib.ExitStack) -> tuple[BrokerSettings, str]:
+    """The user's broker if they named one, else a local one (1883 if free), and its name.
+
+    Raises :class:`BrokerError` saying what to install when no local broker is there.
+    """
     from .cli import broker_settings
 
     if args.broker or os.environ.get(ENV_BROKER):
-        return broker_settings(args)
+        return broker_settings(args), "yours"
+    kind = getattr(args, "local_broker", "auto")
+    if not embedded_broker.can_spawn(kind):
+        raise BrokerError(embedded_broker.MISSING)
     try:
-        proc, port = embedded_broker.spawn(port=1883 if _port_free(1883) else None)
+        proc, port = embedded_broker.spawn(port=1883 if _port_free(1883) else None, kind=kind)
     except BrokerError:  # 1883 was taken between the check and the bind
-        proc, port = embedded_broker.spawn()
-    started.callback(_terminate, proc)
-    return BrokerSettings("127.0.0.1", port)
+        proc, port = embedded_broker.spawn(kind=kind)
+    started.callback(embedded_broker.stop, proc)
+    name = "mosquitto" if proc.args[0] != sys.executable else "embedded amqtt"
+    return BrokerSettings("127.0.0.1", port), name
 
 
 def _start_board(settings: BrokerSettings, topics: Topics) -> Board:
@@ -201,15 +230,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _terminate(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _beacon_config(settings: BrokerSettings, topics: Topics, agent: str) -> dict[str, Any]:
     args = argparse.Namespace(agent=agent, beacon=f"{agent}-desk", brightness=1.0,
                               available_off=False, keepalive=10, prefix=topics.prefix)
@@ -229,9 +249,11 @@ class Screen:
         self.look = Look("starting", "-", "-")
         self.rgb = (0, 0, 0)
         self.log: list[str] = []
+        self.broker_name = "yours"
 
     def intro(self) -> str:
-        return (f"focuslight demo — broker {self.settings.url}, bridge 'demo', "
+        return (f"focuslight demo — broker {self.settings.url} ({self.broker_name}), "
+                f"bridge 'demo', "
                 f"{len(self.service.config.agents)} agents; the virtual beacon (real firmware "
                 f"on the MicroPython unix port) shows {self.agent}.\n"
                 f"Floor board (every agent's light): open {self.board_url} in a browser.\n"
@@ -242,15 +264,17 @@ class Screen:
         print("stdin commands for alice: call, hold, walkup, press, long", flush=True)
         threading.Thread(target=self._stdin_commands, daemon=True).start()
         if tour:
-            for at, action in TOUR:
-                _later(at / self.speed, self._tour_step, action)
+            self._start_tour(lambda line: print(line, flush=True))
         while not self.stop.is_set():
             code = self._pump(lambda line: print(line, flush=True))
             if code is not None:
                 return code
         return 0
 
-    def interactive(self) -> int:
+    def interactive(self, tour: bool = False) -> int:
+        """The screen: the beacon's LED, the floor, the keys; *tour* plays alice's day too."""
+        if tour:
+            self._start_tour(self._remember)
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)
@@ -267,9 +291,13 @@ class Screen:
             print("\x1b[0m")
         return 0
 
-    def _tour_step(self, action: str) -> None:
+    def _start_tour(self, emit: Callable[[str], None]) -> None:
+        for at, action in TOUR:
+            _later(at / self.speed, self._tour_step, action, emit)
+
+    def _tour_step(self, action: str, emit: Callable[[str], None]) -> None:
         if not self.stop.is_set():
-            print(f"tour: {self.agent} {action}", flush=True)
+            emit(f"tour: {self.agent} {action}")
             self.actions[action]()
 
     def _stdin_commands(self) -> None:
@@ -286,7 +314,17 @@ class Screen:
                 return False
             if key in keys:
                 self.actions[keys[key]]()
+                if key in (b" ", b"h"):
+                    self._remember(f"you {'pressed' if key == b' ' else 'held'} the beacon's"
+                                   " button")
         return True
+
+    def manual_line(self) -> str:
+        """The agent's manual override and whether it shows: a press during wrap-up or a
+        call changes nothing on the light, and the screen says why."""
+        manual = self.service.bridge.policies[self.agent].readings.get(MANUAL)
+        shown = self.service.bridge.snapshot().get(self.agent)
+        return manual_note(manual.state if manual else None, shown.state if shown else None)
 
     def _pump(self, emit: Callable[[str], None]) -> int | None:
         """Move beacon events and bridge changes to the screen; the exit code if it ended."""
@@ -322,7 +360,8 @@ class Screen:
         screen = [
             self.intro(), "",
             f"  beacon {self.agent}-desk:  \x1b[48;2;{r};{g};{b}m{' ' * 10}\x1b[0m  "
-            f"{self.look.state} ({self.look.colour}, {self.look.pattern})", "",
+            f"{self.look.state} ({self.look.colour}, {self.look.pattern})",
+            f"  {self.manual_line()}", "",
             "  keys for alice:  c = call rings / answer / hang up   o = hold / resume",
             "                   w = walk-up customer arrives / leaves",
             "                   space = beacon button (dnd on/off)   h = long press (auto)"

@@ -1,11 +1,25 @@
-"""A zero-setup MQTT broker for ``focuslight demo`` and sites without mosquitto.
+"""A zero-setup MQTT broker for ``focuslight demo``: a local mosquitto, else amqtt.
 
-It runs amqtt (pure Python, MQTT 3.1.1) in its own process so the demo needs
-nothing but ``pip install``. Sites deploy mosquitto; this is the fallback.
-Checked with paho-mqtt 2.x: retained messages, QoS 1 and Last Will delivery
-all work (``tests/test_bridge_mqtt.py`` runs the bridge tests against it).
+The demo must show the product as a site runs it, so :func:`spawn` starts the
+machine's own mosquitto (what sites deploy and CI tests) on a private config
+when one is installed. Only without it does it fall back to amqtt (pure
+Python, MQTT 3.1.1), which is the ``demo`` extra (``pip install -e
+'.[demo]'``): production installs do not pull its dependency tree.
 
-Run by hand::
+amqtt 0.12 has one bug that made the demo lie, patched here by
+:class:`_Broker`: on every connect it replayed the retained messages matching
+*every* client's subscriptions to the new client. A client got each retained
+message twice (once at connect, once for its own SUBSCRIBE) and got retained
+messages it never subscribed to (``watch`` saw a beacon's availability and
+listed the beacon as a bridge). Checked with paho-mqtt 2.x: retained
+messages, QoS 1 and Last Will delivery all work (``tests/test_bridge_mqtt.py``
+and ``tests/test_brokers.py`` run against it).
+
+Either broker runs in its own session (process group), so a Ctrl-C on the
+demo's terminal reaches only the demo, which stops its clients first and the
+broker last.
+
+Run amqtt by hand::
 
     python -m focuslight.embedded_broker --port 1883
 """
@@ -15,17 +29,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 from .connection import BrokerError
 
 READY = "embedded broker listening on"
+KINDS = ("auto", "mosquitto", "amqtt")
+"""Which local broker :func:`spawn` starts: ``auto`` prefers mosquitto."""
+MISSING = ("no MQTT broker to run the demo on: install mosquitto (sudo apt install mosquitto),"
+           " or the embedded one with pip install -e '.[demo]' (from a wheel:"
+           " pip install 'focuslight-<version>-py3-none-any.whl[demo]'),"
+           " or name a running broker with --broker mqtt://HOST:PORT")
 
 
 def broker_config(host: str, port: int) -> dict:
@@ -37,11 +62,25 @@ def broker_config(host: str, port: int) -> dict:
     }
 
 
-async def serve(host: str, port: int) -> None:
-    """Run the broker until SIGINT or SIGTERM; print one line once it listens."""
+def _broker_class() -> type:
+    """amqtt's Broker with its retained-message replay fixed (see the module docstring)."""
     from amqtt.broker import Broker
 
-    broker = Broker(broker_config(host, port))
+    class _Broker(Broker):
+        async def _publish_retained_messages_for_subscription(
+                self, subscription: tuple[str, int], session: Any) -> None:
+            """amqtt calls this on connect for every filter any client holds; only a filter
+            this session holds itself may send it retained messages (MQTT-3.3.1-6)."""
+            holders = self._subscriptions.get(subscription[0], [])
+            if any(held.client_id == session.client_id for held, _qos in holders):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return _Broker
+
+
+async def serve(host: str, port: int) -> None:
+    """Run the broker until SIGINT or SIGTERM; print one line once it listens."""
+    broker = _broker_class()(broker_config(host, port))
     starting = logging.getLogger("amqtt.broker")
     starting.disabled = True  # main() reports a failed start in one line, not a traceback
     try:
@@ -77,24 +116,100 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f} s")
 
 
-def spawn(host: str = "127.0.0.1", port: int | None = None,
-          timeout: float = 20.0) -> tuple[subprocess.Popen, int]:
-    """Start the embedded broker in a child process; return it and its port once it listens.
+def mosquitto_binary() -> str | None:
+    """The local mosquitto, also where Debian puts it (/usr/sbin, not on a user's PATH)."""
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
 
-    Readiness is the child's own "listening" line, not a probe connection:
-    amqtt logs an ERROR for every connection that closes without speaking MQTT.
+
+def amqtt_installed() -> bool:
+    """Whether the ``demo`` extra (amqtt) is installed."""
+    return importlib.util.find_spec("amqtt") is not None
+
+
+def can_spawn(kind: str = "auto") -> bool:
+    """Whether :func:`spawn` has a broker of *kind* to start on this machine."""
+    if kind == "mosquitto":
+        return mosquitto_binary() is not None
+    if kind == "amqtt":
+        return amqtt_installed()
+    return mosquitto_binary() is not None or amqtt_installed()
+
+
+def spawn(host: str = "127.0.0.1", port: int | None = None, timeout: float = 20.0,
+          kind: str = "auto") -> tuple[subprocess.Popen, int]:
+    """Start a local broker in a child process; return it and its port once it listens.
+
+    :param kind: ``auto`` (mosquitto when installed, else amqtt), ``mosquitto`` or
+        ``amqtt``. Raises :class:`BrokerError` saying what to install when the
+        chosen broker is missing, or when it cannot listen on *port*.
     """
     port = port or free_port(host)
+    mosquitto = mosquitto_binary() if kind in ("auto", "mosquitto") else None
+    if mosquitto:
+        return _spawn_mosquitto(mosquitto, host, port, timeout), port
+    if not can_spawn(kind):
+        raise BrokerError(MISSING)
+    return _spawn_amqtt(host, port, timeout), port
+
+
+def _spawn_mosquitto(binary: str, host: str, port: int, timeout: float) -> subprocess.Popen:
+    """mosquitto on a throwaway config: one local listener, anonymous, nothing on disk."""
+    with tempfile.TemporaryDirectory(prefix="focuslight-mosquitto-") as tmp:
+        conf = Path(tmp, "mosquitto.conf")
+        conf.write_text(f"listener {port} {host}\nallow_anonymous true\npersistence false\n"
+                        "max_keepalive 65535\nlog_dest none\n")
+        conf.chmod(0o644)
+        Path(tmp).chmod(0o755)  # run as root, mosquitto drops to its own user before reading
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _answers_mqtt(host, port) and proc.poll() is None:
+                return proc
+            time.sleep(0.05)
+    stop(proc)
+    raise BrokerError(f"mosquitto did not start on {host}:{port} (is the port taken?)")
+
+
+def _spawn_amqtt(host: str, port: int, timeout: float) -> subprocess.Popen:
+    """Readiness is the child's own "listening" line, not a probe connection:
+    amqtt logs an ERROR for every connection that closes without speaking MQTT."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "focuslight.embedded_broker", "--host", host, "--port", str(port)],
-        stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline() if select.select([proc.stdout], [], [], timeout)[0] else ""
     if not line.startswith(READY):
+        stop(proc)
+        raise BrokerError(f"the embedded broker did not start on {host}:{port}")
+    return proc
+
+
+def _answers_mqtt(host: str, port: int) -> bool:
+    """A CONNACK on *host*:*port*: a broker, not just any listener (the port may be taken
+    by something else while our mosquitto fails to bind and exits)."""
+    try:
+        with socket.create_connection((host, port), 0.5) as sock:
+            sock.settimeout(0.5)
+            sock.sendall(_CONNECT)
+            return sock.recv(4)[:1] == b"\x20"
+    except OSError:
+        return False
+
+
+_CONNECT = bytes([0x10, 22, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 5, 0, 10]) + b"focuslight"
+"""An MQTT 3.1.1 CONNECT (clean session, keepalive 5 s, client id ``focuslight``)."""
+
+
+def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Terminate a spawned broker, killing it if it does not go within *timeout*."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise BrokerError(f"the embedded broker did not start on {host}:{port}")
-    return proc, port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=1883, help="TCP port (default 1883)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not amqtt_installed():
+        print(f"embedded broker: amqtt is not installed: {MISSING}", file=sys.stderr)
+        return 2
     from amqtt.errors import BrokerError as AmqttError
 
     try:

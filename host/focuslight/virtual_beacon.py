@@ -178,7 +178,8 @@ class VirtualBeacon:
             firmware_command(firmware), cwd=self._tmp.name,
             env=firmware_env(self._vhw[1], frames, firmware),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, preexec_fn=_die_with_parent)
+            text=True, bufsize=1, preexec_fn=_die_with_parent,
+            start_new_session=True)  # a Ctrl-C on the terminal is the launcher's to handle
         self._readers = [threading.Thread(target=self._read, args=(s,), daemon=True)
                          for s in (self.proc.stdout, self.proc.stderr)]
         for reader in self._readers:

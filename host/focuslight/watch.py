@@ -98,18 +98,24 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
         try:
             family, ident, leaf = topics.parse(msg.topic)
             with table.lock:
-                if family == "agents" and not msg.payload:  # retired: its status was cleared
-                    table.agents.pop(ident, None)
+                # Check the topic's shape, not only its family: a broker that delivers a
+                # message to a subscription it does not match (amqtt did) must not make a
+                # beacon's availability a bridge.
+                if (family, leaf) == ("agents", "status") and not msg.payload:
+                    table.agents.pop(ident, None)  # retired: its status was cleared
                     line = f"{now} {ident} removed"
-                elif family == "agents":
+                elif (family, leaf) == ("agents", "status"):
                     status = table.agents[ident] = decode_status(msg.payload)
                     line = f"{now} {ident} {status.state} source={status.source}"
-                elif family == "beacons":
+                elif family == "beacons" and leaf in ("availability", "telemetry"):
                     line = f"{now} beacon {ident} " + _beacon_message(table, ident, leaf,
                                                                       msg.payload)
-                else:
+                elif (family, leaf) == ("bridges", "availability"):
                     table.bridges[ident] = decode_availability(msg.payload)
                     line = f"{now} bridge {ident} {table.bridges[ident]}"
+                else:
+                    raise ProtocolError("not a status, a beacon's availability or telemetry,"
+                                        " or a bridge's availability")
         except ProtocolError as err:
             line = f"{now} ignored {msg.topic}: {err}"
         if on_line:
