@@ -253,3 +253,70 @@ def test_the_board_reads_statuses_and_writes_nothing(clients) -> None:
     board.publish("focuslight/agents/alice/status", '{"v":1,"state":"available"}')
     bridge.publish("focuslight/bridges/main/availability", "online")
     assert bridge.next() == ("focuslight/bridges/main/availability", b"online")
+
+
+# -- the guide's ACL with real bridges: set answers, retiring -------------------------------
+
+def run_bridge(port: int, tmp_path: Path, bridge: str, account: str, agent: str
+               ) -> subprocess.Popen:
+    """A real bridge logged in with one of the guide's accounts, serving one agent."""
+    config = tmp_path / f"{bridge}.toml"
+    config.write_text(f'[bridge]\nid = "{bridge}"\nbroker = "mqtt://127.0.0.1:{port}"\n'
+                      f'username = "{account}"\npassword = "pw-{account}"\n'
+                      f'state_dir = "{tmp_path / bridge}"\n[agents.{agent}]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "focuslight", "bridge", "-c", str(config)],
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "connected to" in line:
+            return proc
+    raise AssertionError(f"bridge {bridge} exited before connecting")
+
+
+def focuslight_as(port: int, account: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "focuslight", *args, "--broker",
+                           f"mqtt://127.0.0.1:{port}", "--username", account, "--password",
+                           f"pw-{account}", "--timeout" if args[0] == "set" else "--prefix",
+                           "2" if args[0] == "set" else "focuslight"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_set_answers_pass_the_guide_acl_and_a_denied_set_says_so(site_broker: int,
+                                                                 tmp_path: Path) -> None:
+    bridges = [run_bridge(site_broker, tmp_path, "main", "focuslight-bridge", "alice"),
+               run_bridge(site_broker, tmp_path, "counter-1", "counter-1", "counter-1")]
+    try:
+        for account in ("supervisor", "homeassistant"):
+            done = focuslight_as(site_broker, account, "set", "alice", "dnd")
+            assert (done.returncode, done.stdout) == (0, "alice: dnd\n"), done.stderr
+            done = focuslight_as(site_broker, account, "set", "counter-1", "away")  # its reply
+            assert (done.returncode, done.stdout) == (0, "counter-1: away\n"), done.stderr
+        denied = focuslight_as(site_broker, "board", "set", "alice", "auto")
+        assert denied.returncode == 3
+        assert "the broker's ACL denies this account writing focuslight/agents/alice/set" \
+            in denied.stderr
+    finally:
+        for proc in bridges:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_retire_a_gone_counter_bridge_with_the_bridge_account(site_broker: int,
+                                                              tmp_path: Path) -> None:
+    counter = run_bridge(site_broker, tmp_path, "counter-1", "counter-1", "counter-1")
+    supervisor = Client(site_broker, "supervisor")
+    supervisor.subscribe("focuslight/agents/counter-1/status")
+    assert supervisor.next()[0] == "focuslight/agents/counter-1/status"  # retained now
+    supervisor.close()
+    counter.terminate()  # the counter Pi is taken away: its status and availability stay
+    counter.wait(timeout=30)
+    stayed = focuslight_as(site_broker, "supervisor", "retire", "--bridge", "counter-1", "--yes")
+    assert stayed.returncode == 1 and "ACL allow writing" in stayed.stderr
+    assert "STAYED  focuslight/agents/counter-1/status" in stayed.stdout
+    done = focuslight_as(site_broker, "focuslight-bridge", "retire", "--bridge", "counter-1",
+                         "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cleared focuslight/agents/counter-1/status" in done.stdout
+    assert "cleared focuslight/bridges/counter-1/availability" in done.stdout
+    left = focuslight_as(site_broker, "supervisor", "watch", "--once", "--json")
+    assert "counter-1" not in left.stdout

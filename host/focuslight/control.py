@@ -269,7 +269,10 @@ def run_retire(args: argparse.Namespace, settings: BrokerSettings, topics: Topic
     stayed = [t for t in plan if t in {topics.status(a) for a in left.statuses}
               | {topics.bridge_availability(b) for b in left.bridges}]
     for topic in plan:
-        print(f"{'STAYED ' if topic in stayed else 'cleared'} {topic}")
+        # discovery configs are not under the prefix (and often not readable): not checked
+        label = ("STAYED" if topic in stayed else "cleared"
+                 if topic.startswith(topics.prefix + "/") else "sent")
+        print(f"{label:<7} {topic}")
     if stayed:
         print(f"focuslight retire: the broker kept {len(stayed)} topic(s): does this account's "
               "ACL allow writing them? (use the bridge's account)", file=sys.stderr)
