@@ -39,11 +39,26 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from . import trust
 from .beacons import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
 from .config import load
-from .connection import BrokerSettings, make_client
+from .connection import (
+    BrokerSettings,
+    connect_failure,
+    last_resort,
+    make_client,
+    topic_for_log,
+    topic_of,
+)
 from .http_cap import CappedHTTPServer
-from .protocol import OFFLINE, ProtocolError, Status, Topics, decode_availability, decode_status
+from .protocol import (
+    OFFLINE,
+    ProtocolError,
+    Status,
+    Topics,
+    decode_availability,
+    decode_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,19 +174,32 @@ class Floor:
             return self._version, self.view()
 
     def view(self) -> dict[str, Any]:
-        """The snapshot browsers get: ids, states, since; and why the board doubts, if it does."""
+        """The snapshot browsers get: ids, states, since; and why the board doubts, if it does.
+
+        The trust rule is :mod:`focuslight.trust`'s, the beacon's. Each doubt
+        names whose lights it turns ``unknown``: one offline bridge among
+        several darkens only its own agents, and the banner says which.
+        """
         with self._changed:
             offline = {b: at for b, (state, at) in self._bridges.items() if state == OFFLINE}
-            doubts = [] if self._linked else ["no connection to the broker"]
-            doubts += [f"bridge {b} is offline" for b in sorted(offline)]
+            doubts = [] if self._linked else ["no connection to the broker: every light shows"
+                                              " unknown"]
+            darkened: dict[str, list[str]] = {b: [] for b in offline}
             agents = []
             for agent, status in sorted(self._agents.items()):
-                since = _distrusted_since(status, offline)
-                if since is not None and status.state != UNKNOWN:
+                name = self._names.get(agent, agent)
+                blamed = trust.blamed(status, offline)
+                if blamed and status.state != UNKNOWN:
+                    since = max(offline[b] for b in blamed)
                     status = Status(UNKNOWN, BOARD, max(status.since, since))
-                agents.append({"id": agent, "name": self._names.get(agent, agent),
-                               "state": status.state, "source": status.source,
-                               "since": status.since})
+                for bridge in blamed:
+                    darkened[bridge].append(name)
+                agents.append({"id": agent, "name": name, "state": status.state,
+                               "source": status.source, "since": status.since})
+            for bridge, names in sorted(darkened.items()):
+                doubts.append(f"bridge {bridge} is offline: " + (
+                    f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
+                    if names else "none of the agents here is its"))
             bridges = [{"id": b, "state": s} for b, (s, _) in sorted(self._bridges.items())]
             # which firmware each beacon runs, for the admin; no IPs or signal on a wall TV
             beacons = [{"id": b, "agent": t.agent, "firmware": t.firmware,
@@ -186,15 +214,11 @@ class Floor:
         self._changed.notify_all()
 
 
-def _distrusted_since(status: Status, offline: dict[str, float]) -> float | None:
-    """Since when an offline bridge makes *status* untrustworthy, or None (the beacon's rule).
-
-    A status naming its bridge is doubted only while that bridge is offline;
-    one from an older bridge without ``bridge_id`` while any bridge is.
-    """
-    if status.bridge_id is not None:
-        return offline.get(status.bridge_id)
-    return max(offline.values(), default=None)
+def _listing(names: list[str], most: int = 6) -> str:
+    """``alice, bob and 3 more``: a banner line stays one line on a wall TV."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])} and {len(names) - most} more"
 
 
 class Board:
@@ -256,22 +280,26 @@ class Board:
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object,
                     reason: mqtt.ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            log.warning("board: broker %s refused the connection: %s", self.settings.url, reason)
-            return
-        log.info("board: connected to %s", self.settings.url)
-        self._outage_logged = False
-        client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1),
-                          (all_telemetry(self.topics), 1),
-                          (all_beacon_availability(self.topics), 1)])
-        self.floor.link(True)
+        with last_resort(log, "board: on_connect"):
+            if reason.is_failure:
+                log.warning("board: broker %s refused the connection: %s", self.settings.url,
+                            reason)
+                return
+            log.info("board: connected to %s", self.settings.url)
+            self._outage_logged = False
+            client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1),
+                              (all_telemetry(self.topics), 1),
+                              (all_beacon_availability(self.topics), 1)])
+            self.floor.link(True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,
                        reason: mqtt.ReasonCode, _p: object) -> None:
-        self._link_down(f"lost the broker {self.settings.url} ({reason})")
+        with last_resort(log, "board: on_disconnect"):
+            self._link_down(f"lost the broker {self.settings.url} ({reason})")
 
     def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
-        self._link_down(f"cannot reach the broker {self.settings.url}")
+        with last_resort(log, "board: on_connect_fail"):
+            self._link_down(connect_failure(self.settings))
 
     def _link_down(self, why: str) -> None:
         """One log line per outage, however many reconnect attempts it takes."""
@@ -281,20 +309,31 @@ class Board:
         self.floor.link(False)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            family, ident, leaf = self.topics.parse(msg.topic)
-            if family == "agents":
-                self.floor.agent(ident, decode_status(msg.payload) if msg.payload else None)
-            elif family == "beacons" and leaf == "telemetry":
-                self.floor.beacon(ident, decode_telemetry(ident, msg.payload)
-                                  if msg.payload else None)
-            elif family == "beacons":
-                self.floor.beacon_link(ident, decode_availability(msg.payload)
-                                       if msg.payload else None)
-            else:
-                self.floor.bridge(ident, decode_availability(msg.payload) if msg.payload else None)
-        except ProtocolError as err:
-            log.warning("board: ignored message on %r: %s", msg.topic, err)
+        with last_resort(log, "board: on_message"):
+            try:
+                self.receive(topic_of(msg), msg.payload)
+            except ProtocolError as err:
+                log.warning("board: ignored message on %s: %s", topic_for_log(msg), err)
+
+    def receive(self, topic: str, payload: bytes) -> None:
+        """One message from the broker into the :class:`Floor`; ProtocolError if it is bad.
+
+        Only the subscribed families count: a status on ``agents/<id>/status``,
+        an availability on ``bridges/<id>/availability`` or
+        ``beacons/<id>/availability``, a beacon's ``telemetry``; an empty payload
+        is a cleared retained message and forgets the agent, bridge or beacon.
+        """
+        family, ident, leaf = self.topics.parse(topic)
+        if (family, leaf) == ("agents", "status"):
+            self.floor.agent(ident, decode_status(payload) if payload else None)
+        elif (family, leaf) == ("bridges", "availability"):
+            self.floor.bridge(ident, decode_availability(payload) if payload else None)
+        elif (family, leaf) == ("beacons", "telemetry"):
+            self.floor.beacon(ident, decode_telemetry(ident, payload) if payload else None)
+        elif (family, leaf) == ("beacons", "availability"):
+            self.floor.beacon_link(ident, decode_availability(payload) if payload else None)
+        else:
+            raise ProtocolError(f"the board reads no {leaf!r} topics")
 
 
 class _Server(CappedHTTPServer):

@@ -22,7 +22,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from typing import Protocol
 
 from .config import AgentSettings
@@ -36,6 +37,51 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Event = Callable[[float, float], None]
 Replier = Callable[[SetReply], None]
+
+
+WARN_ONCE_LIMIT = 1024
+"""How many distinct warnings (unknown agent, unknown beacon, unknown state) the
+bridge remembers having logged. Past it the oldest is forgotten, so memory stays
+bounded whatever a publisher invents; a forgotten one may be logged again."""
+
+
+class OnceLog:
+    """Logs each warning once per key, remembering at most *limit* keys.
+
+    A flood of made-up ids (a beacon account publishing for 50,000 agents)
+    costs at most *limit* remembered keys and one log line per new key, not a
+    set that grows for as long as the bridge runs. Thread-safe.
+
+    :param logger: where the warnings go.
+    :param limit: keys remembered, least recently seen forgotten first.
+    """
+
+    def __init__(self, logger: logging.Logger, limit: int = WARN_ONCE_LIMIT) -> None:
+        self.logger, self.limit = logger, limit
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._full_said = False
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def warn(self, key: Hashable, message: str, *args: object) -> bool:
+        """Log *message* unless *key* was logged recently; True if it was logged now."""
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return False
+            self._seen[key] = None
+            full = len(self._seen) > self.limit
+            if full:
+                self._seen.popitem(last=False)
+            say_full, self._full_said = full and not self._full_said, self._full_said or full
+        self.logger.warning(message, *args)
+        if say_full:
+            self.logger.warning("more than %d distinct ignored ids/states: something is"
+                                " inventing them (check the broker's ACL); the oldest may be"
+                                " logged again", self.limit)
+        return True
 
 
 class StatusOutput(Protocol):
@@ -75,7 +121,8 @@ class Bridge:
         self._deadlines: list[tuple[float, str]] = []
         self._dirty: set[str] = set(agents)
         self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self._warned: set[tuple[str, str]] = set()
+        self.warnings = OnceLog(log)
+        """Warn-once memory for unknown agents and states (bounded, see :class:`OnceLog`)."""
         self._manual_changed = False
         self._after_batch: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -270,9 +317,7 @@ class Bridge:
         return False
 
     def _warn_once(self, key: tuple[str, str], message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+        self.warnings.warn(key, message, *args)
 
 
 def _outcome(policy: AgentPolicy, command: SetCommand, wall: float) -> SetReply:

@@ -133,8 +133,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         print(f"{args.config}: ok — {len(config.agents)} agents, {len(config.sources)} sources,"
               f" broker {config.broker.url}")
         return 0
-    run_until_signal(Service(config))
-    return 0
+    return run_until_signal(Service(config))
 
 
 def cmd_set(args: argparse.Namespace) -> int:

@@ -8,10 +8,14 @@ with optional ``user:password@`` or separate username/password options.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
+import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
@@ -91,6 +95,71 @@ def make_client(settings: BrokerSettings, client_id: str | None = None) -> mqtt.
 
 
 UNREACHABLE_HINT = f"is it running? name yours with --broker mqtt://HOST:PORT or {ENV_BROKER}"
+
+
+@contextmanager
+def last_resort(logger: logging.Logger, where: str) -> Iterator[None]:
+    """The last line of defence around a paho callback: log one line, keep the loop.
+
+    paho ends its network thread when a callback raises, and the process
+    lives on deaf (no ``set``, no button, no status). Every reader catches
+    what it expects (:class:`~focuslight.protocol.ProtocolError`) itself; this
+    catches the rest — a bug, by definition — and says so with the exception's
+    type, so it is found and fixed instead of silently ignored. The traceback
+    goes to the debug log.
+    """
+    try:
+        yield
+    except Exception as err:  # the documented last resort, see above
+        logger.error("%s failed with %s: %s; ignored, the network loop goes on (a bug:"
+                     " please report it)", where, type(err).__name__, str(err)[:200])
+        logger.debug("traceback of the ignored %s", type(err).__name__, exc_info=True)
+
+
+def topic_of(message: mqtt.MQTTMessage) -> str:
+    """The message's topic; ProtocolError if it is not UTF-8 (paho's ``topic`` would raise).
+
+    MQTT requires UTF-8 topics and mosquitto enforces it, but a reader should
+    not depend on the broker for its own survival.
+    """
+    from .protocol import ProtocolError
+
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        raise ProtocolError(f"topic is not UTF-8: {message._topic[:60]!r}") from None
+
+
+def topic_for_log(message: mqtt.MQTTMessage) -> str:
+    """The topic, shortened and made printable, for a log line whatever its bytes."""
+    text = message._topic.decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:100])
+    return text if len(message._topic) <= 100 else f"{text}..."
+
+
+def connect_failure(settings: BrokerSettings) -> str:
+    """Why the connection attempt paho is handling right now failed, and what to do.
+
+    For ``on_connect_fail``: paho calls it while handling the ``OSError`` its
+    connect raised (a refused TCP connection, a timeout, a failed TLS
+    handshake) and passes no error, so it is read from :func:`sys.exc_info`.
+    """
+    err = sys.exc_info()[1]
+    where = f"cannot reach broker {settings.url}"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        trusted = (f"the CA in {settings.ca_file} (ca_file)" if settings.ca_file
+                   else "the system CAs (no ca_file given)")
+        return (f"{where}: TLS certificate check failed ({err.verify_message}): the broker's"
+                f" certificate is not signed by {trusted}, or not issued for {settings.host};"
+                " give ca_file (--ca-file) the CA that signed the broker's certificate")
+    if isinstance(err, ssl.SSLError):
+        return (f"{where}: TLS handshake failed ({err.reason or err}); is {settings.port} a TLS"
+                " listener (mqtts://) and does it share a TLS version with this machine?")
+    if isinstance(err, ConnectionRefusedError):
+        return f"{where}: connection refused; {UNREACHABLE_HINT}"
+    if isinstance(err, TimeoutError | OSError):
+        return f"{where}: {err}; {UNREACHABLE_HINT}"
+    return f"{where}; {UNREACHABLE_HINT}"
 
 
 class BrokerError(ConnectionError):

@@ -5,6 +5,12 @@ reads with the same rules, so a bad publisher can never put a light into a
 state nobody meant. The cases live in ``tests/vectors/*.json`` and are run
 against this module *and* the firmware's own decoder.
 
+The decoders are total: whatever bytes arrive, they return a value or raise
+:class:`ProtocolError` (any JSON type in any field, numbers too large for a
+float, deep nesting) and nothing else, so a reader that catches
+``ProtocolError`` survives every payload. ``tests/test_fuzz_readers.py``
+holds them to it.
+
 Example::
 
     >>> topics = Topics("focuslight")
@@ -43,6 +49,8 @@ BUTTON_ACTIONS: frozenset[str] = frozenset({"press", "hold"})
 ONLINE, OFFLINE = "online", "offline"
 MAX_MINUTES = 7 * 24 * 60
 """Longest manual override, one week: longer is almost certainly a typo."""
+MAX_FLOAT = 1.7976931348623157e308
+"""The largest finite double: a JSON number beyond it is no time at all."""
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 
@@ -54,7 +62,7 @@ class ProtocolError(ValueError):
 def check_id(value: object, what: str = "id") -> str:
     """Return *value* if it is a valid agent/beacon/bridge id, else raise."""
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ProtocolError(f"{what} must match [a-z0-9_-]{{1,64}}, got {value!r}")
+        raise ProtocolError(f"{what} must match [a-z0-9_-]{{1,64}}, got {shorten(value)}")
     return value
 
 
@@ -147,13 +155,12 @@ def decode_status(payload: bytes) -> Status:
     _check_version(body, required=True)
     state = _check_state(body.get("state"), STATES)
     source = check_id(body.get("source"), "source")
-    since = body.get("since")
-    if not _is_number(since) or since < 0:
-        raise ProtocolError(f"since must be a non-negative number of seconds, got {since!r}")
+    since = _number(body.get("since"), 0, MAX_FLOAT,
+                    "since must be a non-negative number of seconds")
     bridge_id = body.get("bridge_id")
     if bridge_id is not None:
         check_id(bridge_id, "bridge_id")
-    return Status(state, source, float(since), bridge_id)
+    return Status(state, source, since, bridge_id)
 
 
 def decode_set(payload: bytes) -> SetCommand:
@@ -169,16 +176,19 @@ def decode_set(payload: bytes) -> SetCommand:
         return SetCommand(state, None, ident)
     if state == AUTO:
         raise ProtocolError("minutes makes no sense with state 'auto'")
-    if not _is_number(minutes) or not 0 < minutes <= MAX_MINUTES:
-        raise ProtocolError(f"minutes must be a number in (0, {MAX_MINUTES}], got {minutes!r}")
-    return SetCommand(state, float(minutes), ident)
+    minutes = _number(minutes, 0, MAX_MINUTES, f"minutes must be a number in (0, {MAX_MINUTES}]")
+    if minutes == 0:
+        raise ProtocolError(f"minutes must be a number in (0, {MAX_MINUTES}], got 0")
+    return SetCommand(state, minutes, ident)
 
 
 def set_request_id(payload: bytes) -> str | None:
     """The ``id`` of a ``set`` payload, best effort, so even a rejection reaches its requester."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
     try:
         ident = json.loads(payload.decode("utf-8")).get("id")
-    except (UnicodeDecodeError, ValueError, AttributeError):
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
         return None
     return ident if isinstance(ident, str) and ID_PATTERN.fullmatch(ident) else None
 
@@ -188,12 +198,16 @@ def decode_reply(payload: bytes) -> SetReply:
     body = _load(payload)
     _check_version(body, required=True)
     result = body.get("result")
-    if result not in REPLY_RESULTS:
-        raise ProtocolError(f"result must be one of {', '.join(REPLY_RESULTS)}, got {result!r}")
-    until = body.get("until")
+    if not isinstance(result, str) or result not in REPLY_RESULTS:
+        raise ProtocolError(f"result must be one of {', '.join(REPLY_RESULTS)},"
+                            f" got {shorten(result)}")
+    try:
+        until: float | None = _number(body.get("until"), 0, MAX_FLOAT, "until")
+    except ProtocolError:
+        until = None
     texts = {key: body.get(key) if isinstance(body.get(key), str) else None
              for key in ("id", "state", "shown", "reason")}
-    return SetReply(result, until=float(until) if _is_number(until) else None, **texts)
+    return SetReply(result, until=until, **texts)
 
 
 def decode_event(payload: bytes) -> ButtonEvent:
@@ -201,8 +215,8 @@ def decode_event(payload: bytes) -> ButtonEvent:
     body = _load(payload)
     _check_version(body, required=True)
     button = body.get("button")
-    if button not in BUTTON_ACTIONS:
-        raise ProtocolError(f"button must be 'press' or 'hold', got {button!r}")
+    if not isinstance(button, str) or button not in BUTTON_ACTIONS:
+        raise ProtocolError(f"button must be 'press' or 'hold', got {shorten(button)}")
     return ButtonEvent(button)
 
 
@@ -244,6 +258,10 @@ class Topics:
     def bridge_availability(self, bridge: str) -> str:
         return f"{self.prefix}/bridges/{bridge}/availability"
 
+    def bridge_check(self, bridge: str) -> str:
+        """The bridge's self-check: it publishes here and must hear it back (not retained)."""
+        return f"{self.prefix}/bridges/{bridge}/check"
+
     def all_status(self) -> str:
         return f"{self.prefix}/agents/+/status"
 
@@ -264,7 +282,7 @@ class Topics:
         head = self.prefix + "/"
         parts = topic[len(head):].split("/") if topic.startswith(head) else []
         if len(parts) != 3 or parts[0] not in ("agents", "beacons", "bridges"):
-            raise ProtocolError(f"not a focuslight v1 topic: {topic!r}")
+            raise ProtocolError(f"not a focuslight v1 topic: {shorten(topic)}")
         family, ident, leaf = parts
         check_id(ident, family[:-1])
         return family, ident, leaf
@@ -275,14 +293,24 @@ def _dump(body: dict[str, Any]) -> bytes:
 
 
 def _load(payload: bytes) -> dict[str, Any]:
+    """Bytes → a JSON object, or ProtocolError: never another exception.
+
+    ``NaN`` and ``Infinity`` are not JSON (Python's parser accepts them);
+    nesting is capped by :data:`MAX_PAYLOAD`, far below the recursion limit,
+    but a RecursionError would still be a rejection, not a crash.
+    """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise ProtocolError(f"payload must be bytes, got {type(payload).__name__}")
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = json.loads(bytes(payload).decode("utf-8"), parse_constant=_not_json)
     except UnicodeDecodeError as err:
         raise ProtocolError(f"payload is not UTF-8 ({err.reason})") from None
     except json.JSONDecodeError as err:
         raise ProtocolError(f"payload is not JSON ({err.msg})") from None
+    except (RecursionError, ValueError) as err:  # _not_json, int digit limit
+        raise ProtocolError(f"payload is not JSON ({err})") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"payload must be a JSON object, got {type(body).__name__}")
     return body
@@ -293,16 +321,33 @@ def _check_version(body: dict[str, Any], *, required: bool) -> None:
     if v is None and not required:
         return
     if v != VERSION or isinstance(v, bool):
-        raise ProtocolError(f"unsupported protocol version v={v!r}, this reader speaks v=1")
+        raise ProtocolError(f"unsupported protocol version v={shorten(v)}, this reader speaks v=1")
 
 
 def _check_state(state: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
     if not isinstance(state, str) or state not in allowed:
         expected = ", ".join(sorted(allowed))
-        raise ProtocolError(f"unknown state {state!r}, expected one of {expected}")
+        raise ProtocolError(f"unknown state {shorten(state)}, expected one of {expected}")
     return state
 
 
-def _is_number(value: object) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _number(value: object, lo: float, hi: float, rule: str) -> float:
+    """*value* as a float if it is a JSON number in ``[lo, hi]``, else ProtocolError(*rule*).
+
+    Compared before converting: ``float()`` of an integer with 400 digits
+    raises OverflowError, and Python compares int with float exactly.
+    """
+    if (not isinstance(value, int | float) or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi):
+        raise ProtocolError(f"{rule}, got {shorten(value)}")
+    return float(value)
+
+
+def shorten(value: object) -> str:
+    """A value for an error message: an attacker's 400 digits are not worth logging."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

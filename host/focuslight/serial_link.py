@@ -53,6 +53,7 @@ from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
 from .config_section import Section
+from .connection import last_resort
 from .protocol import OFFLINE, ONLINE, VERSION, ProtocolError, Status, decode_event
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,8 @@ class SerialBeacon:
             self._write_pending(ser)
             data = ser.read(ser.in_waiting or 1)
             for line in reader.feed(data):
-                self._handle(line)
+                with last_resort(log, f"serial beacon {self.beacon}: handling a line"):
+                    self._handle(line)
         ser.write(_bridge_line(False))
 
     def _write_pending(self, ser: serial.Serial) -> None:
@@ -240,6 +242,11 @@ class SerialBeacon:
             self._sent_status = status
 
     def _handle(self, line: bytes) -> None:
+        """One line from the beacon: a hello, a button event, or a log line.
+
+        Whatever the bytes, this logs and returns (decode_event raises only
+        ProtocolError); :func:`last_resort` around the call is for bugs.
+        """
         try:
             body = json.loads(line) if line.startswith(b"{") else None
         except (ValueError, RecursionError):

@@ -18,6 +18,10 @@ from .overrides import OverrideStore
 
 log = logging.getLogger(__name__)
 
+EXIT_DEAF = 70
+"""``focuslight bridge``'s exit status when it stopped hearing its broker
+(EX_SOFTWARE): non-zero, so systemd's ``Restart=on-failure`` restarts it."""
+
 
 class Service:
     """The assembled bridge: :class:`Bridge` + :class:`MqttLink` + USB serial beacons."""
@@ -49,8 +53,12 @@ class Service:
         log.info("bridge %r stopped", self.config.bridge_id)
 
 
-def run_until_signal(service: Service, stop: threading.Event | None = None) -> None:
-    """Start *service* and block until SIGINT/SIGTERM (or *stop* is set), then stop it."""
+def run_until_signal(service: Service, stop: threading.Event | None = None) -> int:
+    """Start *service* and block until SIGINT/SIGTERM (or *stop* is set), then stop it.
+
+    Returns the exit status: 0 after a signal, :data:`EXIT_DEAF` when the MQTT
+    link gave up because the bridge no longer hears its broker.
+    """
     stop = stop or threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -59,8 +67,13 @@ def run_until_signal(service: Service, stop: threading.Event | None = None) -> N
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    service.link.liveness.on_dead = lambda _why: stop.set()
     service.start()
     try:
         stop.wait()
     finally:
         service.stop()
+    if service.link.liveness.dead is not None:
+        log.error("exiting with status %d: %s", EXIT_DEAF, service.link.liveness.dead)
+        return EXIT_DEAF
+    return 0

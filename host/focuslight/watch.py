@@ -3,12 +3,18 @@
 On a terminal it redraws in place once a second (durations tick); piped
 into a file or another program it prints one plain line per change, which
 is what a log or ``grep`` wants.
+
+It believes what it reads no more than a beacon does (:mod:`focuslight.trust`):
+an agent whose bridge is offline, or any agent while ``watch`` has lost the
+broker, shows ``unknown`` — with the published state and the reason beside it —
+never a stale state as if it were live.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 import time
@@ -18,10 +24,25 @@ from typing import TextIO
 
 import paho.mqtt.client as mqtt
 
-from . import __version__
+from . import __version__, trust
 from .beacons import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
-from .connection import UNREACHABLE_HINT, BrokerSettings, make_client
-from .protocol import ProtocolError, Status, Topics, decode_availability, decode_status
+from .connection import (
+    UNREACHABLE_HINT,
+    BrokerSettings,
+    last_resort,
+    make_client,
+    topic_for_log,
+    topic_of,
+)
+from .protocol import (
+    ProtocolError,
+    Status,
+    Topics,
+    decode_availability,
+    decode_status,
+)
+
+log = logging.getLogger(__name__)
 
 COLOURS = {"available": "32", "ringing": "91;5", "engaged": "91", "hold": "31",
            "wrap_up": "33", "dnd": "35", "away": "90", "unknown": "34"}
@@ -39,27 +60,88 @@ def format_duration(seconds: float) -> str:
 
 
 class LiveTable:
-    """Every agent's last status and every bridge's availability, as seen on the broker."""
+    """Every agent's last status and every bridge's availability, as seen on the broker.
+
+    :attr:`linked` is whether the broker link is up; :meth:`shown` applies the
+    trust rule to what was heard.
+    """
 
     def __init__(self) -> None:
         self.agents: dict[str, Status] = {}
         self.bridges: dict[str, str] = {}
         self.beacons: dict[str, Telemetry] = {}
         self.beacon_links: dict[str, str] = {}
+        self.linked = False
         self.lock = threading.Lock()
 
-    def render(self, now: float, colour: bool) -> str:
+    def receive(self, topics: Topics, topic: str, payload: bytes) -> str:
+        """Apply one message; return the line to print. ProtocolError if it is bad.
+
+        Only ``agents/<id>/status``, ``bridges/<id>/availability`` and a beacon's
+        ``telemetry`` and ``availability`` count — checked by the topic's shape,
+        not its family alone: a broker that delivers a message to a subscription
+        it does not match (amqtt did) must not make a beacon's availability a
+        bridge; an empty payload (a cleared
+        retained message) forgets the agent, bridge or beacon.
+        """
+        now = f"{datetime.now():%H:%M:%S}"
+        family, ident, leaf = topics.parse(topic)
         with self.lock:
-            agents, bridges = sorted(self.agents.items()), sorted(self.bridges.items())
+            if (family, leaf) == ("agents", "status"):
+                if not payload:  # retired: its status was cleared
+                    self.agents.pop(ident, None)
+                    return f"{now} {ident} removed"
+                status = self.agents[ident] = decode_status(payload)
+                shown, why = self._shown(status)
+                return f"{now} {ident} {shown} source={status.source}" + (
+                    f" ({status.state} published, {why})" if why else "")
+            if (family, leaf) == ("bridges", "availability"):
+                if not payload:
+                    self.bridges.pop(ident, None)
+                    return f"{now} bridge {ident} gone (availability cleared)"
+                self.bridges[ident] = decode_availability(payload)
+                return f"{now} bridge {ident} {self.bridges[ident]}"
+            if family == "beacons" and leaf in ("telemetry", "availability"):
+                return f"{now} beacon {ident} " + _beacon_message(self, ident, leaf, payload)
+        raise ProtocolError(f"watch reads no {leaf!r} topics of {family}")
+
+    def link(self, up: bool) -> str:
+        """The broker link went up or down; the line to print."""
+        with self.lock:
+            self.linked = up
+        state = "connected: every state below is live" if up else (
+            "lost the broker: every agent is unknown until it is back")
+        return f"{datetime.now():%H:%M:%S} {state}"
+
+    def _shown(self, status: Status) -> tuple[str, str | None]:
+        """The state to show and why it is not the published one (call with the lock)."""
+        if not self.linked:
+            return trust.UNKNOWN, "no connection to the broker"
+        blamed = trust.blamed(status, trust.offline_bridges(self.bridges))
+        if blamed:
+            return trust.UNKNOWN, f"bridge {', '.join(blamed)} offline"
+        return status.state, None
+
+    def shown(self) -> dict[str, tuple[Status, str, str | None]]:
+        """``agent → (status heard, state to show, why they differ or None)``."""
+        with self.lock:
+            return {agent: (status, *self._shown(status))
+                    for agent, status in sorted(self.agents.items())}
+
+    def render(self, now: float, colour: bool) -> str:
+        agents = self.shown()
+        with self.lock:
+            bridges = sorted(self.bridges.items())
             beacons, links = sorted(self.beacons.items()), dict(self.beacon_links)
-        width = max([5, *(len(a) for a, _ in agents)])
+        width = max([5, *(len(a) for a in agents)])
         lines = [f"{'AGENT':<{width}}  {'STATE':<9}  {'SOURCE':<10}  FOR"]
-        for agent, status in agents:
-            state = f"{status.state:<9}"
+        for agent, (status, shown, why) in agents.items():
+            state = f"{shown:<9}"
             if colour:
-                state = f"\x1b[{COLOURS[status.state]}m{state}\x1b[0m"
+                state = f"\x1b[{COLOURS[shown]}m{state}\x1b[0m"
             lines.append(f"{agent:<{width}}  {state}  {status.source:<10}  "
-                         f"{format_duration(now - status.since)}")
+                         f"{format_duration(now - status.since)}"
+                         + (f"  ({status.state} published; {why})" if why else ""))
         if not agents:
             lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
         lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
@@ -89,43 +171,46 @@ def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def read_message(table: LiveTable, topics: Topics, msg: mqtt.MQTTMessage) -> str:
+    """Apply one MQTT message to *table*: the line to print, also for a rejected one."""
+    try:
+        return table.receive(topics, topic_of(msg), msg.payload)
+    except ProtocolError as err:
+        return f"{datetime.now():%H:%M:%S} ignored {topic_for_log(msg)}: {err}"
+
+
 def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
            on_line: Callable[[str], None] | None = None) -> mqtt.Client:
     """Start a client that keeps *table* current; *on_line* gets one line per change."""
 
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        now = f"{datetime.now():%H:%M:%S}"
-        try:
-            family, ident, leaf = topics.parse(msg.topic)
-            with table.lock:
-                # Check the topic's shape, not only its family: a broker that delivers a
-                # message to a subscription it does not match (amqtt did) must not make a
-                # beacon's availability a bridge.
-                if (family, leaf) == ("agents", "status") and not msg.payload:
-                    table.agents.pop(ident, None)  # retired: its status was cleared
-                    line = f"{now} {ident} removed"
-                elif (family, leaf) == ("agents", "status"):
-                    status = table.agents[ident] = decode_status(msg.payload)
-                    line = f"{now} {ident} {status.state} source={status.source}"
-                elif family == "beacons" and leaf in ("availability", "telemetry"):
-                    line = f"{now} beacon {ident} " + _beacon_message(table, ident, leaf,
-                                                                      msg.payload)
-                elif (family, leaf) == ("bridges", "availability"):
-                    table.bridges[ident] = decode_availability(msg.payload)
-                    line = f"{now} bridge {ident} {table.bridges[ident]}"
-                else:
-                    raise ProtocolError("not a status, a beacon's availability or telemetry,"
-                                        " or a bridge's availability")
-        except ProtocolError as err:
-            line = f"{now} ignored {msg.topic}: {err}"
+    def say(line: str) -> None:
         if on_line:
             on_line(line)
 
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with last_resort(log, "watch: on_message"):
+            say(read_message(table, topics, msg))
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode,
+                   _p: object) -> None:
+        with last_resort(log, "watch: on_connect"):
+            if reason.is_failure:
+                say(f"{datetime.now():%H:%M:%S} broker {settings.url} refused: {reason}")
+                return
+            c.subscribe([(topics.all_bridges(), 1), (topics.all_status(), 1),
+                         (all_telemetry(topics), 1), (all_beacon_availability(topics), 1)])  # bridges first: a
+            # status is then judged against its bridge from the first line on
+            say(table.link(True))
+
+    def on_disconnect(*_args: object) -> None:
+        with last_resort(log, "watch: on_disconnect"):
+            if table.linked:
+                say(table.link(False))
+
     client = make_client(settings)
     client.on_message = on_message
-    client.on_connect = lambda c, *_: c.subscribe(
-        [(topics.all_status(), 1), (topics.all_bridges(), 1), (all_telemetry(topics), 1),
-         (all_beacon_availability(topics), 1)])
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.connect_async(settings.host, settings.port, keepalive=30)
     client.loop_start()
     return client
@@ -152,7 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true",
                         help="print the current (retained) table once and exit, for scripts")
     parser.add_argument("--json", action="store_true",
-                        help="with --once: print {agent: {state, source, since}} as JSON")
+                        help="with --once: print {agent: {state, source, since}} as JSON;"
+                             " a state watch may not believe is 'unknown', with 'published'"
+                             " and 'why' beside it")
 
 
 def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> int:
@@ -167,8 +254,9 @@ def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> i
                 print(f"focuslight watch: cannot reach broker {settings.url}; {UNREACHABLE_HINT}",
                       file=sys.stderr)
                 return 2
-            print(json.dumps({a: {"state": s.state, "source": s.source, "since": s.since}
-                              for a, s in sorted(table.agents.items())}, indent=1)
+            print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
+                              | ({"published": s.state, "why": why} if why else {})
+                              for a, (s, shown, why) in table.shown().items()}, indent=1)
                   if args.json else table.render(time.time(), colour=False))
             return 0
         while True:

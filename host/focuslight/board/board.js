@@ -144,7 +144,7 @@ function drawHeader() {
     snapshot.broker === "connected" ? "broker: connected" : "broker: not connected";
   link.classList.toggle("down", !live || snapshot.broker !== "connected");
   banner.hidden = doubts.length === 0;
-  banner.textContent = doubts.length ? `Not live — ${doubts.join("; ")}. Lights show unknown.` : "";
+  banner.textContent = doubts.length ? `Not live — ${doubts.join("; ")}.` : "";
   const list = document.getElementById("bridges");
   list.replaceChildren(...(snapshot ? snapshot.bridges : []).map((bridge) => {
     const item = document.createElement("li");
