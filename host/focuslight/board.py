@@ -313,7 +313,7 @@ class Board:
             try:
                 self.receive(topic_of(msg), msg.payload)
             except ProtocolError as err:
-                log.warning("board: ignored message on %s: %s", topic_for_log(msg), err)
+                log.warning("board: ignored message on %r: %s", topic_for_log(msg), err)
 
     def receive(self, topic: str, payload: bytes) -> None:
         """One message from the broker into the :class:`Floor`; ProtocolError if it is bad.

@@ -197,9 +197,9 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
             if reason.is_failure:
                 say(f"{datetime.now():%H:%M:%S} broker {settings.url} refused: {reason}")
                 return
+            # bridges first: a status is then judged against its bridge from the first line on
             c.subscribe([(topics.all_bridges(), 1), (topics.all_status(), 1),
-                         (all_telemetry(topics), 1), (all_beacon_availability(topics), 1)])  # bridges first: a
-            # status is then judged against its bridge from the first line on
+                         (all_telemetry(topics), 1), (all_beacon_availability(topics), 1)])
             say(table.link(True))
 
     def on_disconnect(*_args: object) -> None:
