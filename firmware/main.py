@@ -1,5 +1,128 @@
 # Boots the beacon. Everything lives in the beacon package (compiled to .mpy
-# by `focuslight flash`); main.py stays source and tiny.
-from beacon import app
+# by `focuslight flash`); main.py stays source and is also the beacon's
+# bootloader for over-the-air updates (docs/firmware.md, "Updating beacons
+# over the network"). It is never updated over the air, only by `flash`, so
+# a broken update can never break the code that rolls it back.
+#
+# beacon.new/ + update.json "pending": a verified download (beacon/update.py)
+#   -> swapped in: beacon/ -> beacon.old/ (the rollback copy), beacon.new/ -> beacon/,
+#      config.new -> config.json (config.old kept); state "trial"
+# state "trial" at boot: the new firmware started before and never reached the
+#   broker (crash, watchdog, power loss) -> rolled back
+# trial run: an import or config error, an exception, or no broker within
+#   trial_s seconds -> rolled back and reset; reaching the broker -> "done"
+#   (beacon/update.py confirms it)
+import os
 
-app.main()
+STATE = "update.json"
+PKG, NEW, OLD = "beacon", "beacon.new", "beacon.old"
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _rmtree(path):
+    if _exists(path):
+        for name in os.listdir(path):
+            os.remove(path + "/" + name)  # the package is flat
+        os.rmdir(path)
+
+
+def _move(src, dst):
+    """Rename, replacing dst (FAT cannot rename onto an existing file)."""
+    if _exists(dst):
+        os.remove(dst)
+    os.rename(src, dst)
+
+
+def state():
+    import json
+
+    try:
+        with open(STATE) as f:
+            st = json.load(f)
+        return st if isinstance(st, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def save(st):
+    import json
+
+    with open(STATE + ".tmp", "w") as f:
+        json.dump(st, f)
+    _move(STATE + ".tmp", STATE)  # never a half-written state file
+
+
+def _swap():
+    """Idempotent: a power cut anywhere in here finishes the swap on the next boot."""
+    if _exists("config.new"):
+        if _exists("config.json"):
+            _move("config.json", "config.old")
+        _move("config.new", "config.json")
+    elif _exists(NEW) and _exists("config.old"):
+        os.remove("config.old")  # an older update's: must not come back on a rollback
+    if _exists(NEW):
+        if _exists(PKG):
+            _rmtree(OLD)
+            os.rename(PKG, OLD)
+        os.rename(NEW, PKG)
+
+
+def rollback(st, why):
+    """Put the previous firmware (and config) back, record why, and reset."""
+    if _exists(OLD):
+        _rmtree(PKG)
+        os.rename(OLD, PKG)
+    if _exists("config.old"):
+        _move("config.old", "config.json")
+    st["state"] = "rolled_back"
+    st["reason"] = why
+    save(st)
+    print("beacon: update to %s rolled back: %s" % (st.get("version"), why))
+    import machine
+
+    machine.reset()
+
+
+async def _deadline(seconds):
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    st = state()
+    if st.get("state") == "trial":
+        rollback(st, "did not reach the broker within %d s" % seconds)
+
+
+def main():
+    st = state()
+    if st.get("state") == "trial":
+        rollback(st, "the new firmware stopped before it reached the broker")
+    if st.get("state") == "pending":
+        _swap()
+        st["state"] = "trial"
+        save(st)
+        print("beacon: trying firmware %s" % st.get("version"))
+    if st.get("state") != "trial":
+        from beacon import app
+
+        app.main()
+        return
+    try:
+        import asyncio
+
+        from beacon import app, config
+
+        config.load()  # a config the new firmware refuses fails the update, not the beacon
+        asyncio.create_task(_deadline(st.get("trial_s", 90)))  # noqa: RUF006 (runs in app.main)
+        app.main()
+    except Exception as e:  # anything at all: the old firmware is the safe place to be
+        rollback(state(), "%s: %s" % (type(e).__name__, e))
+
+
+main()

@@ -38,6 +38,10 @@ def board(tmp_path: Path) -> Iterator[tuple[Socat, Path]]:
     (root / "beacon" / "look.py").write_text("raise ImportError('stale source wins')\n")
     (root / "beacon" / "gone.mpy").write_bytes(b"M\x06")
     (root / "main.mpy").write_bytes(b"M\x06")
+    # an over-the-air update left on trial: it must not roll the fresh flash back
+    (root / "beacon.old").mkdir()
+    (root / "beacon.old" / "app.py").write_text("raise ImportError('the old firmware')\n")
+    (root / "update.json").write_text('{"state": "trial", "id": "x", "version": "9"}')
     socat = Socat(tmp_path / "tty", micropython_peer(), cwd=root,
                   env=micropython_env(FIRMWARE / "unix"))
     yield socat, root
@@ -58,6 +62,7 @@ def test_flash_end_to_end_on_the_unix_port(board, mosquitto) -> None:
     modules = sorted(p.stem for p in (FIRMWARE / "beacon").glob("*.py"))
     assert sorted(p.name for p in (root / "beacon").iterdir()) == [f"{m}.mpy" for m in modules]
     assert not (root / "main.mpy").exists()
+    assert not (root / "update.json").exists() and not (root / "beacon.old").exists()
     assert (root / "main.py").read_text() == (FIRMWARE / "main.py").read_text()
     config = json.loads((root / "config.json").read_text())
     assert config | {"broker": "", "port": 0} == {

@@ -95,8 +95,9 @@ def _extras(cfg, link):
     from network import STA_IF, WLAN
 
     from beacon.telemetry import Telemetry
+    from beacon.update import Updater
 
-    return (Telemetry(cfg, link, WLAN(STA_IF)),)
+    return (Telemetry(cfg, link, WLAN(STA_IF)), Updater(cfg, link))
 
 
 def fail(message, raw_led="neopixel"):

@@ -35,6 +35,9 @@ EXTERNAL_COMMANDS = {
                "Run the real firmware on the MicroPython unix port with a terminal LED."),
     "flash": ("focuslight.flash", "put the firmware and its config on a board",
               "Compile the firmware with mpy-cross, copy it with mpremote, write config.json."),
+    "update": ("focuslight.update", "new firmware (and config) onto a beacon over the network",
+               "Offer a firmware to a beacon over MQTT; it checks, installs, restarts and rolls"
+               " back if the new firmware does not come up."),
     "demo": ("focuslight.demo", "everything on one machine, no hardware, no setup",
              "Embedded broker + bridge with simulated agents + a virtual beacon."),
     "board": ("focuslight.board", "the floor board web page", "Every agent's light, live."),

@@ -90,12 +90,21 @@ for n in os.listdir({pkg}):
     if n not in {keep}:
         os.remove({pkg} + "/" + n)
         print("removed stale :" + {pkg} + "/" + n)
-try:
-    os.remove("main.mpy")
-except OSError:
-    pass
+for n in ("main.mpy", "update.json", "config.new", "config.old"):
+    try:
+        os.remove(n)
+    except OSError:
+        pass
+for d in ("beacon.new", "beacon.old"):
+    try:
+        for n in os.listdir(d):
+            os.remove(d + "/" + n)
+        os.rmdir(d)
+    except OSError:
+        pass
 """
-"""Runs on the board before the copy: only the files about to be copied may remain."""
+"""Runs on the board before the copy: only the files about to be copied may remain, and
+no over-the-air update state (an update on trial would roll the fresh flash back)."""
 CHECK = """import sys
 for m in [m for m in sys.modules if m.split(".")[0] == "beacon"]:
     del sys.modules[m]

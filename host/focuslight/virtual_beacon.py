@@ -159,11 +159,24 @@ def free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
+RESET_EXIT = 75
+"""Exit code of the unix port's ``machine.reset()`` (firmware/unix/machine.py): start again."""
+
+
+RESET_LINE = "virtual beacon: the firmware reset the board; starting it again"
+
+
 class VirtualBeacon:
     """The firmware process and the virtual wires to it (button, Wi-Fi, LED).
 
+    The firmware runs from a copy in a temporary folder, the board's
+    filesystem: ``main.py``, ``beacon/`` and ``config.json``, which the
+    firmware may rewrite (an over-the-air update). When it calls
+    ``machine.reset()`` the process ends with :data:`RESET_EXIT` and is
+    started again on the same files, as a board would reboot.
+
     Events arrive on :attr:`events` as ``("look", Look)``, ``("px", (r, g, b))``,
-    ``("log", line)`` and finally ``("exit", returncode)``.
+    ``("log", line)``, ``("reset", None)`` and finally ``("exit", returncode)``.
     """
 
     def __init__(self, config: dict[str, Any], *, frames: bool = False,
@@ -171,19 +184,17 @@ class VirtualBeacon:
         self.config = config
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._tmp = tempfile.TemporaryDirectory(prefix="focuslight-beacon-")
-        Path(self._tmp.name, "config.json").write_text(json.dumps(config))
+        self.root = Path(self._tmp.name)
+        """The board's filesystem."""
+        install_firmware(firmware, self.root)
+        (self.root / "config.json").write_text(json.dumps(config))
         self._vhw = ("127.0.0.1", free_udp_port())
         self._wire = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.proc = subprocess.Popen(
-            firmware_command(firmware), cwd=self._tmp.name,
-            env=firmware_env(self._vhw[1], frames, firmware),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, preexec_fn=_die_with_parent,
-            start_new_session=True)  # a Ctrl-C on the terminal is the launcher's to handle
-        self._readers = [threading.Thread(target=self._read, args=(s,), daemon=True)
-                         for s in (self.proc.stdout, self.proc.stderr)]
-        for reader in self._readers:
-            reader.start()
+        self._frames = frames
+        self._closing = False
+        self.proc = self._start(reset=False)
+        self._runner = threading.Thread(target=self._run, daemon=True)
+        self._runner.start()
 
     def __enter__(self) -> VirtualBeacon:
         return self
@@ -209,23 +220,56 @@ class VirtualBeacon:
             self._wire.sendto(command.encode(), self._vhw)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        self._closing = True
+        proc = self.proc
+        if proc.poll() is None:
+            proc.terminate()
             try:
-                self.proc.wait(5)
+                proc.wait(5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for reader in self._readers:
-            reader.join(2)
+                proc.kill()
+                proc.wait()
+        self._runner.join(5)
         self._wire.close()
         self._tmp.cleanup()
+
+    def _start(self, reset: bool) -> subprocess.Popen[str]:
+        env = firmware_env(self._vhw[1], self._frames, self.root)
+        if reset:
+            env["FOCUSLIGHT_RESET_CAUSE"] = "soft"
+        return subprocess.Popen(
+            firmware_command(self.root), cwd=self.root, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, bufsize=1, preexec_fn=_die_with_parent,
+            start_new_session=True)  # a Ctrl-C on the terminal is the launcher's to handle
+
+    def _run(self) -> None:
+        """Read the firmware's output; start it again after machine.reset(), as a board does."""
+        while True:
+            proc = self.proc
+            logs = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+            logs.start()
+            self._read(proc.stdout)
+            code = proc.wait()
+            logs.join(2)
+            if code != RESET_EXIT or self._closing:
+                self.events.put(("exit", code))
+                return
+            self.events.put(("reset", None))
+            self.proc = self._start(reset=True)
 
     def _read(self, stream: TextIO) -> None:
         for line in stream:
             self.events.put(_event(line.rstrip("\n")))
-        if stream is self.proc.stdout:
-            self.events.put(("exit", self.proc.wait()))
+
+
+def install_firmware(firmware: Path, root: Path) -> None:
+    """Copy ``main.py`` and the ``beacon`` package onto a virtual board's filesystem."""
+    shutil.copy(firmware / "main.py", root / "main.py")
+    (root / "beacon").mkdir()
+    for module in (firmware / "beacon").iterdir():
+        if module.suffix in (".py", ".mpy"):
+            shutil.copy(module, root / "beacon" / module.name)
 
 
 def _event(line: str) -> tuple[str, Any]:
@@ -254,6 +298,8 @@ class LineView:
                 print(value, file=sys.stderr, flush=True)
                 if "config error" in value:
                     return EXIT_CONFIG
+            elif kind == "reset":
+                print(RESET_LINE, file=sys.stderr, flush=True)
         return 0
 
     def _commands(self) -> None:
@@ -325,7 +371,7 @@ class TerminalView:
                 elif kind == "px":
                     self.rgb = value
                 else:
-                    print(f"\r\x1b[2K\x1b[2m{value}\x1b[0m")
+                    print(f"\r\x1b[2K\x1b[2m{RESET_LINE if kind == 'reset' else value}\x1b[0m")
                 kind, value = self.beacon.events.get_nowait()
         return None
 

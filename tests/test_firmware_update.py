@@ -1,0 +1,242 @@
+"""Over-the-air update (issue 9.10), end to end: `focuslight update` (or its Session with a
+tampered file) against the real firmware on the unix port (the virtual beacon, which
+restarts the process when the firmware calls machine.reset()) through a real mosquitto.
+
+Each case ends by checking what the beacon reports about itself (telemetry) and what is on
+its filesystem: the firmware it runs, and the rollback copy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from firmware_helpers import ROOT, status
+
+from focuslight.connection import BrokerSettings
+from focuslight.embedded_broker import free_port
+from focuslight.protocol import Topics
+from focuslight.update import Offer, Session
+from focuslight.virtual_beacon import VirtualBeacon
+
+PREFIX = "otatest"
+BEACON = "alice-desk"
+BASE = f"{PREFIX}/beacons/{BEACON}"
+OLD = (ROOT / "firmware" / "beacon" / "version.py").read_text().split('"')[1]
+
+
+class Device:
+    """A virtual beacon in this process: its log lines, waited on, and its filesystem."""
+
+    def __init__(self, broker, **extra) -> None:
+        config = {"agent": "alice", "beacon": BEACON, "board": "unix", "transport": "mqtt",
+                  "broker": broker.host, "port": broker.port, "prefix": PREFIX, **extra}
+        self.beacon = VirtualBeacon(config)
+        self.root = self.beacon.root
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        while True:
+            kind, value = self.beacon.events.get()
+            with self._new:
+                self.lines.append(f"{kind}: {value}")
+                print(f"{time.monotonic():.2f} {kind}: {value}")
+                self._new.notify_all()
+            if kind == "exit":
+                return
+
+    def wait_for(self, text: str, start: int = 0, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        with self._new:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if text in self.lines[i]:
+                        return i
+                if not self._new.wait(max(0, deadline - time.monotonic())):
+                    raise AssertionError(f"no line with {text!r} in {timeout} s: "
+                                         f"{self.lines[start:][-25:]}")
+
+    def count(self, text: str) -> int:
+        with self._new:
+            return sum(text in line for line in self.lines)
+
+    def close(self) -> None:
+        self.beacon.close()
+
+
+@pytest.fixture
+def device(mosquitto, peer_factory):
+    peer_factory(mosquitto).publish(f"{PREFIX}/agents/alice/status", status("engaged"),
+                                    retain=True)
+    made: list[Device] = []
+
+    def start(**extra) -> Device:
+        made.append(Device(mosquitto, **extra))
+        made[-1].wait_for("look: engaged red solid")
+        return made[-1]
+
+    yield start
+    for d in made:
+        d.close()
+
+
+def firmware(tmp_path: Path, version: str, *, broken: str | None = None) -> Path:
+    """A copy of the firmware with another version (and, if asked, an app.py that raises)."""
+    copy = tmp_path / f"firmware-{version}"
+    shutil.copytree(ROOT / "firmware", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "beacon" / "version.py").write_text(f'VERSION = "{version}"\n')
+    if broken:
+        app = copy / "beacon" / "app.py"
+        app.write_text(f"raise RuntimeError({broken!r})\n" + app.read_text())
+    return copy
+
+
+def update(mosquitto, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "focuslight", "update", "--beacon", BEACON,
+                           "--broker", mosquitto.url, "--prefix", PREFIX, "--timeout", "60",
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+def telemetry(peer) -> dict:
+    return json.loads(peer.wait_for(f"{BASE}/telemetry"))
+
+
+def retained(peer_factory, mosquitto, topic: str) -> bytes | None:
+    """What the broker keeps on *topic* (None: nothing)."""
+    peer = peer_factory(mosquitto)
+    peer.subscribe(topic)
+    try:
+        return peer.wait_for(topic, timeout=1)
+    except AssertionError:
+        return None
+
+
+def test_a_good_update_is_installed_confirmed_and_reported(mosquitto, peer_factory, device,
+                                                           tmp_path: Path) -> None:
+    board = device()
+    peer = peer_factory(mosquitto)
+    peer.subscribe(f"{BASE}/telemetry")
+    assert telemetry(peer)["firmware"] == OLD
+    started = time.monotonic()
+    done = update(mosquitto, "--firmware", str(firmware(tmp_path, "0.2.1")))  # .mpy for x64
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"beacon {BEACON} runs firmware {OLD} (unix" in done.stdout
+    assert f"beacon {BEACON} runs 0.2.1 and is connected" in done.stdout
+    report = json.loads(peer.wait_for(f"{BASE}/telemetry",
+                                      lambda p: json.loads(p)["firmware"] == "0.2.1"))
+    assert report["reset_cause"] == "soft"
+    board.wait_for("beacon: update: firmware 0.2.1 confirmed")
+    assert board.count("reset: None") == 1
+    after = board.wait_for("look: engaged red solid", board.wait_for("reset: None"))
+    assert after  # the light is back on the agent's state after the restart
+    # the new package is compiled for the beacon; the old one is the rollback copy
+    assert sorted(p.suffix for p in (board.root / "beacon").iterdir()) == [".mpy"] * len(
+        list((ROOT / "firmware" / "beacon").glob("*.py")))
+    assert (board.root / "beacon.old" / "version.py").read_text().count(OLD) == 1
+    assert not (board.root / "beacon.new").exists()
+    status_now = json.loads(retained(peer_factory, mosquitto, f"{BASE}/update/status"))
+    assert (status_now["state"], status_now["running"]) == ("done", "0.2.1")
+    assert retained(peer_factory, mosquitto, BASE + "/update") is None  # offer withdrawn
+    print(f"good update with mpy-cross, 16 modules: {took:.1f} s")
+
+
+def test_a_corrupt_file_is_refused_and_the_old_firmware_keeps_running(
+        mosquitto, peer_factory, device, tmp_path: Path) -> None:
+    board = device()
+    peer = peer_factory(mosquitto)
+    peer.subscribe(f"{BASE}/update/status")
+    new = firmware(tmp_path, "0.2.1")
+    files = [(f"beacon/{p.name}", p.read_bytes()) for p in sorted((new / "beacon").glob("*.py"))]
+    offer = Offer("0.2.1", files, 90)
+    index = offer.paths.index("beacon/view.py")
+    good = offer.blobs[index]
+    offer.blobs[index] = good.replace(b"unknown", b"engaged")  # same size, other bytes
+    assert len(offer.blobs[index]) == len(good) and offer.blobs[index] != good
+    settings = BrokerSettings(mosquitto.host, mosquitto.port)
+    with Session(settings, Topics(PREFIX), BEACON) as session:
+        assert session.telemetry().firmware == OLD
+        assert session.serve(offer, 30) == 1
+    refused = [line for line in board.lines if "refused" in line]
+    assert refused == [f"log: beacon: update: 0.2.1 refused: beacon/view.py: sha256 mismatch;"
+                       f" keeping {OLD}"]
+    body = json.loads(peer.wait_for(f"{BASE}/update/status",
+                                    lambda p: json.loads(p)["state"] == "failed"))
+    assert body == {"v": 1, "id": offer.ident, "state": "failed", "version": "0.2.1",
+                    "running": OLD, "reason": "beacon/view.py: sha256 mismatch"}
+    assert board.count("reset: None") == 0 and board.beacon.proc.poll() is None
+    assert not (board.root / "beacon.new").exists() and not (board.root / "beacon.old").exists()
+    remembered = json.loads((board.root / "update.json").read_text())
+    assert (remembered["state"], remembered["id"]) == ("failed", offer.ident)
+    # it still runs and shows the agent: the next status reaches the light
+    peer.publish(f"{PREFIX}/agents/alice/status", status("dnd"), retain=True)
+    board.wait_for("look: dnd purple solid")
+    # the refused offer, still retained somewhere, is never tried again
+    peer.publish(BASE + "/update", offer.payload(), retain=True)
+    board.beacon.wifi(False)
+    board.wait_for("wifi: lost")
+    mark = len(board.lines)
+    board.beacon.wifi(True)
+    board.wait_for("mqtt: connected", mark)
+    time.sleep(0.5)
+    assert board.count("downloading") == 1
+    peer.publish(BASE + "/update", b"", retain=True)
+
+
+def test_a_firmware_that_does_not_start_is_rolled_back(mosquitto, peer_factory, device,
+                                                       tmp_path: Path) -> None:
+    board = device()
+    peer = peer_factory(mosquitto)
+    peer.subscribe(f"{BASE}/telemetry")
+    telemetry(peer)
+    bad = firmware(tmp_path, "0.2.1", broken="this firmware does not start")
+    done = update(mosquitto, "--firmware", str(bad), "--source")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"beacon {BEACON} rolled back 0.2.1: RuntimeError: this firmware does not start;"
+            f" it runs {OLD}") in done.stderr
+    board.wait_for("beacon: trying firmware 0.2.1")
+    board.wait_for("beacon: update to 0.2.1 rolled back: RuntimeError: this firmware does not"
+                   " start")
+    assert board.count("reset: None") == 2  # into the new firmware, and back
+    report = json.loads(peer.wait_for(f"{BASE}/telemetry",
+                                      lambda p: json.loads(p)["uptime"] < 5))
+    assert report["firmware"] == OLD
+    assert "does not start" not in (board.root / "beacon" / "app.py").read_text()
+    assert not (board.root / "beacon.old").exists()
+    board.wait_for("look: engaged red solid", board.wait_for("rolled back"))
+
+
+def test_a_config_change_that_loses_the_broker_is_rolled_back_after_the_trial(
+        mosquitto, peer_factory, device) -> None:
+    board = device()
+    nowhere = free_port()
+    done = update(mosquitto, "--source", "--set", f"port={nowhere}", "--set", "brightness=0.3",
+                  "--trial", "10")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "rolled back" in done.stderr and "did not reach the broker within 10 s" in done.stderr
+    config = json.loads((board.root / "config.json").read_text())
+    assert config["port"] == mosquitto.port and "brightness" not in config
+    assert not (board.root / "config.old").exists() or json.loads(
+        (board.root / "config.old").read_text()) != config
+
+
+def test_a_config_change_is_applied(mosquitto, device) -> None:
+    board = device()
+    done = update(mosquitto, "--source", "--set", "brightness=0.3", "--set", "telemetry=30")
+    assert done.returncode == 0, done.stdout + done.stderr
+    config = json.loads((board.root / "config.json").read_text())
+    assert (config["brightness"], config["telemetry"]) == (0.3, 30)
+    assert "brightness" not in json.loads((board.root / "config.old").read_text())
+
+
+def test_update_explains_a_beacon_that_never_reported(mosquitto) -> None:
+    done = update(mosquitto, "--timeout", "5")
+    assert done.returncode == 1
+    assert "has never reported telemetry" in done.stderr and "focuslight flash" in done.stderr
