@@ -192,6 +192,7 @@ class VirtualBeacon:
         self._wire = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._frames = frames
         self._closing = False
+        self._lock = threading.Lock()  # close() never misses a process started by a reset
         self.proc = self._start(reset=False)
         self._runner = threading.Thread(target=self._run, daemon=True)
         self._runner.start()
@@ -220,8 +221,9 @@ class VirtualBeacon:
             self._wire.sendto(command.encode(), self._vhw)
 
     def close(self) -> None:
-        self._closing = True
-        proc = self.proc
+        with self._lock:
+            self._closing = True
+            proc = self.proc
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -252,11 +254,12 @@ class VirtualBeacon:
             self._read(proc.stdout)
             code = proc.wait()
             logs.join(2)
-            if code != RESET_EXIT or self._closing:
-                self.events.put(("exit", code))
-                return
-            self.events.put(("reset", None))
-            self.proc = self._start(reset=True)
+            with self._lock:
+                if code != RESET_EXIT or self._closing:
+                    self.events.put(("exit", code))
+                    return
+                self.events.put(("reset", None))
+                self.proc = self._start(reset=True)
 
     def _read(self, stream: TextIO) -> None:
         for line in stream:
