@@ -109,6 +109,8 @@ def test_every_command_has_help():
     ("mqtt://h", ("h", 1883, False, None, None)),
     ("mqtts://h", ("h", 8883, True, None, None)),
     ("mqtt://u:p%40ss@h:1884", ("h", 1884, False, "u", "p@ss")),
+    ("h:1883", ("h", 1883, False, None, None)),  # every command: what flash always took
+    ("192.168.1.10", ("192.168.1.10", 1883, False, None, None)),
 ])
 def test_broker_urls(url, expected):
     s = BrokerSettings.parse(url)
@@ -116,7 +118,7 @@ def test_broker_urls(url, expected):
     assert "@" not in s.url
 
 
-@pytest.mark.parametrize("url", ["h:1883", "tcp://h", "mqtt://", "mqtt://h/path", "mqtt://h:x"])
+@pytest.mark.parametrize("url", ["tcp://h", "mqtt://", "mqtt://h/path", "mqtt://h:x", "h:x", ""])
 def test_bad_broker_urls(url):
     with pytest.raises(BrokerURLError):
         BrokerSettings.parse(url)
@@ -193,3 +195,20 @@ def test_watch_redraws_in_place_on_a_terminal(mosquitto, bridge_process):
     assert len(frames) >= 5, screen
     last = frames[-2].decode()
     assert "alice" in last and "\x1b[35mdnd" in last and "bridges: main online" in last
+
+
+def test_every_command_takes_the_broker_in_the_same_forms(mosquitto, tmp_path):
+    """One parser: ``--broker 127.0.0.1:PORT`` (what flash always took) works for all."""
+    bare = f"127.0.0.1:{mosquitto.port}"
+    setter = run("set", "alice", "auto", "--no-wait", "--broker", bare)
+    assert setter.returncode == 0, setter.stderr
+    watch = run("watch", "--once", "--broker", bare)
+    assert watch.returncode == 0, watch.stderr
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nbroker = "{bare}"\n[agents.alice]\n')
+    check = run("bridge", "-c", str(config), "--check")
+    assert check.returncode == 0, check.stderr
+    assert f"broker mqtt://{bare}" in check.stdout
+    flashed = run("flash", "--dry-run", "--port", str(tmp_path / "none"), "--board", "pico_w",
+                  "--agent", "alice", "--wifi-ssid", "office", "--broker", "192.168.1.10:1884")
+    assert '"broker": "192.168.1.10"' in flashed.stdout and '"port": 1884' in flashed.stdout

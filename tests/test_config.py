@@ -110,3 +110,30 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     assert config.agent_for_beacon("alice-desk") == "alice"
     assert config.serial_beacons[0].agent == "bob"
     assert config.home_assistant_prefix == "homeassistant"
+
+
+def test_a_directory_as_the_config_is_one_line_not_a_traceback(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(tmp_path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"focuslight bridge: {tmp_path}: (file): expected a TOML"
+                                   " file, got 'a directory'")
+
+
+def test_an_empty_config_fails_the_check(tmp_path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text("")
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.strip() == (f"focuslight bridge: {path}: agents: expected at least one"
+                                   " agent, e.g. [agents.alice], got 'none'")
+
+
+def test_the_check_counts_in_english(tmp_path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text('[agents.alice]\n[[sources]]\ntype = "simulated"\n')
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ok — 1 agent, 1 source, broker" in done.stdout

@@ -166,3 +166,40 @@ def test_declared_dependencies_are_installed_with_mip(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     steps = "  + mip install umqtt.simple \\\n  + mip install aioble@0.4.1 \\\n  + exec "
     assert steps in done.stdout
+
+
+@pytest.mark.parametrize(("board_kind", "flags", "refused"), [
+    ("pico_w", ("--led-pin", "99"), "--led-pin 99"),
+    ("pico_w", ("--led-pin", "25"), "--led-pin 25"),  # the Wi-Fi chip's chip select
+    ("pico_w", ("--led", "rgb", "--rgb-pins", "16,17,29"), "--rgb-pins 29"),
+    ("esp32", ("--button-pin", "7"), "--button-pin 7"),  # the flash chip
+    ("esp32", ("--button-pin", "34"), "--button-pin 34"),  # input only, no pull-up
+])
+def test_pins_the_board_cannot_use_are_refused(board_kind, flags, refused, tmp_path) -> None:
+    done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", board_kind,
+                 "--agent", "alice", "--wifi-ssid", "office", "--broker", "192.168.1.10",
+                 *flags)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith(f"focuslight flash: {refused} is not a GPIO a {board_kind}"
+                                  " beacon can use: pick "), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_board_default_pins_are_usable(tmp_path) -> None:
+    """The table that refuses pins accepts every default of firmware/beacon/boards.py."""
+    sys.path.insert(0, str(FIRMWARE))
+    try:
+        from beacon.boards import BOARDS
+    finally:
+        sys.path.remove(str(FIRMWARE))
+    from focuslight.flash import USABLE_PINS
+
+    for kind, (usable, _which) in USABLE_PINS.items():
+        pins = {BOARDS[kind]["neopixel_pin"], BOARDS[kind]["button_pin"],
+                *BOARDS[kind]["rgb_pins"]}
+        assert pins <= usable, (kind, pins - usable)
+    done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", "pico_w",
+                 "--agent", "alice", "--wifi-ssid", "office", "--broker", "192.168.1.10",
+                 "--led-pin", "22", "--button-pin", "26")
+    assert done.returncode == 0, done.stderr
+    assert '"neopixel_pin": 22' in done.stdout and '"button_pin": 26' in done.stdout

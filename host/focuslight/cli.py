@@ -10,12 +10,12 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 import paho.mqtt.client as mqtt
 
 from . import __version__, control
-from .config import load
+from .config import load, require_agents
 from .config_section import ConfigError
 from .connection import (
     BrokerError,
@@ -108,7 +108,8 @@ def _command(sub: argparse._SubParsersAction, name: str, short: str,
     command = sub.add_parser(name, help=short, description=description)
     group = command.add_argument_group("broker")
     group.add_argument("--broker", metavar="URL",
-                       help="mqtt://HOST:PORT or mqtts://HOST:PORT (env FOCUSLIGHT_BROKER)")
+                       help="HOST[:PORT], mqtt://HOST:PORT or mqtts://HOST:PORT (env "
+                            "FOCUSLIGHT_BROKER)")
     group.add_argument("--username", help="broker username")
     group.add_argument("--password", help="broker password")
     group.add_argument("--ca-file", metavar="PEM", help="CA bundle for mqtts:// (default: system)")
@@ -127,14 +128,21 @@ def topics_for(args: argparse.Namespace) -> Topics:
     return Topics(args.prefix or "focuslight")
 
 
+def _count(items: Sized, noun: str) -> str:
+    """``1 agent``, ``2 agents``: the summary reads as English."""
+    n = len(items)
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
     config = load(args.config, args.broker)
+    require_agents(config)
     config.broker = config.broker.with_credentials(args.username, args.password, args.ca_file)
     if args.prefix:
         config.prefix = Topics(args.prefix).prefix
     if args.check:
-        print(f"{args.config}: ok — {len(config.agents)} agents, {len(config.sources)} sources,"
-              f" broker {config.broker.url}")
+        print(f"{args.config}: ok — {_count(config.agents, 'agent')},"
+              f" {_count(config.sources, 'source')}, broker {config.broker.url}")
         return 0
     return run_until_signal(Service(config))
 

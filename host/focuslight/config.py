@@ -82,6 +82,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(path, "(file)", "an existing TOML file", "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "(file)", "a TOML file", "a directory") from None
+    except PermissionError:
+        raise ConfigError(path, "(file)", "a TOML file this user may read",
+                          "permission denied") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "(syntax)", "UTF-8 TOML text", "bytes that are not UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "(syntax)", "valid TOML", str(err)) from None
 
@@ -110,6 +117,16 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
     config.serial_beacons = [_serial_beacon(s, config) for s in root.sections("serial_beacons")]
     root.finish()
     return config
+
+
+def require_agents(config: Config) -> None:
+    """A bridge needs someone to serve: an empty (or mistyped) file must not pass ``--check``.
+
+    Separate from :func:`load`, which also reads fragments (the docs' source examples).
+    """
+    if not config.agents:
+        raise ConfigError(config.path, "agents", "at least one agent, e.g. [agents.alice]",
+                          "none")
 
 
 def _broker(bridge: Section, flag: str | None) -> BrokerSettings:

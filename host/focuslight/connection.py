@@ -1,7 +1,8 @@
 """Where the broker is and how to reach it: ``mqtt://`` / ``mqtts://`` URLs → paho clients.
 
 Every command takes ``--broker URL`` (and honours ``FOCUSLIGHT_BROKER``), so
-one spelling works everywhere: ``mqtt://host:1883`` for plain TCP,
+one spelling works everywhere: ``mqtt://host:1883`` (or just ``host:1883``,
+or ``host``) for plain TCP,
 ``mqtts://host:8883`` for TLS (system CAs unless a CA file is given),
 with optional ``user:password@`` or separate username/password options.
 """
@@ -49,10 +50,16 @@ class BrokerSettings:
 
     @classmethod
     def parse(cls, url: str) -> BrokerSettings:
-        parts = urlsplit(url)
+        """The one broker parser every command and the config file use.
+
+        Accepts ``mqtt://HOST[:PORT]``, ``mqtts://HOST[:PORT]`` and, for plain MQTT,
+        a bare ``HOST`` or ``HOST:PORT`` (``--broker 192.168.1.10``).
+        """
+        bare = "://" not in url
+        parts = urlsplit(f"mqtt://{url}" if bare else url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise BrokerURLError(f"broker must look like mqtt://HOST:PORT or mqtts://HOST:PORT,"
-                                 f" got {url!r}")
+            raise BrokerURLError(f"broker must look like mqtt://HOST:PORT, mqtts://HOST:PORT or"
+                                 f" HOST[:PORT], got {url!r}")
         if parts.path not in ("", "/"):
             raise BrokerURLError(f"broker URL takes no path, got {url!r}")
         tls = parts.scheme == "mqtts"

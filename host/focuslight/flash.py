@@ -500,7 +500,7 @@ def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
         prefix = bridge.str("prefix", None)
     url = broker_from_env(getattr(args, "broker", None), configured)
     try:
-        settings = BrokerSettings.parse(url if "://" in url else f"mqtt://{url}")
+        settings = BrokerSettings.parse(url)
     except BrokerURLError as err:
         raise FlashError(f"--broker: {err}") from None
     settings = settings.with_credentials(getattr(args, "username", None),
@@ -540,6 +540,7 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
     if broker.tls:
         raise FlashError("beacons speak plain MQTT: pass --broker HOST:PORT of a plain"
                          " (mqtt://) listener on your broker")
+    _check_pins(kind, args)
     if args.brightness is not None and not 0 <= args.brightness <= 1:
         raise FlashError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
     config: dict[str, Any] = {
@@ -553,6 +554,29 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
                 "rgb_pins": _pins(args.rgb_pins)}
     config.update({k: v for k, v in optional.items() if v is not None})
     return config
+
+
+USABLE_PINS: dict[str, tuple[frozenset[int], str]] = {
+    "pico_w": (frozenset([*range(23), 26, 27, 28]),
+               "GP0-GP22 or GP26-GP28 (GP23-GP25 and GP29 drive the Wi-Fi chip)"),
+    "esp32": (frozenset([0, 2, 4, 5, *range(12, 20), 21, 22, 23, 25, 26, 27, 32, 33]),
+              "GPIO 0, 2, 4, 5, 12-19, 21-23, 25-27, 32 or 33 (6-11 hold the flash chip,"
+              " 1 and 3 the USB serial link, 34-39 are inputs without a pull-up)"),
+}
+"""GPIOs a beacon may wire its LED and button to, per board (see hardware/pins.md)."""
+
+
+def _check_pins(kind: str, args: argparse.Namespace) -> None:
+    """Refuse a pin the board does not have or needs for itself, before anything is copied."""
+    if kind not in USABLE_PINS:
+        return  # the unix port: its pins are virtual
+    usable, which = USABLE_PINS[kind]
+    wanted = [("--led-pin", args.led_pin), ("--button-pin", args.button_pin)]
+    wanted += [("--rgb-pins", pin) for pin in _pins(args.rgb_pins) or []]
+    for flag, pin in wanted:
+        if pin is not None and pin not in usable:
+            raise FlashError(f"{flag} {pin} is not a GPIO a {kind} beacon can use: pick {which};"
+                             " hardware/pins.md has the wiring")
 
 
 def _pins(text: str | None) -> list[int] | None:
