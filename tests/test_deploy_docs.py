@@ -320,3 +320,29 @@ def test_retire_a_gone_counter_bridge_with_the_bridge_account(site_broker: int,
     assert "cleared focuslight/bridges/counter-1/availability" in done.stdout
     left = focuslight_as(site_broker, "supervisor", "watch", "--once", "--json")
     assert "counter-1" not in left.stdout
+
+
+def test_beacon_telemetry_and_an_update_pass_the_guide_acl(site_broker: int, clients) -> None:
+    """The real firmware as alice-desk: its telemetry reaches the board account, no other
+    account may offer it firmware, and `focuslight update` with the bridge account works."""
+    from focuslight.virtual_beacon import VirtualBeacon
+
+    board = clients("board")
+    board.subscribe("focuslight/beacons/+/telemetry")
+    config = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "127.0.0.1",
+              "port": site_broker, "username": "alice-desk", "password": "pw-alice-desk"}
+    with VirtualBeacon(config) as beacon:
+        topic, payload = board.next()
+        assert topic == "focuslight/beacons/alice-desk/telemetry" and b'"firmware"' in payload
+        for account in ("supervisor", "homeassistant", "board", "alice-desk"):
+            clients(account).publish("focuslight/beacons/alice-desk/update", '{"v":1}',
+                                     retain=True)
+        bridge = clients("focuslight-bridge")
+        bridge.subscribe("focuslight/beacons/alice-desk/update")
+        with pytest.raises(queue.Empty):
+            bridge.next()  # nothing retained: every forged offer was dropped
+        done = focuslight_as(site_broker, "focuslight-bridge", "update", "--beacon",
+                             "alice-desk", "--force", "--source", "--timeout", "60")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "beacon alice-desk runs 0.2.0 and is connected" in done.stdout
+        assert (beacon.root / "beacon.old").is_dir()
