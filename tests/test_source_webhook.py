@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from source_helpers import BridgeProcess, FakeClock, RecordingSink, bridge_config, load_doc_examples
 
-from focuslight import http_cap
+from focuslight import http_server
 from focuslight.config_section import ConfigError, Section
 from focuslight.embedded_broker import free_port, wait_for_port
 from focuslight.sources import webhook
@@ -190,8 +190,10 @@ def test_idle_connections_past_the_cap_get_503_and_service_resumes(
     idle = []
     try:
         wait_for_port("127.0.0.1", port)
+        wait_until(lambda: source.server and source.server.stats()["connections"] == 0)
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-        with caplog.at_level(logging.WARNING, logger=http_cap.__name__):
+        wait_until(lambda: source.server.stats()["connections"] == 4)
+        with caplog.at_level(logging.WARNING, logger=http_server.__name__):
             for _ in range(3):  # answered before the caller says anything, then closed
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
                     answer = b"".join(iter(lambda: extra.recv(4096), b""))
@@ -213,6 +215,13 @@ def test_idle_connections_past_the_cap_get_503_and_service_resumes(
         for conn in idle:
             conn.close()
         source.stop()
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.02)
 
 
 def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,16 +16,16 @@ another endpoint is refused instead of quietly lighting the wrong lamp.
 
 Every refusal is a JSON ``{"error": "..."}`` with a 4xx status (401 token,
 400 body, 404 path or agent, 405 method, 411/413 length, 415 content type)
-and one log line, never the token or the body. Past ``MAX_CONNECTIONS`` open
-connections a new one gets 503 and is closed, so idle callers cannot pile up
-threads. If the port is taken the source logs one line, its agents read
+and one log line, never the token, the query string or the body. The HTTP
+side is :mod:`focuslight.http_server` (asyncio + h11): a request must arrive
+whole within 10 s, connections are cheap and capped (``MAX_CONNECTIONS``;
+past it 503), so callers trickling bytes cannot crowd out the platform.
+If the port is taken the source logs one line, its agents read
 ``unknown`` and it retries every ``retry_s``; the bridge keeps running.
 With ``stale_s``, an agent nobody posted about for that long reads
 ``unknown``: a relay that died must not leave yesterday's state on the light.
 
-Standard library only (:mod:`http.server`): a few requests a minute per
-agent need no framework. Put a TLS reverse proxy in front when the platform
-calls from outside the site.
+Put a TLS reverse proxy in front when the platform calls from outside the site.
 """
 
 from __future__ import annotations
@@ -35,15 +35,12 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
-from email.message import Message
+from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..config_section import Section
-from ..http_cap import CappedHTTPServer
+from ..http_server import HttpError, HttpServer, Request, Response
 from ..protocol import STATES
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock
@@ -53,17 +50,14 @@ log = logging.getLogger(__name__)
 PATH = re.compile(r"/v1/agents/([^/?#]+)/state")
 JSON_TYPE = "application/json"
 MIN_TOKEN_CHARS = 16
-MAX_CONNECTIONS = 32
-"""Connections served at once; each idle one holds a thread for up to the
-handler's 10 s timeout (see :mod:`focuslight.http_cap`)."""
+MAX_CONNECTIONS = 1024
+"""Connections served at once. Each costs a coroutine, not a thread, and one
+that has not sent a whole request within 10 s is dropped (see
+:mod:`focuslight.http_server`); past the cap a new one gets 503."""
 
 
-class Refused(Exception):
+class Refused(HttpError):
     """A request we answer with a 4xx; ``str()`` is the reason sent back and logged."""
-
-    def __init__(self, status: HTTPStatus, reason: str, headers: dict[str, str] | None = None):
-        super().__init__(reason)
-        self.status, self.headers = status, headers or {}
 
 
 class WebhookSource(Source):
@@ -97,6 +91,8 @@ class WebhookSource(Source):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.server: HttpServer | None = None
+        """The HTTP server while listening (its :meth:`~HttpServer.stats` for tests)."""
 
     def start(self, sink: StatusSink) -> None:
         self._sink = sink
@@ -114,23 +110,20 @@ class WebhookSource(Source):
     # -- listening ------------------------------------------------------------------
 
     def _run(self) -> None:
-        server = self._listen()
+        self.server = server = self._listen()
         if server is None:
             return
-        serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                   name=f"webhook-{self.name}-http", daemon=True)
-        serving.start()
         self._watch_silence()
-        server.shutdown()
-        server.server_close()
-        serving.join(timeout=5)
+        server.stop()
 
-    def _listen(self) -> _Server | None:
+    def _listen(self) -> HttpServer | None:
         """Bind, retrying every ``retry_s`` while the port is taken; None once stopped."""
         failure: str | None = None
         while not self._stop.is_set():
             try:
-                server = _Server((self.bind, self.port), self)
+                server = HttpServer((self.bind, self.port), self.respond,
+                                    f"webhook {self.name}",
+                                    max_connections=MAX_CONNECTIONS).start()
             except OSError as err:
                 why = f"cannot listen on {self.bind}:{self.port} ({err.strerror or err})"
                 if why != failure:
@@ -143,7 +136,7 @@ class WebhookSource(Source):
                 self.clock.sleep_until(self.clock.now() + self.retry_s, self._stop)
                 continue
             log.info("webhook %s: listening on http://%s:%d/v1/agents/<agent>/state",
-                     self.name, self.bind, server.server_address[1])
+                     self.name, self.bind, server.port)
             return server
         return None
 
@@ -175,9 +168,26 @@ class WebhookSource(Source):
 
     # -- one request ----------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: Message,
-               read: Callable[[int], bytes]) -> dict[str, str]:
-        """Check one request and apply it; raise :class:`Refused` with the reason."""
+    async def respond(self, request: Request) -> Response:
+        """Answer one HTTP request (the application :class:`HttpServer` serves).
+
+        Each refusal is logged as one line naming the status, method, path
+        (never the query string: callers put tokens there) and peer.
+        """
+        try:
+            agent = self.check(request.method, request.path, request.headers)
+            result = self.apply(agent, await request.body(self.max_body))
+        except HttpError as err:
+            log.warning("webhook %s: %d for %s %s from %s: %s", self.name, err.status,
+                        request.method, request.path[:80], request.client, err)
+            return Response.json(err.status, {"error": str(err)}, err.headers)
+        return Response.json(HTTPStatus.OK, result)
+
+    def check(self, method: str, path: str, headers: Mapping[str, str]) -> str:
+        """Check a request's head before its body is read; the agent named in *path*.
+
+        *headers* has lower-case names. Raises :class:`Refused` with the reason.
+        """
         match = PATH.fullmatch(path)
         if match is None:
             raise Refused(HTTPStatus.NOT_FOUND,
@@ -185,13 +195,16 @@ class WebhookSource(Source):
         if method != "POST":
             raise Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed; use POST",
                           {"Allow": "POST"})
-        self._check_token(headers.get("Authorization", ""))
-        content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        self._check_token(headers.get("authorization", ""))
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON_TYPE:
             raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                           f"Content-Type must be {JSON_TYPE}, got {content_type[:60]!r}")
-        body = self._parse(read(self._length(headers)))
-        agent = match.group(1)
+        return match.group(1)
+
+    def apply(self, agent: str, raw: bytes) -> dict[str, str]:
+        """Check the body posted about *agent* and deliver its state; the 200 answer."""
+        body = self._parse(raw)
         if agent not in self.agents:
             raise Refused(HTTPStatus.NOT_FOUND, f"unknown agent {agent[:64]!r}")
         state = self._state(body.get("state"))
@@ -209,21 +222,6 @@ class WebhookSource(Source):
             raise Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
                           {"WWW-Authenticate": 'Bearer realm="focuslight"'})
 
-    def _length(self, headers: Message) -> int:
-        if headers.get("Transfer-Encoding") or headers.get("Content-Length") is None:
-            raise Refused(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header "
-                          "(chunked bodies are not accepted)")
-        try:
-            length = int(headers["Content-Length"])
-        except ValueError:
-            raise Refused(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
-        if length < 0:
-            raise Refused(HTTPStatus.BAD_REQUEST, "Content-Length is negative")
-        if length > self.max_body:
-            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                          f"body is {length} bytes, limit is {self.max_body}")
-        return length
-
     @staticmethod
     def _parse(raw: bytes) -> dict[str, Any]:
         try:
@@ -233,6 +231,8 @@ class WebhookSource(Source):
         except json.JSONDecodeError as err:
             raise Refused(HTTPStatus.BAD_REQUEST, f"body is not JSON ({err.msg} at "
                           f"line {err.lineno} column {err.colno})") from None
+        except RecursionError:  # "[[[[…": the decoder recurses once per level
+            raise Refused(HTTPStatus.BAD_REQUEST, "body is nested too deeply") from None
         if not isinstance(body, dict):
             raise Refused(HTTPStatus.BAD_REQUEST,
                           f"body must be a JSON object, got {type(body).__name__}")
@@ -246,51 +246,6 @@ class WebhookSource(Source):
         names = ", ".join([*STATES, *sorted(self.states)])
         raise Refused(HTTPStatus.BAD_REQUEST,
                       f"unknown state {str(value)[:64]!r}; expected one of {names}")
-
-
-class _Server(CappedHTTPServer):
-    def __init__(self, address: tuple[str, int], source: WebhookSource) -> None:
-        self.source = source
-        super().__init__(address, _Handler, f"webhook {source.name}", MAX_CONNECTIONS)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Thin HTTP shell around :meth:`WebhookSource.handle`."""
-
-    server: _Server
-    timeout = 10  # a caller that stalls mid-request loses its thread after this
-    server_version = "focuslight-webhook"
-    sys_version = ""
-
-    def _serve(self) -> None:
-        method, source = self.command, self.server.source
-        try:
-            result = source.handle(method, urlsplit(self.path).path, self.headers,
-                                   self.rfile.read)
-        except Refused as err:
-            log.warning("webhook %s: %d for %s %s from %s: %s", source.name, err.status,
-                        method, self.path[:80], self.client_address[0], err)
-            self._send(err.status, {"error": str(err)}, err.headers)
-            return
-        self._send(HTTPStatus.OK, result)
-
-    def _send(self, status: HTTPStatus, body: dict[str, str],
-              headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", JSON_TYPE)
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Access lines go to debug; refusals are logged once, by ``_serve``."""
-        log.debug("webhook: " + format, *args)
 
 
 # -- config ---------------------------------------------------------------------------
