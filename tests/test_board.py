@@ -301,7 +301,7 @@ def test_only_the_state_vocabulary_leaves_the_board(board, peer) -> None:
 def test_pages_past_the_cap_get_503_until_one_closes(mosquitto, monkeypatch, caplog) -> None:
     monkeypatch.setattr(board_module, "MAX_CONNECTIONS", 2)
     monkeypatch.setattr(board_module, "HEARTBEAT_S", 0.5)  # a closed stream is noticed sooner
-    caplog.set_level(logging.WARNING, logger="focuslight.http_cap")
+    caplog.set_level(logging.WARNING, logger="focuslight.http_server")
     board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
     board.start()
     streams = []

@@ -25,15 +25,15 @@ Example (``focuslight demo`` starts one the same way)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
@@ -50,7 +50,7 @@ from .connection import (
     topic_for_log,
     topic_of,
 )
-from .http_cap import CappedHTTPServer
+from .http_server import HttpError, HttpServer, Request, Response, Stream
 from .protocol import (
     OFFLINE,
     ProtocolError,
@@ -67,9 +67,9 @@ HEARTBEAT_S = 5.0
 """The stream sends a ping this often; the page trusts it for about two of these."""
 RETRY_MS = 2000
 """How soon a browser reconnects a dropped stream."""
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 4096
 """Pages (and page loads) served at once; each open page holds one connection
-and one thread for its event stream. A site has tens of screens."""
+(a coroutine and a socket, not a thread) for its event stream."""
 BOARD = "board"
 """The source named on a status the board itself concluded is ``unknown``."""
 UNKNOWN = "unknown"
@@ -235,7 +235,7 @@ class Board:
                  names: Mapping[str, str] | None = None) -> None:
         self.settings, self.topics, self.listen = settings, topics, listen
         self.floor = Floor(names)
-        self._server: _Server | None = None
+        self._server: HttpServer | None = None
         self._client: mqtt.Client | None = None
         self._outage_logged = False
 
@@ -244,15 +244,13 @@ class Board:
         """The page's address; a wildcard listen address is shown as this machine."""
         host, port = self.listen
         if self._server:
-            port = self._server.server_address[1]
+            port = self._server.port
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def start(self) -> Board:
         """Listen (raises OSError if the address is taken), then connect to the broker."""
-        self._server = _Server(self.listen, self.floor)
-        threading.Thread(target=self._server.serve_forever, name="board-http",
-                         daemon=True).start()
+        self._server = _serve(self.listen, self.floor)
         self._client = self._follow()
         log.info("floor board on %s, reading %s", self.url, self.settings.url)
         return self
@@ -261,8 +259,7 @@ class Board:
         self._outage_logged = True  # our own goodbye is no outage
         self.floor.close()
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
         if self._client:
             self._client.disconnect()
             self._client.loop_stop()
@@ -336,62 +333,100 @@ class Board:
             raise ProtocolError(f"the board reads no {leaf!r} topics")
 
 
-class _Server(CappedHTTPServer):
-    def __init__(self, listen: tuple[str, int], floor: Floor) -> None:
+# -- the web side: pages, the JSON view and the event stream over one HttpServer ------------
+
+def _serve(listen: tuple[str, int], floor: Floor) -> HttpServer:
+    """Start the board's web server over *floor* (raises OSError if *listen* is taken)."""
+    pages = _Pages(floor)
+    server = HttpServer(listen, pages.respond, "board", max_connections=MAX_CONNECTIONS)
+    server.start()
+    pages.feed.start(server)
+    return server
+
+
+class _Feed:
+    """Carries the floor's changes into the server's event loop, encoded once for every page.
+
+    One thread waits on :meth:`Floor.next` and hands each new snapshot (as
+    its SSE frame) to the loop; every page's stream waits on the feed. A page
+    that reads slowly skips to the newest snapshot instead of queueing older
+    ones: each frame is the whole floor, so only the newest matters.
+    """
+
+    def __init__(self, floor: Floor) -> None:
         self.floor = floor
+        self.version = 0
+        self.frame = b""
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def start(self, server: HttpServer) -> None:
+        threading.Thread(target=self._follow, args=(server,), name="board-feed",
+                         daemon=True).start()
+
+    def _follow(self, server: HttpServer) -> None:
+        version = -1
+        while True:
+            version, view = self.floor.next(version, HEARTBEAT_S)
+            if version < 0:
+                server.call_soon(self._publish, None)
+                return
+            if view is not None:
+                frame = f"event: snapshot\ndata: {json.dumps(view)}\n\n".encode()
+                server.call_soon(self._publish, frame)
+
+    def _publish(self, frame: bytes | None) -> None:
+        """On the loop: the newest frame (None: the board is closing); wake every stream."""
+        if frame is None:
+            self.closed = True
+        else:
+            self.frame, self.version = frame, self.version + 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """One page's stream: the newest snapshot on every change, a ping when quiet."""
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        sent = 0
+        while not self.closed:
+            if self.version != sent:
+                sent = self.version
+                yield self.frame
+                continue
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_S)
+            except TimeoutError:
+                yield f"event: ping\ndata: {json.dumps({'now': time.time()})}\n\n".encode()
+
+
+class _Pages:
+    """The board's HTTP application: pages, ``/api/agents`` and ``/events``."""
+
+    def __init__(self, floor: Floor) -> None:
+        self.floor = floor
+        self.feed = _Feed(floor)
         self.pages = {path: ((resources.files(__package__) / "board" / name).read_bytes(), kind)
                       for path, (name, kind) in PAGES.items()}
-        super().__init__(listen, _Handler, "board", MAX_CONNECTIONS)
+
+    async def respond(self, request: Request) -> Response | Stream:
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, "the board only serves GET",
+                            {"Allow": "GET, HEAD"})
+        if request.path == "/events":
+            return Stream(self.feed.stream(), "text/event-stream; charset=utf-8",
+                          {**_HEADERS, "X-Accel-Buffering": "no"})  # nginx: don't hold events
+        if request.path == "/api/agents":
+            view = json.dumps(self.floor.view()).encode()
+            return Response(HTTPStatus.OK, view, "application/json; charset=utf-8", _HEADERS)
+        if request.path in self.pages:
+            body, kind = self.pages[request.path]
+            return Response(HTTPStatus.OK, body, f"{kind}; charset=utf-8", _HEADERS)
+        raise HttpError(HTTPStatus.NOT_FOUND, "the board serves /, /events and /api/agents")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "focuslight-board"
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/events":
-            self._events()
-        elif path == "/api/agents":
-            self._send(json.dumps(self.server.floor.view()).encode(), "application/json")
-        elif path in self.server.pages:
-            self._send(*self.server.pages[path])
-        else:
-            self.send_error(HTTPStatus.NOT_FOUND, "the board serves /, /events and /api/agents")
-
-    def _send(self, body: bytes, kind: str) -> None:
-        self.send_response(HTTPStatus.OK)
-        self._headers(kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _headers(self, kind: str) -> None:
-        self.send_header("Content-Type", f"{kind}; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", "default-src 'self'")
-
-    def _events(self) -> None:
-        """One snapshot per change, a ping every HEARTBEAT_S, until the browser or board leaves."""
-        self.send_response(HTTPStatus.OK)
-        self._headers("text/event-stream")
-        self.send_header("X-Accel-Buffering", "no")  # nginx: don't hold events back
-        self.end_headers()
-        floor, version = self.server.floor, -1
-        try:
-            self.wfile.write(f"retry: {RETRY_MS}\n\n".encode())
-            while True:
-                version, view = floor.next(version, HEARTBEAT_S)
-                if version < 0:
-                    return
-                kind, data = ("snapshot", view) if view else ("ping", {"now": time.time()})
-                self.wfile.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
-        except (BrokenPipeError, ConnectionResetError):
-            return
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("board http %s: " + format, self.address_string(), *args)
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'self'"}
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -217,17 +217,20 @@ class HttpServer:
         :class:`HttpError` it raises is answered as JSON ``{"error": reason}``.
     :param what: names the server in log lines and in the 503 ("webhook cti", "board").
     :param max_connections: connections served at once; past it, 503.
-    :param request_timeout: seconds for the head and body of one request, in total.
-    :param write_timeout: seconds a reader may take to accept one chunk of an answer.
+    :param request_timeout: seconds for the head and body of one request, in total
+        (default :data:`REQUEST_TIMEOUT_S`).
+    :param write_timeout: seconds a reader may take to accept one chunk of an answer
+        (default :data:`WRITE_TIMEOUT_S`).
     :param backlog: the listen queue.
     """
 
     def __init__(self, address: tuple[str, int], app: App, what: str, *,
-                 max_connections: int = 1024, request_timeout: float = REQUEST_TIMEOUT_S,
-                 write_timeout: float = WRITE_TIMEOUT_S, backlog: int = BACKLOG) -> None:
+                 max_connections: int = 1024, request_timeout: float | None = None,
+                 write_timeout: float | None = None, backlog: int = BACKLOG) -> None:
         self.address, self.app, self.what = address, app, what
         self.max_connections, self.backlog = max_connections, backlog
-        self.request_timeout, self.write_timeout = request_timeout, write_timeout
+        self.request_timeout = REQUEST_TIMEOUT_S if request_timeout is None else request_timeout
+        self.write_timeout = WRITE_TIMEOUT_S if write_timeout is None else write_timeout
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -470,6 +473,10 @@ class HttpServer:
             ("Content-Type", answer.content_type), *answer.headers.items()]))
         log.debug("%s: %s %s -> %d stream from %s", self.what, request.method,
                   request.path[:80], answer.status, request.client)
+        if request.method == "HEAD":
+            exchange.send(h11.EndOfMessage())
+            await exchange.writer.drain()
+            return
         streaming = asyncio.current_task()
         assert streaming is not None
 
