@@ -34,7 +34,7 @@ validates request lines, headers and ``Content-Length``/chunked framing and
 picks keep-alive and response framing. The I/O is the standard library's
 asyncio. A framework (aiohttp, uvicorn + starlette) would bring the same and
 more, at the price of several compiled dependencies on a Raspberry Pi; see
-docs/security.md for the comparison.
+docs/http.md for the comparison.
 
 The server runs its event loop in a thread of its own, so the bridge and the
 board (threaded programs around paho) start and stop it like any other part.
@@ -426,6 +426,12 @@ class HttpServer:
                     status.value, "malformed HTTP request"))
                 return
             if not isinstance(event, h11.Request):  # ConnectionClosed: the caller is done
+                return
+            if len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers) \
+                    > MAX_HEAD_BYTES:  # h11's own limit bends with how the bytes arrived
+                self._complain("431 request head too large", client)
+                await self._refuse(exchange, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                                   _PROTOCOL_REASONS[431])
                 return
             request = Request(event, exchange, client)
             answer = await self._call_app(request)
