@@ -6,7 +6,8 @@
 #
 # beacon.new/ + update.json "pending": a verified download (beacon/update.py)
 #   -> swapped in: beacon/ -> beacon.old/ (the rollback copy), beacon.new/ -> beacon/,
-#      config.new -> config.json (config.old kept); state "trial"
+#      and if the update changes the config ("config": true) config.json -> config.old,
+#      config.new -> config.json; state "trial"
 # state "trial" at boot: the new firmware started before and never reached the
 #   broker (crash, watchdog, power loss) -> rolled back
 # trial run: an import or config error, an exception, or no broker within
@@ -59,19 +60,20 @@ def save(st):
     _move(STATE + ".tmp", STATE)  # never a half-written state file
 
 
-def _swap():
+def _swap(st):
     """Idempotent: a power cut anywhere in here finishes the swap on the next boot."""
-    if _exists("config.new"):
-        if _exists("config.json"):
-            _move("config.json", "config.old")
-        _move("config.new", "config.json")
-    elif _exists(NEW) and _exists("config.old"):
-        os.remove("config.old")  # an older update's: must not come back on a rollback
     if _exists(NEW):
         if _exists(PKG):
             _rmtree(OLD)
             os.rename(PKG, OLD)
         os.rename(NEW, PKG)
+    if not st.get("config"):
+        if _exists("config.old"):
+            os.remove("config.old")  # an older update's: must not come back on a rollback
+    elif _exists("config.new"):
+        if _exists("config.json"):
+            _move("config.json", "config.old")
+        _move("config.new", "config.json")
 
 
 def rollback(st, why):
@@ -79,7 +81,7 @@ def rollback(st, why):
     if _exists(OLD):
         _rmtree(PKG)
         os.rename(OLD, PKG)
-    if _exists("config.old"):
+    if st.get("config") and _exists("config.old"):
         _move("config.old", "config.json")
     st["state"] = "rolled_back"
     st["reason"] = why
@@ -104,7 +106,7 @@ def main():
     if st.get("state") == "trial":
         rollback(st, "the new firmware stopped before it reached the broker")
     if st.get("state") == "pending":
-        _swap()
+        _swap(st)
         st["state"] = "trial"
         save(st)
         print("beacon: trying firmware %s" % st.get("version"))

@@ -240,3 +240,53 @@ def test_update_explains_a_beacon_that_never_reported(mosquitto) -> None:
     done = update(mosquitto, "--timeout", "5")
     assert done.returncode == 1
     assert "has never reported telemetry" in done.stderr and "focuslight flash" in done.stderr
+
+
+def stub_package(folder: Path, name: str) -> None:
+    """A firmware that only says which one it is (the bootloader does not care)."""
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "app.py").write_text(f"def main():\n    print('running {name}')\n")
+    (folder / "config.py").write_text("def load():\n    pass\n")
+
+
+CUTS = {
+    "nothing moved yet": [],
+    "beacon/ moved to beacon.old/": [("beacon", "beacon.old")],
+    "package swapped": [("beacon", "beacon.old"), ("beacon.new", "beacon")],
+    "config.json moved to config.old": [("beacon", "beacon.old"), ("beacon.new", "beacon"),
+                                        ("config.json", "config.old")],
+    "everything moved": [("beacon", "beacon.old"), ("beacon.new", "beacon"),
+                         ("config.json", "config.old"), ("config.new", "config.json")],
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+def test_a_swap_cut_short_by_a_power_loss_finishes_on_the_next_boot(cut: str,
+                                                                   tmp_path: Path) -> None:
+    """main.py, the real bootloader, on a filesystem left at each point of its swap."""
+    root = tmp_path / "board"
+    root.mkdir()
+    shutil.copy(ROOT / "firmware" / "main.py", root)
+    stub_package(root / "beacon", "old")
+    stub_package(root / "beacon.new", "new")
+    (root / "beacon.old").mkdir()  # a rollback copy from an earlier update: replaced
+    (root / "config.json").write_text('{"old": 1}')
+    (root / "config.new").write_text('{"new": 1}')
+    (root / "update.json").write_text(json.dumps({"state": "pending", "id": "a1",
+                                                  "version": "0.2.1", "config": True}))
+    for src, dst in CUTS[cut]:
+        (root / src).rename(root / dst)
+    env = {"MICROPYPATH": f"{ROOT / 'firmware' / 'unix'}:.frozen", "PATH": "/usr/bin:/bin"}
+    from focuslight.virtual_beacon import micropython_binary
+
+    done = subprocess.run([micropython_binary(), "main.py"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["beacon: trying firmware 0.2.1", "running new"]
+    assert "running new" in (root / "beacon" / "app.py").read_text()
+    assert "running old" in (root / "beacon.old" / "app.py").read_text()
+    assert not (root / "beacon.new").exists() and not (root / "config.new").exists()
+    assert json.loads((root / "config.json").read_text()) == {"new": 1}
+    assert json.loads((root / "config.old").read_text()) == {"old": 1}
+    assert json.loads((root / "update.json").read_text())["state"] == "trial"

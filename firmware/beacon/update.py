@@ -187,7 +187,7 @@ class Updater:
             if patch:
                 self._merge_config(patch)
             save({"state": "pending", "id": ident, "version": version, "from": VERSION,
-                  "trial_s": trial})
+                  "trial_s": trial, "config": bool(patch)})
         except UpdateError as e:
             why = str(e)
             log("update: %s refused: %s; keeping %s" % (version, why, VERSION))
