@@ -395,7 +395,8 @@ class _Feed:
                 continue
             changed = self._changed
             try:
-                await asyncio.wait_for(changed.wait(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):
+                    await changed.wait()
             except TimeoutError:
                 yield f"event: ping\ndata: {json.dumps({'now': time.time()})}\n\n".encode()
 
