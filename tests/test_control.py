@@ -132,8 +132,10 @@ def bridges(tmp_path: Path, mosquitto) -> Iterator:
     """Start in-process bridges with a Phone source: ``start(id, agents)``."""
     running: list[Service] = []
 
-    def start(bridge: str, agents: list[str]) -> tuple[Service, Phone]:
+    def start(bridge: str, agents: list[str], discovery: bool = True) -> tuple[Service, Phone]:
         config = load(write_config(tmp_path, mosquitto.url, bridge, agents, f"{bridge}.toml"))
+        if not discovery:
+            config.home_assistant_prefix = None
         phone = Phone(agents)
         config.sources = [phone]
         service = Service(config)
@@ -296,6 +298,20 @@ def test_a_bridge_retires_the_agents_dropped_from_its_config(mosquitto, bridges,
     assert " bob removed" in out, out
     table = focuslight(mosquitto, "watch", "--once", "--json")
     assert "bob" not in json.loads(table.stdout) and "alice" in json.loads(table.stdout)
+
+
+def test_a_bridge_retires_hundreds_of_dropped_agents_at_once(mosquitto, bridges) -> None:
+    many = [f"a{i:03d}" for i in range(400)]
+    service, _phone = bridges("main", many, discovery=False)
+    assert service.link.outbox.drain(20)
+    service.stop()
+    service, _phone = bridges("main", ["a000"], discovery=False)
+    deadline = time.monotonic() + 30
+    while len(service.link.retired) < len(many) - 1 or not service.link.outbox.drain(1):
+        assert time.monotonic() < deadline, f"retired only {len(service.link.retired)}"
+    assert service.link.retired == set(many[1:])
+    held = retained(mosquitto.port, f"{PREFIX}/agents/+/status")
+    assert set(held) == {TOPICS.status("a000")}
 
 
 def wait_board(board: Board, predicate, timeout: float = 15) -> None:

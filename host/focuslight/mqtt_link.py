@@ -93,10 +93,12 @@ MAX_INFLIGHT = 0
 :class:`Outbox` window is the limit. With paho's default of 20, every PUBACK
 rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
 5,000 agents falling from ~20,000 to ~500 changes/s)."""
-SWEEP_S = 5.0
-"""How long after each connect the bridge reads retained statuses, looking for
-agents it published and no longer owns. Retained messages arrive right after
-the SUBACK; the window only bounds how long its own statuses echo back."""
+SWEEP_S = 1.0
+"""How long after the SUBACK of its sweep subscription the bridge keeps it,
+reading retained statuses for agents it published and no longer owns. The
+broker queues every retained message when it handles the SUBSCRIBE, so they
+are on their way before the UNSUBSCRIBE; the window only bounds how long the
+bridge's own statuses echo back to it."""
 
 
 class MqttLink:
@@ -128,6 +130,7 @@ class MqttLink:
         self.client.on_message = self._on_message
         self._subscription: int | None = None
         self._sweep: threading.Timer | None = None
+        self._sweep_subscription: int | None = None
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
         self._problem: str | None = None
@@ -244,20 +247,21 @@ class MqttLink:
         on_connect, paho re-sends the statuses the last session left
         unacknowledged, and those are older than the snapshot."""
         with last_resort(log, "on_subscribe"):
+            if mid == self._sweep_subscription:
+                self._end_sweep_soon()
             if mid != self._subscription:
                 return
             self.outbox.open(self._everything)
-            self._start_sweep()
+            _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 1)
 
     def _on_publish(self, *_args: object) -> None:
         with last_resort(log, "on_publish"):
             self.outbox.acked()
 
-    def _start_sweep(self) -> None:
-        """Read the retained statuses for :data:`SWEEP_S` (see :meth:`_on_status`)."""
+    def _end_sweep_soon(self) -> None:
+        """Drop the sweep subscription :data:`SWEEP_S` after its SUBACK (see :meth:`_on_status`)."""
         if self._sweep is not None:
             self._sweep.cancel()
-        self.client.subscribe(self.topics.all_status(), 1)
         self._sweep = threading.Timer(SWEEP_S, self.client.unsubscribe,
                                       [self.topics.all_status()])
         self._sweep.daemon = True
