@@ -93,12 +93,15 @@ MAX_INFLIGHT = 0
 :class:`Outbox` window is the limit. With paho's default of 20, every PUBACK
 rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
 5,000 agents falling from ~20,000 to ~500 changes/s)."""
-SWEEP_S = 1.0
-"""How long after the SUBACK of its sweep subscription the bridge keeps it,
-reading retained statuses for agents it published and no longer owns. The
-broker queues every retained message when it handles the SUBSCRIBE, so they
-are on their way before the UNSUBSCRIBE; the window only bounds how long the
-bridge's own statuses echo back to it."""
+SWEEP_QUIET_S = 1.0
+"""The sweep subscription (retained statuses, looking for agents this bridge
+published and no longer owns) ends once no retained status has arrived for
+this long after its SUBACK. Not a fixed window: a broker delivers a large
+retained set at the pace of the bridge's acknowledgements, and one that
+unsubscribes early loses the rest (mosquitto drops the queued ones)."""
+SWEEP_MAX_S = 120.0
+"""A sweep never lasts longer than this, so the bridge's own statuses stop
+echoing back to it even on a broker that keeps sending retained ones."""
 
 
 class MqttLink:
@@ -129,8 +132,9 @@ class MqttLink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._subscription: int | None = None
-        self._sweep: threading.Timer | None = None
         self._sweep_subscription: int | None = None
+        self._sweep_heard = 0.0
+        self._sweep_cancel = threading.Event()
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
         self._problem: str | None = None
@@ -155,8 +159,7 @@ class MqttLink:
     def stop(self) -> None:
         """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
         self.liveness.stop()
-        if self._sweep is not None:
-            self._sweep.cancel()
+        self._sweep_cancel.set()
         was_connected = self.connected
         self.outbox.stop()
         if was_connected:
@@ -248,7 +251,7 @@ class MqttLink:
         unacknowledged, and those are older than the snapshot."""
         with last_resort(log, "on_subscribe"):
             if mid == self._sweep_subscription:
-                self._end_sweep_soon()
+                self._end_sweep_when_quiet()
             if mid != self._subscription:
                 return
             self.outbox.open(self._everything)
@@ -258,14 +261,22 @@ class MqttLink:
         with last_resort(log, "on_publish"):
             self.outbox.acked()
 
-    def _end_sweep_soon(self) -> None:
-        """Drop the sweep subscription :data:`SWEEP_S` after its SUBACK (see :meth:`_on_status`)."""
-        if self._sweep is not None:
-            self._sweep.cancel()
-        self._sweep = threading.Timer(SWEEP_S, self.client.unsubscribe,
-                                      [self.topics.all_status()])
-        self._sweep.daemon = True
-        self._sweep.start()
+    def _end_sweep_when_quiet(self) -> None:
+        """Unsubscribe the sweep once retained statuses stop arriving (:data:`SWEEP_QUIET_S`)."""
+        self._sweep_cancel.set()
+        cancel = self._sweep_cancel = threading.Event()
+        self._sweep_heard = started = time.monotonic()
+
+        def watch() -> None:
+            while not cancel.is_set():
+                now = time.monotonic()
+                quiet = now - self._sweep_heard
+                if quiet >= SWEEP_QUIET_S or now - started >= SWEEP_MAX_S:
+                    self.client.unsubscribe(self.topics.all_status())
+                    return
+                cancel.wait(SWEEP_QUIET_S - quiet)
+
+        threading.Thread(target=watch, name="focuslight-sweep", daemon=True).start()
 
     def _on_status(self, agent: str, msg: mqtt.MQTTMessage) -> None:
         """A retained status this bridge published for an agent it no longer has: retire it.
@@ -273,7 +284,10 @@ class MqttLink:
         Only retained deliveries count: the bridge's own statuses echo back
         live (retain flag 0) while the sweep subscription lasts.
         """
-        if not msg.retain or not msg.payload or agent in self.config.agents:
+        if not msg.retain:
+            return
+        self._sweep_heard = time.monotonic()
+        if not msg.payload or agent in self.config.agents:
             return
         try:
             status = decode_status(msg.payload)
