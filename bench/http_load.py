@@ -125,12 +125,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def rss_mb(pid: int | None) -> float | None:
+    """Resident memory of the server process (when this tool started it), in MB."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 async def run_load(url: str, target: str, token: str, slowloris: int, hold: float,
-                   legit: int, burst: int) -> dict:
+                   legit: int, burst: int, server_pid: int | None = None) -> dict:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     raw = request_bytes(target, host, token)
-    result: dict = {"target": target, "url": url}
+    result: dict = {"target": target, "url": url, "server_rss_mb_idle": rss_mb(server_pid)}
 
     if slowloris:
         slow = Slowloris(host, port, slowloris)
@@ -144,6 +155,8 @@ async def run_load(url: str, target: str, token: str, slowloris: int, hold: floa
         for i in range(legit):
             await asyncio.sleep(max(0.0, start + i * hold / legit - time.monotonic()))
             held.append(slow.open)
+            if i == legit // 2:
+                result["server_rss_mb_slowloris"] = rss_mb(server_pid)
             tasks.append(asyncio.create_task(one_request(host, port, raw, 10.0)))
         results = await asyncio.gather(*tasks)
         await asyncio.sleep(max(0.0, start + hold - time.monotonic()))
@@ -250,7 +263,7 @@ def main() -> int:
         url = child.stdout.readline().strip()
     try:
         result = asyncio.run(run_load(url, args.target, args.token, args.slowloris, args.hold,
-                                      args.legit, args.burst))
+                                      args.legit, args.burst, child.pid if child else None))
     finally:
         if child:
             child.stdin.close()
@@ -259,6 +272,9 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     print(f"{result['target']} at {result['url']}")
+    if result["server_rss_mb_idle"] is not None:
+        print(f"server RSS: {result['server_rss_mb_idle']} MB idle, "
+              f"{result.get('server_rss_mb_slowloris')} MB during slowloris")
     if "slowloris" in result:
         s = result["slowloris"]
         print(f"slowloris: {s['connections']} connections for {s['held_s']} s (open: min "
