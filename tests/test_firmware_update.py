@@ -227,6 +227,24 @@ def test_a_config_change_that_loses_the_broker_is_rolled_back_after_the_trial(
         (board.root / "config.old").read_text()) != config
 
 
+def test_a_config_value_the_new_firmware_refuses_is_rolled_back(mosquitto, device) -> None:
+    board = device()
+    done = update(mosquitto, "--source", "--set", "brightness=2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("rolled back 0.2.0: ConfigError: config.json: key 'brightness' must be a number"
+            " from 0 to 1, got 2") in done.stderr
+    assert "brightness" not in json.loads((board.root / "config.json").read_text())
+    board.wait_for("look: engaged red solid", board.wait_for("rolled back"))
+
+
+def test_a_mistyped_config_key_is_refused_before_anything_is_sent(mosquitto, device) -> None:
+    device()
+    done = update(mosquitto, "--set", "brightnes=0.3")
+    assert done.returncode == 1
+    assert "--set wants KEY=VALUE with a config.json key (agent, available_off," in done.stderr
+    assert "got 'brightnes=0.3'" in done.stderr
+
+
 def test_a_config_change_is_applied(mosquitto, device) -> None:
     board = device()
     done = update(mosquitto, "--source", "--set", "brightness=0.3", "--set", "telemetry=30")

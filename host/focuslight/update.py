@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import queue
@@ -119,7 +120,7 @@ def _update(args: argparse.Namespace) -> int:
     firmware = _check_firmware(args.firmware)
     if not 10 <= args.trial <= 3600:
         raise UpdateError(f"--trial must be 10..3600 seconds, got {args.trial}")
-    changes = config_changes(args.changes)
+    changes = config_changes(args.changes, config_keys(firmware))
     bridge = _bridge_settings(args)
     version = firmware_version(firmware)
     with Session(bridge.watcher, Topics(bridge.prefix), beacon) as session:
@@ -154,13 +155,28 @@ def firmware_version(firmware: Path) -> str:
     return found[1]
 
 
-def config_changes(pairs: list[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` flags as the JSON object the beacon merges into its config."""
+def config_keys(firmware: Path) -> frozenset[str]:
+    """The keys the firmware's config.json takes (``KEYS`` in ``beacon/config.py``)."""
+    tree = ast.parse((firmware / "beacon" / "config.py").read_text())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "KEYS" for t in node.targets)):
+            return frozenset(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+    raise UpdateError(f"{firmware}/beacon/config.py has no KEYS: not a focuslight firmware")
+
+
+def config_changes(pairs: list[str], known: frozenset[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` flags as the JSON object the beacon merges into its config.
+
+    Key names are checked here (a typo would otherwise cost a restart and a rollback);
+    values are checked by the new firmware itself on its trial boot.
+    """
     changes: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep or not re.fullmatch(r"[a-z_]{1,32}", key):
-            raise UpdateError(f"--set wants KEY=VALUE with a config.json key, got {pair!r}")
+        if not sep or key not in known:
+            raise UpdateError(f"--set wants KEY=VALUE with a config.json key"
+                              f" ({', '.join(sorted(known))}), got {pair!r}")
         try:
             changes[key] = json.loads(text)
         except ValueError:
