@@ -34,6 +34,12 @@ Config (one ``[[sources]]`` table)::
     expires = 600                   # requested subscription lifetime, seconds
     timeout = 8                     # seconds without an answer before "unknown"
     keepalive = 30                  # OPTIONS ping interval, seconds; 0 turns it off
+    empty_notify = "idle"           # an active subscription's NOTIFY without a body means
+                                    # "no calls" (Kamailio); "unknown": means "not known yet"
+    restart_grace = 120             # seconds an empty state counts as unknown after a
+                                    # subscription that had calls was lost (PBX restart)
+    probe = 30                      # every probe seconds one subscription is refreshed, so a
+                                    # PBX that restarted and forgot us is noticed; 0 turns it off
     [sources.extensions]            # extension → agent
     "201" = "alice"
     "202" = "bob"
@@ -55,6 +61,7 @@ from .base import Source, StatusSink, configured_agents
 from .sip_auth import authorization, best_challenge
 from .sip_dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
 from .sip_message import (
+    MAX_MESSAGE,
     SipMessage,
     SipParseError,
     is_decimal,
@@ -65,7 +72,7 @@ from .sip_message import (
     tag_of,
     uri_of,
 )
-from .sip_transport import TRANSPORTS, Transport, TransportError
+from .sip_transport import TRANSPORTS, Oversized, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,14 @@ T1, T2 = 0.5, 4.0
 """RFC 3261 retransmission timers for non-INVITE requests over UDP (seconds)."""
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
 """Retry delays after a failure (seconds): doubled each time, capped."""
+CHURN_S = 60.0
+"""A subscription the PBX ends sooner than this after it began counts as churn: the first
+new one starts at once, the next ones wait (doubling from :data:`BACKOFF_MIN` to
+:data:`BACKOFF_MAX`), so a PBX that keeps answering ``terminated`` is not flooded."""
+RECHECK_PACE = 0.002
+"""Seconds between the refreshes of a recheck wave (500 SUBSCRIBEs/s): after one
+subscription got ``481`` the PBX has probably restarted and forgotten all of them."""
+EMPTY_NOTIFY = ("idle", "unknown")
 USER_AGENT = "focuslight"
 EXTENSION = re.compile(r"[A-Za-z0-9*#+._!~-]{1,64}")
 
@@ -91,6 +106,9 @@ class SipSettings:
     expires: int = 600
     timeout: float = 8.0
     keepalive: float = 30.0
+    empty_notify: str = "idle"
+    restart_grace: float = 120.0
+    probe: float = 30.0
 
     @property
     def sip_domain(self) -> str:
@@ -124,6 +142,11 @@ class _Subscription:
     cseq: int = 0
     active: bool = False
     view: DialogView = field(default_factory=DialogView)
+    known: bool = False
+    lost_calls: bool = False
+    doubt_until: float | None = None
+    started: float = 0.0
+    churn: float = 0.0
     state: str | None = None
     request: _Request | None = None
     due: float | None = 0.0
@@ -131,14 +154,23 @@ class _Subscription:
     error: str | None = None
 
     def reset(self) -> None:
-        """Forget the dialog; the next SUBSCRIBE starts a new one (new Call-ID, versions)."""
+        """Forget the dialog; the next SUBSCRIBE starts a new one (new Call-ID, versions).
+
+        Nothing of what it showed survives: a new subscription starts from
+        nothing known. Only the fact that calls were going on is kept
+        (``lost_calls``): a restarted PBX has forgotten calls that may still
+        be going on, so the next subscription's "no calls" is doubted for a grace.
+        """
+        self.lost_calls = self.lost_calls or bool(self.view.dialogs)
         self.active, self.request, self.remote_tag, self.remote_target = False, None, None, None
         self.call_id, self.local_tag, self.route, self.view = "", "", [], DialogView()
+        self.known, self.doubt_until = False, None
 
-    def begin(self) -> None:
+    def begin(self, now: float) -> None:
         """Start a new dialog: fresh Call-ID and tag, CSeq and versions from scratch."""
         self.reset()
         self.call_id, self.local_tag, self.cseq = new_token() + "@focuslight", new_token(), 0
+        self.started = now
 
 
 class BlfClient:
@@ -161,6 +193,9 @@ class BlfClient:
         self.healthy: bool | None = None  # None until the first success or failure
         self.ping: _Request | None = None
         self.ping_due: float | None = None
+        self.probe_due: float | None = None
+        self.probe_next = 0
+        self.recheck_until = 0.0
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -194,6 +229,7 @@ class BlfClient:
             sub.due = now
         self.ping = None
         self.ping_due = now + self.settings.keepalive if self.settings.keepalive else None
+        self.probe_due = now + self.settings.probe if self.settings.probe else None
 
     def _down(self, why: str, now: float) -> None:
         """The PBX can't be reached: every agent unknown, one log line, retry with backoff."""
@@ -211,7 +247,7 @@ class BlfClient:
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         for sub in self.subs:
             sub.reset()
-            self._set_state(sub, "unknown")
+            self._update(sub)
 
     def _up(self) -> None:
         if self.healthy is False:
@@ -228,6 +264,9 @@ class BlfClient:
                 times += [request.deadline, request.resend_at]
             elif due is not None:
                 times.append(due)
+        times += [s.doubt_until for s in self.subs if s.doubt_until is not None]
+        if self.probe_due is not None:
+            times.append(self.probe_due)
         return min(times)
 
     def _tick(self, now: float) -> None:
@@ -236,12 +275,46 @@ class BlfClient:
                 self._progress(sub.request, now, f"SUBSCRIBE for {sub.extension}")
             elif sub.due is not None and now >= sub.due:
                 if not sub.active:
-                    sub.begin()
+                    sub.begin(now)
                 self._subscribe(sub, now)
+            if sub.doubt_until is not None and now >= sub.doubt_until:
+                sub.doubt_until = None  # the grace is over: the empty state counts as idle
+                self._update(sub)
+        if self.probe_due is not None and now >= self.probe_due:
+            self._probe(now)
         if self.ping is not None:
             self._progress(self.ping, now, "the OPTIONS keep-alive")
         elif self.ping_due is not None and now >= self.ping_due:
             self._ping(now)
+
+    def _probe(self, now: float) -> None:
+        """Refresh the next active subscription (round robin) ahead of its time.
+
+        A PBX that keeps subscriptions in memory (Kamailio) forgets them all
+        when it restarts, and nothing tells us: on UDP it answers the OPTIONS
+        keep-alive as before, and without this probe the loss shows only at
+        each subscription's own refresh (up to 0.8 * expires). One refresh per
+        ``probe`` seconds, whatever the number of extensions, notices it; the
+        ``481`` it gets starts a recheck of all the others (:meth:`_recheck`).
+        """
+        assert self.settings.probe
+        self.probe_due = now + self.settings.probe
+        count = len(self.subs)
+        for step in range(count):
+            sub = self.subs[(self.probe_next + step) % count]
+            if sub.active and sub.request is None:
+                self.probe_next = (self.probe_next + step + 1) % count
+                sub.due = now
+                return
+
+    def _recheck(self, now: float) -> None:
+        """One subscription was forgotten: refresh every other one soon, paced."""
+        if now < self.recheck_until:
+            return  # a wave is already under way
+        waiting = [s for s in self.subs if s.active and s.request is None]
+        for i, sub in enumerate(waiting):
+            sub.due = min(sub.due if sub.due is not None else now, now + i * RECHECK_PACE)
+        self.recheck_until = now + len(waiting) * RECHECK_PACE + self.settings.timeout
 
     def _progress(self, request: _Request, now: float, what: str) -> None:
         """Give up on an unanswered request, or retransmit it (UDP, RFC 3261 timer E)."""
@@ -329,6 +402,9 @@ class BlfClient:
 
     def _handle(self, data: bytes, now: float) -> None:
         try:
+            if isinstance(data, Oversized):
+                self._on_oversized(parse_message(data, head_only=True), now)
+                return
             message = parse_message(data)
             if message.method is not None:
                 self._on_request(message, now)
@@ -337,6 +413,28 @@ class BlfClient:
         except SipParseError as exc:
             log.warning("sip source %r: ignored an unreadable SIP message from the PBX (%s)",
                         self.label, exc)
+
+    def _on_oversized(self, message: SipMessage, now: float) -> None:
+        """A message over the size limit on TCP: its body was skipped, the link stays up.
+
+        A NOTIFY for one of our subscriptions gets ``413``; that extension is
+        unknown until a refresh brings a full state (which may be small again).
+        """
+        log.warning("sip source %r: dropped a SIP message over %d bytes from the PBX",
+                    self.label, MAX_MESSAGE)
+        if message.method is None or message.method == "ACK":
+            return
+        self._reply(message, 413, "Request Entity Too Large")
+        sub = self._subscription_of(message)
+        if sub is not None and message.method == "NOTIFY":
+            sub.known = False
+            self._update(sub)
+            self._refresh_soon(sub, now)
+
+    def _subscription_of(self, message: SipMessage) -> _Subscription | None:
+        call_id, to_tag = message.get("call-id"), tag_of(message.get("to"))
+        return next((s for s in self.subs if s.call_id == call_id and s.local_tag == to_tag
+                     and s.local_tag), None)
 
     def _reply(self, request: SipMessage, status: int, reason: str) -> None:
         assert self.transport is not None
@@ -376,8 +474,11 @@ class BlfClient:
             self._failed(sub, f"the PBX refused username {self.settings.username!r} and its "
                               "password (403 Forbidden)", now)
         elif status == 481 and sub.active:
-            sub.begin()  # the PBX forgot us: start a new subscription right away
+            sub.begin(now)  # the PBX forgot us: start a new subscription right away
+            if sub.lost_calls:
+                self._update(sub)  # never the old calls: unknown until the new one speaks
             self._subscribe(sub, now)
+            self._recheck(now)  # it has probably forgotten the others too
         else:
             self._failed(sub, f"SUBSCRIBE answered {status} {message.reason}".strip(), now,
                          _seconds(message.get("retry-after")))
@@ -443,12 +544,10 @@ class BlfClient:
         sub.reset()
         sub.due = now + (retry_after if retry_after is not None else sub.backoff)
         sub.backoff = min(sub.backoff * 2, BACKOFF_MAX)
-        self._set_state(sub, "unknown")
+        self._update(sub)
 
     def _on_notify(self, message: SipMessage, now: float) -> None:
-        call_id, to_tag = message.get("call-id"), tag_of(message.get("to"))
-        sub = next((s for s in self.subs if s.call_id == call_id and s.local_tag == to_tag
-                    and s.local_tag), None)
+        sub = self._subscription_of(message)
         if sub is None:
             self._reply(message, 481, "Subscription Does Not Exist")
             return
@@ -461,26 +560,51 @@ class BlfClient:
         if message.get("contact"):
             sub.remote_target = uri_of(message.get("contact") or "")
         sub.active = True
+        state = split_params(message.get("subscription-state") or "")[0].lower()
         if message.body.strip():
             self._apply_body(sub, message, now)
+        elif state == "active" and self.settings.empty_notify == "idle":
+            # Kamailio (force_dummy_dialog = 0) says "no calls" this way
+            sub.view.dialogs, sub.view.answered = {}, set()
+            self._known(sub, False, now)
         self._on_subscription_state(sub, message.get("subscription-state") or "", now)
+
+    def _known(self, sub: _Subscription, calls: bool, now: float) -> None:
+        """The subscription delivered a state; *calls*: it named at least one dialog.
+
+        If the subscription this one replaced had calls and this one names
+        none, the PBX may have restarted and forgotten them: ``unknown`` for
+        ``restart_grace`` seconds or until a dialog event, never ``available``.
+        """
+        first = not sub.known
+        sub.known = True
+        if calls:
+            sub.lost_calls, sub.doubt_until = False, None
+        elif first and sub.lost_calls:
+            sub.lost_calls = False
+            if self.settings.restart_grace > 0:
+                sub.doubt_until = now + self.settings.restart_grace
+        self._update(sub)
 
     def _apply_body(self, sub: _Subscription, message: SipMessage, now: float) -> None:
         kind = split_params(message.get("content-type") or "")[0].lower()
         try:
             if kind != "application/dialog-info+xml":
                 raise DialogInfoError("the body is not application/dialog-info+xml")
-            outcome = sub.view.apply(parse_dialog_info(message.body))
+            info = parse_dialog_info(message.body)
+            outcome = sub.view.apply(info)
         except DialogInfoError as exc:
             log.warning("sip source %r: extension %s: unusable NOTIFY body (%s); reporting "
                         "unknown until a full state arrives", self.label, sub.extension, exc)
-            self._set_state(sub, "unknown")
+            sub.known = False
+            self._update(sub)
             self._refresh_soon(sub, now)
             return
         if outcome == "gap":
             self._refresh_soon(sub, now)  # RFC 4235 4.4: ask for a full state
         if outcome != "stale":
-            self._set_state(sub, sub.view.state)
+            # Kamailio's force_dummy_dialog body is one "terminated" dialog: no call
+            self._known(sub, any(state is not None for state in info.dialogs.values()), now)
 
     def _refresh_soon(self, sub: _Subscription, now: float) -> None:
         if sub.request is None:
@@ -494,16 +618,32 @@ class BlfClient:
                 sub.due = min(sub.due or float("inf"), now + _refresh_delay(expires))
             return
         reason, retry_after = params.get("reason", "").lower(), _seconds(params.get("retry-after"))
+        lived = now - sub.started
         sub.reset()
-        sub.due = now + (retry_after or 0.0)
-        if reason in ("", "deactivated", "timeout") and retry_after is None:
+        self._update(sub)  # no live subscription carries a state now
+        if reason in ("", "deactivated", "timeout"):
+            # RFC 6665 4.1.3: subscribe again at once (or after retry-after), but a PBX
+            # that keeps ending new subscriptions gets a capped, doubling pause
+            if retry_after is not None:
+                delay = retry_after
+            elif lived >= CHURN_S:
+                delay, sub.churn = 0.0, BACKOFF_MIN
+            else:  # at once the first time, then 1, 2, 4 ... 60 s
+                delay, sub.churn = sub.churn, min(max(sub.churn * 2, BACKOFF_MIN), BACKOFF_MAX)
+            sub.due = now + delay
             log.info("sip source %r: extension %s: PBX ended the subscription (%s); "
-                     "subscribing again", self.label, sub.extension, reason or "no reason")
+                     "reporting unknown, subscribing again in %.0f s", self.label,
+                     sub.extension, reason or "no reason", delay)
             return
         self._failed(sub, f"PBX ended the subscription ({reason or 'no reason'})", now,
                      retry_after)
 
     # -- states -------------------------------------------------------------------------------
+
+    def _update(self, sub: _Subscription) -> None:
+        """Report what *sub* shows now: its dialogs once known, else ``unknown``."""
+        known = sub.known and (sub.doubt_until is None or bool(sub.view.dialogs))
+        self._set_state(sub, sub.view.state if known else "unknown")
 
     def _set_state(self, sub: _Subscription, state: str) -> None:
         sub.state = state
@@ -580,6 +720,9 @@ def from_config(section: Section, agents: tuple[str, ...]) -> SipSource:
         expires=section.int("expires", 600, lo=10, hi=86400),
         timeout=section.float("timeout", 8.0, lo=0.5, hi=64),
         keepalive=section.float("keepalive", 30.0, lo=0, hi=3600),
+        empty_notify=section.str("empty_notify", "idle", choices=EMPTY_NOTIFY),
+        restart_grace=section.float("restart_grace", 120.0, lo=0, hi=86400),
+        probe=section.float("probe", 30.0, lo=0, hi=86400),
         extensions=_extensions(section, agents))
     return SipSource(name, settings)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from xml.parsers import expat
 
 from .sip_message import is_decimal
 
@@ -27,6 +28,11 @@ MAX_BODY = 65536
 """Largest dialog-info document we parse (bytes)."""
 
 _RINGING = {"trying", "proceeding", "early"}
+EARLY_HELD = "early_held"
+"""Parser-level state: ``early`` with local ``+sip.rendering="no"``. FreeSWITCH
+reports hold this way (unless ``presence-hold-state=confirmed``); a call that
+is still arriving with early media looks the same. :class:`DialogView` tells
+them apart: ``hold`` on a dialog already seen confirmed, ``ringing`` otherwise."""
 _RENDERING = {"+sip.rendering", "sip.rendering"}
 RANK = {"engaged": 3, "hold": 2, "ringing": 1}
 """Merge order of one extension's dialogs: engaged > hold > ringing (then available)."""
@@ -45,21 +51,58 @@ class DialogInfo:
     dialogs: dict[str, str | None]
 
 
+class _NoDoctype(Exception):
+    """Raised from expat's DOCTYPE handler: stops the parse before any entity is declared."""
+
+
+def _parse_xml(body: bytes) -> ET.Element:
+    """Parse with expat directly, refusing any DOCTYPE.
+
+    A dialog-info document never needs a DTD; one that has it is at best odd
+    and at worst a "billion laughs" body: expat expands internal entities and
+    stops that only by its amplification guard, after ~70 MB of memory per
+    888-byte body. Refusing the DOCTYPE at its first byte costs nothing.
+    """
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        builder.start("{" + name if "}" in name else name, attrs)
+
+    def end(name: str) -> None:
+        builder.end("{" + name if "}" in name else name)
+
+    def doctype(*_args: object) -> None:
+        raise _NoDoctype
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = builder.data
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype  # belt and braces: no DOCTYPE means no entities
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(body, True)
+    except _NoDoctype:
+        raise DialogInfoError("the XML has a DOCTYPE (refused: dialog-info needs none)") from None
+    except expat.ExpatError as exc:
+        raise DialogInfoError(f"not well-formed XML (line {exc.lineno})") from None
+    except (LookupError, ValueError):
+        raise DialogInfoError("the XML declares an unknown encoding") from None
+    return builder.close()
+
+
 def parse_dialog_info(body: bytes) -> DialogInfo:
     """Parse a dialog-info document into light states.
 
     ``trying``/``proceeding``/``early`` → ``ringing``; ``confirmed`` →
     ``engaged``, or ``hold`` when the local target carries
-    ``+sip.rendering="no"``; ``terminated`` → None (the dialog is gone).
+    ``+sip.rendering="no"``; ``early`` with that parameter → :data:`EARLY_HELD`
+    (resolved by :class:`DialogView`); ``terminated`` → None (the dialog is gone).
+    A DOCTYPE makes the whole body unusable.
     """
     if len(body) > MAX_BODY:
         raise DialogInfoError(f"body of {len(body)} bytes is over {MAX_BODY}")
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise DialogInfoError(f"not well-formed XML (line {exc.position[0]})") from None
-    except LookupError:
-        raise DialogInfoError("the XML declares an unknown encoding") from None
+    root = _parse_xml(body)
     if _local(root.tag) != "dialog-info":
         raise DialogInfoError("root element is not <dialog-info>")
     version = root.get("version", "")
@@ -86,7 +129,7 @@ def _dialog_state(element: ET.Element) -> str | None:
     if text == "terminated":
         return None
     if text in _RINGING:
-        return "ringing"
+        return EARLY_HELD if text == "early" and _locally_held(element) else "ringing"
     if text == "confirmed":
         return "hold" if _locally_held(element) else "engaged"
     raise DialogInfoError("a <dialog> has no known <state>")
@@ -110,11 +153,15 @@ class DialogView:
     version, ignored) or ``"gap"`` (a partial notification skipped a version:
     applied, but the caller should refresh to get a full state, RFC 4235 4.4).
     A new subscription starts a new view: versions are per subscription.
+    It also remembers which dialogs it has seen ``confirmed``, so that
+    FreeSWITCH's hold (``early`` + local ``+sip.rendering="no"``) reads as
+    ``hold`` on an answered call and as ``ringing`` on one still arriving.
     """
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.dialogs: dict[str, str] = {}
+        self.answered: set[str] = set()
 
     def apply(self, info: DialogInfo) -> str:
         if self.version is not None and info.version <= self.version:
@@ -128,8 +175,13 @@ class DialogView:
         for dialog_id, state in info.dialogs.items():
             if state is None:
                 self.dialogs.pop(dialog_id, None)
-            else:
-                self.dialogs[dialog_id] = state
+                continue
+            if state in ("engaged", "hold"):
+                self.answered.add(dialog_id)
+            elif state == EARLY_HELD:
+                state = "hold" if dialog_id in self.answered else "ringing"
+            self.dialogs[dialog_id] = state
+        self.answered &= set(self.dialogs)
         return outcome
 
     @property

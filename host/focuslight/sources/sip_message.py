@@ -73,8 +73,12 @@ def _display(name: str) -> str:
     return _CANONICAL.get(name) or "-".join(p.capitalize() for p in name.split("-"))
 
 
-def parse_message(data: bytes) -> SipMessage:
-    """Parse one complete SIP message (a UDP datagram or one framed TCP message)."""
+def parse_message(data: bytes, *, head_only: bool = False) -> SipMessage:
+    """Parse one complete SIP message (a UDP datagram or one framed TCP message).
+
+    *head_only*: *data* is just the start line and headers of a message whose
+    body was skipped (see :func:`frame_length`); Content-Length is not checked.
+    """
     if len(data) > MAX_MESSAGE:
         raise SipParseError(f"message of {len(data)} bytes is over {MAX_MESSAGE}")
     head, sep, body = data.partition(b"\r\n\r\n")
@@ -97,7 +101,7 @@ def parse_message(data: bytes) -> SipMessage:
         name = name.strip().lower()
         msg.headers.append((COMPACT.get(name, name), value.strip()))
     length = msg.get("content-length")
-    if length is not None:
+    if length is not None and not head_only:
         if not is_decimal(length) or int(length) > len(body):
             raise SipParseError("Content-Length does not match the body")
         body = body[:int(length)]
@@ -119,6 +123,8 @@ def frame_length(buffer: bytes) -> int | None:
 
     Raises :class:`SipParseError` if the stream cannot be framed (no or a bad
     Content-Length, oversized headers): the connection must then be dropped.
+    A message over :data:`MAX_MESSAGE` is framed all the same (its length is
+    returned as soon as the headers are in): the reader skips it, not the link.
     """
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
@@ -131,8 +137,13 @@ def frame_length(buffer: bytes) -> int | None:
         raise SipParseError("a message on a stream has no Content-Length")
     total = end + 4 + int(match.group(1))
     if total > MAX_MESSAGE:
-        raise SipParseError(f"message of {total} bytes is over {MAX_MESSAGE}")
+        return total
     return total if len(buffer) >= total else None
+
+
+def head_length(buffer: bytes) -> int:
+    """Bytes of the start line and headers (with the blank line) at the start of *buffer*."""
+    return buffer.find(b"\r\n\r\n") + 4
 
 
 _PARAM = re.compile(r';\s*([^;=\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')

@@ -13,11 +13,19 @@ import select
 import socket
 from abc import ABC, abstractmethod
 
-from .sip_message import MAX_MESSAGE, SipParseError, frame_length
+from .sip_message import MAX_MESSAGE, SipParseError, frame_length, head_length
 
 
 class TransportError(OSError):
     """The link to the PBX is gone or cannot be opened; the text says why."""
+
+
+class Oversized(bytes):
+    """The start line and headers of a message over :data:`MAX_MESSAGE` whose body was skipped.
+
+    One oversized NOTIFY must cost that message, not the link that carries
+    every extension's state: the reader answers it (``413``) and moves on.
+    """
 
 
 class Transport(ABC):
@@ -114,9 +122,10 @@ class TcpTransport(Transport):
     def __init__(self, host: str, port: int, connect_timeout: float = 5.0) -> None:
         super().__init__(host, port, connect_timeout)
         self.buffer = b""
+        self.skip = 0  # bytes of an oversized message's body still to throw away
 
     def open(self) -> None:
-        self.buffer = b""
+        self.buffer, self.skip = b"", 0
         super().open()
 
     def _read(self) -> list[bytes]:
@@ -128,8 +137,13 @@ class TcpTransport(Transport):
         if not chunk:
             raise TransportError("the PBX closed the connection")
         self.buffer += chunk
-        messages = []
+        messages: list[bytes] = []
         while True:
+            if self.skip:
+                dropped = min(self.skip, len(self.buffer))
+                self.buffer, self.skip = self.buffer[dropped:], self.skip - dropped
+                if self.skip:
+                    return messages
             self.buffer = self.buffer.lstrip(b"\r\n")  # RFC 5626 CRLF keep-alives
             try:
                 length = frame_length(self.buffer)
@@ -137,6 +151,11 @@ class TcpTransport(Transport):
                 raise TransportError(f"unframeable stream ({exc})") from None
             if length is None:
                 return messages
+            if length > MAX_MESSAGE:
+                head = head_length(self.buffer)
+                messages.append(Oversized(self.buffer[:head]))
+                self.buffer, self.skip = self.buffer[head:], length - head
+                continue
             messages.append(self.buffer[:length])
             self.buffer = self.buffer[length:]
 
