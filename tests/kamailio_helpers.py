@@ -32,7 +32,8 @@ from focuslight.embedded_broker import free_port
 DOMAIN = "pbx.test"
 """The SIP domain: an alias of the Kamailio instance (never resolved)."""
 USERNAME, PASSWORD = "focuslight", "s3cret"
-MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+MODULES = next((str(p.parent) for p in Path("/usr/lib").glob("*/kamailio/modules/presence.so")),
+               "/usr/lib/x86_64-linux-gnu/kamailio/modules")
 SCHEMA = Path("/usr/share/kamailio/db_sqlite")
 
 CONFIG = """#!KAMAILIO

@@ -24,8 +24,9 @@ class Sipp:
     """
 
     def __init__(self, scenario: str, port: int, tmp: Path, *, transport: str = "udp",
-                 calls: int = 1) -> None:
+                 calls: int = 1, keys: dict[str, str] | None = None) -> None:
         self.scenario, self.port, self.tmp, self.calls = scenario, port, tmp, calls
+        self.keys = keys or {}
         self.transport = transport
         self.errors = tmp / f"sipp-{scenario}-{port}-errors.log"
         self.messages = tmp / f"sipp-{scenario}-{port}-messages.log"
@@ -39,7 +40,8 @@ class Sipp:
              "-p", str(self.port), "-t", "t1" if self.transport == "tcp" else "u1",
              "-m", str(self.calls), "-timeout", "30", "-timeout_error", "-nostdin",
              "-trace_err", "-error_file", str(self.errors),
-             "-trace_msg", "-message_file", str(self.messages)],
+             "-trace_msg", "-message_file", str(self.messages),
+             *[arg for key, value in self.keys.items() for arg in ("-key", key, value)]],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             cwd=self.tmp)
         self._wait_bound()
@@ -68,6 +70,12 @@ class Sipp:
     def log(self) -> str:
         """sipp's own account of unexpected messages, for assertion messages."""
         return self.errors.read_text() if self.errors.exists() else ""
+
+    def received(self, method: str) -> int:
+        """How many *method* requests sipp has received so far (from its message log)."""
+        if not self.messages.exists():
+            return 0
+        return self.messages.read_text(errors="replace").count(f"\n{method} sip:")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +23,9 @@ def sipp(tmp_path: Path) -> Iterator:
     started: list[Sipp] = []
 
     def start(scenario: str, *, port: int | None = None, transport: str = "udp",
-              calls: int = 1) -> Sipp:
+              calls: int = 1, keys: dict[str, str] | None = None) -> Sipp:
         started.append(Sipp(scenario, port or free_port(), tmp_path, transport=transport,
-                            calls=calls).start())
+                            calls=calls, keys=keys).start())
         return started[-1]
 
     yield start
@@ -88,8 +90,9 @@ def test_digest_auth_on_subscribe_and_refresh(sipp, watch) -> None:
 
 def test_subscription_terminated_by_the_pbx_subscribes_again(sipp, watch) -> None:
     pbx = sipp("terminated", calls=2)
-    sink = watch(pbx.port)
-    # no live subscription carries a state between the two: unknown, never the old engaged
+    sink = watch(pbx.port, restart_grace=0.5)
+    # no live subscription carries a state between the two: unknown, never the old engaged;
+    # the new one says "no calls", which after lost calls counts only after the grace
     sink.wait_for_sequence("alice", ["engaged", "unknown", "available"])
     assert pbx.finish() == 0, pbx.log()  # both subscriptions went as scripted
 
@@ -155,3 +158,129 @@ def test_hung_pbx_is_noticed_by_the_keepalive(sipp, watch, caplog) -> None:
     sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
     down = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(down) == 1 and "no answer to the OPTIONS keep-alive" in down[0], down
+
+
+def test_empty_notify_on_an_active_subscription_is_idle_by_default(sipp, watch) -> None:
+    """Kamailio's idle extension: active, no body. Idle, not unknown until the first call."""
+    pbx = sipp("empty_body")
+    sink = watch(pbx.port)
+    sink.wait_for_sequence("alice", ["available", "engaged"])
+    assert pbx.finish() == 0, pbx.log()
+
+
+def test_empty_notify_setting_unknown_reads_it_as_not_known_yet(sipp, watch) -> None:
+    pbx = sipp("empty_body")
+    sink = watch(pbx.port, empty_notify="unknown")
+    assert sink.wait_for_sequence("alice", ["engaged"]) == ["engaged"]
+    assert pbx.finish() == 0, pbx.log()
+
+
+def test_freeswitch_hold_is_hold_and_early_media_is_ringing(sipp, watch) -> None:
+    pbx = sipp("freeswitch_hold")
+    sink = watch(pbx.port)
+    sink.wait_for_sequence("alice", ["ringing", "engaged", "hold", "engaged", "available"])
+    assert pbx.finish() == 0, pbx.log()
+
+
+def test_doctype_is_refused_unknown_and_refreshed(sipp, watch, caplog) -> None:
+    pbx = sipp("doctype", keys={"doctype": '<!DOCTYPE dialog-info [<!ENTITY s "confirmed">]>'})
+    sink = watch(pbx.port)
+    sink.wait_for_sequence("alice", ["unknown", "engaged"])
+    assert pbx.finish() == 0, pbx.log()
+    assert any("DOCTYPE" in r.getMessage() for r in caplog.records)
+
+
+def test_oversized_notify_on_tcp_drops_the_message_not_the_link(watch, caplog) -> None:
+    """sipp cannot send a message over 64 KiB, so a plain TCP peer plays this PBX."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sink = watch(server.getsockname()[1], transport="tcp")
+        server.settimeout(5)
+        conn, _ = server.accept()
+        with conn:
+            pbx = StreamPbx(conn)
+            subscribe = pbx.expect("SUBSCRIBE")
+            pbx.answer(subscribe, 200)
+            pbx.notify(subscribe, 1, _full(0, "confirmed"))
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged"])
+            pbx.notify(subscribe, 2, _full(1, "confirmed", pad=70000))
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 413")
+            sink.wait_for_sequence("alice", ["engaged", "unknown"])
+            refresh = pbx.expect("SUBSCRIBE")  # on the same connection
+            pbx.answer(refresh, 200)
+            pbx.notify(subscribe, 3, _full(2, "confirmed"))
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
+            lines = [r.getMessage() for r in caplog.records]  # before we hang up
+    assert any("over 65536 bytes" in line for line in lines), lines
+    assert not any("unreachable" in line for line in lines), lines
+
+
+def _full(version: int, state: str, pad: int = 0) -> bytes:
+    return (f'<?xml version="1.0"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" '
+            f'version="{version}" state="full" entity="sip:201@pbx"><!-- {"x" * pad} -->'
+            f'<dialog id="d1"><state>{state}</state></dialog></dialog-info>').encode()
+
+
+class StreamPbx:
+    """Just enough of a PBX on one TCP connection: read framed messages, answer, NOTIFY."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.buffer = conn, b""
+        conn.settimeout(5)
+
+    def expect(self, start: str) -> str:
+        while True:
+            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            if sep:
+                length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+                if len(rest) >= length:
+                    self.buffer = rest[length:]
+                    text = head.decode()
+                    assert text.startswith(start), text
+                    return text
+            chunk = self.conn.recv(65536)
+            assert chunk, "the client closed the connection"
+            self.buffer += chunk
+
+    @staticmethod
+    def header(message: str, name: str) -> str:
+        return re.search(rf"(?im)^{name}:\s*(.*)$", message).group(1).strip()
+
+    def answer(self, request: str, status: int) -> None:
+        lines = [f"SIP/2.0 {status} OK"] + [
+            f"{name}: {self.header(request, name)}" for name in ("Via", "From", "Call-ID", "CSeq")]
+        lines += [f"To: {self.header(request, 'To').split(';tag=')[0]};tag=pbx",
+                  "Contact: <sip:pbx@127.0.0.1;transport=tcp>", "Expires: 600",
+                  "Content-Length: 0"]
+        self.conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def notify(self, subscribe: str, cseq: int, body: bytes) -> None:
+        contact = re.search(r"<([^>]*)>", self.header(subscribe, "Contact")).group(1)
+        head = [f"NOTIFY {contact} SIP/2.0",
+                f"Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKn{cseq}",
+                f"From: {self.header(subscribe, 'To').split(';tag=')[0]};tag=pbx",
+                f"To: {self.header(subscribe, 'From')}",
+                f"Call-ID: {self.header(subscribe, 'Call-ID')}", f"CSeq: {cseq} NOTIFY",
+                "Event: dialog", "Subscription-State: active;expires=600",
+                "Content-Type: application/dialog-info+xml", f"Content-Length: {len(body)}"]
+        self.conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+
+@pytest.mark.parametrize("state", ["terminated;reason=timeout", "terminated;reason=deactivated",
+                                   "terminated"])
+def test_pbx_ending_every_subscription_gets_a_capped_backoff_and_unknown(sipp, watch,
+                                                                         state: str) -> None:
+    """RFC 6665 4.1.3: subscribe again at once, then 1, 2, 4 ... s apart, not in a tight loop."""
+    pbx = sipp("terminated_loop", calls=100, keys={"state": state})
+    sink = watch(pbx.port)
+    sink.wait_for_sequence("alice", ["unknown"])
+    deadline = time.monotonic() + 10
+    while pbx.received("SUBSCRIBE") < 3:  # at once, then after 1 s
+        assert time.monotonic() < deadline, pbx.received("SUBSCRIBE")
+        time.sleep(0.05)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:  # the next one is 2 s away
+        assert pbx.received("SUBSCRIBE") == 3
+        time.sleep(0.05)
+    assert set(sink.states("alice")) == {"unknown"}
