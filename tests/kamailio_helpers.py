@@ -51,6 +51,7 @@ loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
+loadmodule "xlog.so"
 loadmodule "maxfwd.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
@@ -103,7 +104,10 @@ route[PRESENCE] {{
         consume_credentials();
     }}
     if (!t_newtran()) {{ sl_reply_error(); exit; }}
-    if (is_method("PUBLISH")) {{ handle_publish(); }} else {{ handle_subscribe(); }}
+    if (is_method("PUBLISH")) {{ handle_publish(); exit; }}
+    handle_subscribe();
+    if (has_totag()) {{ xlog("L_ALERT", "focuslight-test: SUBSCRIBE refresh\n"); }}
+    else {{ xlog("L_ALERT", "focuslight-test: SUBSCRIBE initial\n"); }}
     exit;
 }}
 """
@@ -165,6 +169,18 @@ class Kamailio:
             except OSError:  # refused (not bound yet) or no answer in time
                 time.sleep(0.02)
                 return False
+
+    def subscribes(self, kind: str) -> int:
+        """How many authenticated SUBSCRIBEs of *kind* (``initial``, ``refresh``) it handled."""
+        return self.log.read_text(errors="replace").count(f"focuslight-test: SUBSCRIBE {kind}")
+
+    def wait_subscribes(self, kind: str, count: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.subscribes(kind) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kamailio handled {self.subscribes(kind)} {kind} "
+                                     f"SUBSCRIBEs, not {count}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """End Kamailio (its main process and the children it forked) by its process group."""
