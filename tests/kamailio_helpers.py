@@ -227,7 +227,7 @@ class Phone:
         self.errors = tmp / f"sipp-{name}-{self.port}-errors.log"
         self.command = [sipp, "-sf", str(SCENARIOS / f"kam_{name}.xml"), "-i", "127.0.0.1",
                         "-p", str(self.port), "-t", "u1", "-m", str(calls), "-d", str(pause_ms),
-                        "-s", extension, "-timeout", "30",
+                        "-s", extension, "-timeout", str(30 + calls),
                         "-timeout_error", "-nostdin", "-trace_err", "-error_file",
                         str(self.errors)]
         if rate is not None:

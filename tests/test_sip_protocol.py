@@ -6,6 +6,9 @@ sipp cannot check (SHA-256 digests, version gaps) and the config errors.
 
 from __future__ import annotations
 
+import resource
+import time
+
 import pytest
 from source_helpers import load_doc_examples
 
@@ -77,6 +80,45 @@ def test_hold_is_read_from_the_local_target_only() -> None:
     assert parse_dialog_info(remote_hold).dialogs == {"a": "engaged"}
 
 
+def test_freeswitch_hold_needs_a_dialog_seen_confirmed() -> None:
+    """early + local +sip.rendering=no: hold on an answered call, ringing on an arriving one."""
+    no_render = '<param pname="+sip.rendering" pvalue="no"/>'
+    view = DialogView()
+    view.apply(parse_dialog_info(_info(0, "full", _dialog("a", "early", no_render))))
+    assert view.state == "ringing"  # early media on a call still arriving
+    view.apply(parse_dialog_info(_info(1, "full", _dialog("a", "confirmed"))))
+    view.apply(parse_dialog_info(_info(2, "full", _dialog("a", "early", no_render))))
+    assert view.state == "hold"
+    view.apply(parse_dialog_info(_info(3, "partial", _dialog("b", "early", no_render))))
+    assert view.dialogs == {"a": "hold", "b": "ringing"}  # b was never answered
+    view.apply(parse_dialog_info(_info(4, "full", _dialog("b", "early", no_render))))
+    assert view.answered == set()  # a is gone, and with it what we knew of it
+
+
+def _billion_laughs() -> bytes:
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    return (f'<?xml version="1.0"?><!DOCTYPE dialog-info [<!ENTITY l0 "lol">{entities}]>'
+            '<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" '
+            'state="full"><dialog id="&l9;"><state>confirmed</state></dialog>'
+            '</dialog-info>').encode()
+
+
+def test_any_doctype_is_refused_before_an_entity_is_expanded() -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(DialogInfoError, match="DOCTYPE"):
+        parse_dialog_info(_billion_laughs())
+    assert time.perf_counter() - started < 0.05
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 10_000  # KiB
+    harmless = _info(0, "full", _dialog("a", "&s;")).replace(
+        b"<dialog-info", b'<!DOCTYPE dialog-info [<!ENTITY s "confirmed">]><dialog-info', 1)
+    with pytest.raises(DialogInfoError, match="DOCTYPE"):
+        parse_dialog_info(harmless)
+    with pytest.raises(DialogInfoError, match="DOCTYPE"):  # in UTF-16 too
+        parse_dialog_info('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x SYSTEM "y">'
+                          '<dialog-info/>'.encode("utf-16"))
+
+
 @pytest.mark.parametrize("body", [
     b"<dialog-info version='1' state='full'><dialog id='a'><state>confirmed",
     b"<presence/>",
@@ -114,6 +156,8 @@ def test_stream_framing_needs_content_length() -> None:
     assert frame_length(first[:-1]) is None
     with pytest.raises(SipParseError):
         frame_length(b"SIP/2.0 200 OK\r\nCSeq: 1 SUBSCRIBE\r\n\r\n")
+    # an oversized message is framed as soon as its headers are in, so it can be skipped
+    assert frame_length(b"NOTIFY sip:a SIP/2.0\r\nl: 70000\r\n\r\n<x>") == 70000 + 34
 
 
 def _source(table: dict, agents: tuple[str, ...] = ("alice", "bob")) -> SipSource:
@@ -131,6 +175,9 @@ def test_config_defaults() -> None:
     assert (source.name, source.agents) == ("sip", ("alice",))
     assert (settings.port, settings.transport, settings.sip_domain, settings.expires) == (
         5060, "udp", "pbx.example.com", 600)
+    # Kamailio's empty NOTIFY is idle; a lost call is doubted 2 min; a restart is noticed
+    # within a minute (one probe refresh every 30 s)
+    assert (settings.empty_notify, settings.restart_grace, settings.probe) == ("idle", 120, 30)
 
 
 @pytest.mark.parametrize(("table", "key", "expected"), [
@@ -150,6 +197,10 @@ def test_config_defaults() -> None:
      "a table"),
     ({"server": "pbx", "extensions": {"201": "alice"}, "expire": 60}, "sources[0].expire",
      "a known key"),
+    ({"server": "pbx", "extensions": {"201": "alice"}, "empty_notify": "busy"},
+     "sources[0].empty_notify", "one of idle, unknown"),
+    ({"server": "pbx", "extensions": {"201": "alice"}, "probe": -1}, "sources[0].probe",
+     "a number in 0..86400"),
 ])
 def test_config_errors_name_the_key(table: dict, key: str, expected: str) -> None:
     with pytest.raises(ConfigError) as error:
