@@ -11,9 +11,17 @@ dialog state                               reported
 trying, proceeding, early                  ``ringing``
 confirmed                                  ``engaged``
 confirmed, local ``+sip.rendering="no"``   ``hold``
+early, local rendering no, once confirmed  ``hold`` (FreeSWITCH)
 terminated / no dialog                     ``available`` (the bridge adds wrap-up)
+active, no body                            ``available`` (``empty_notify``)
 PBX unreachable, refused, unreadable       ``unknown``
+subscription lost or ended                 ``unknown``
 =========================================  ===========
+
+A new subscription starts from nothing known. If the one it replaced had
+calls (a PBX restart forgets them), its "no calls" counts as ``unknown``
+for ``restart_grace`` seconds or until a call shows; one subscription is
+refreshed early every ``probe`` seconds so such a restart is noticed.
 
 Several dialogs on one extension (call waiting, transfer) merge as
 engaged > hold > ringing; several extensions of one agent merge the same way.
