@@ -2,7 +2,7 @@
 
 No WebDriver and no extra package: Chromium listens on a free DevTools port
 (``--remote-debugging-port=0``, announced in ``DevToolsActivePort``), and the
-``websockets`` package (already installed with amqtt) speaks the protocol.
+``websockets`` package (in the ``test`` extra) speaks the protocol.
 One browser per test module; each test opens its own tab.
 """
 
