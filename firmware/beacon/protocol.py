@@ -1,6 +1,12 @@
 # Protocol v1 as the beacon reads it: the same rules as
 # host/focuslight/protocol.py, checked against tests/vectors/*.json on the
 # unix port. Errors are ValueError with a reason a person can act on.
+#
+# MicroPython's json.loads is lenient (a missing comma, trailing commas, 01,
+# 1., a trailing NUL, non-string keys all parse), so every payload first goes
+# through check_json, a strict RFC 8259 grammar check: only what the host's
+# Python json accepts (minus NaN/Infinity, which RFC 8259 and the host both
+# refuse) ever reaches json.loads.
 import json
 
 from micropython import const
@@ -13,6 +19,153 @@ PRESS = "press"
 HOLD = "hold"
 _EVENTS = {PRESS: '{"v":1,"button":"press"}', HOLD: '{"v":1,"button":"hold"}'}
 _INF = float("inf")
+_WS = b" \t\n\r"
+_ESCAPES = b'"\\/bfnrt'
+_HEX = b"0123456789abcdefABCDEF"
+# One byte per open container (0 = array, 1 = object). A 512-byte payload
+# nests at most 256 deep, so this fixed stack is the depth limit and no
+# payload can make the checker allocate or recurse.
+_stack = bytearray(MAX_PAYLOAD // 2)
+
+
+def _bad(what, i):
+    raise ValueError("payload is not JSON (%s at byte %d)" % (what, i))
+
+
+def _skip_ws(b, i, n):
+    while i < n and b[i] in _WS:
+        i += 1
+    return i
+
+
+def _string(b, i, n):
+    """b[i] is a quote: return the index after the closing quote."""
+    i += 1
+    while i < n:
+        c = b[i]
+        if c == 0x22:  # "
+            return i + 1
+        if c < 0x20:
+            _bad("control character in a string", i)
+        if c == 0x5C:  # backslash
+            i += 1
+            if i >= n:
+                break
+            c = b[i]
+            if c == 0x75:  # u: exactly four hex digits
+                for k in range(i + 1, i + 5):
+                    if k >= n or b[k] not in _HEX:
+                        _bad("bad \\u escape", i)
+                i += 4
+            elif c not in _ESCAPES:
+                _bad("bad escape", i)
+        i += 1
+    _bad("unterminated string", n)
+
+
+def _digits(b, i, n):
+    start = i
+    while i < n and 0x30 <= b[i] <= 0x39:
+        i += 1
+    if i == start:
+        _bad("digit expected", i)
+    return i
+
+
+def _number(b, i, n):
+    """-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, nothing more."""
+    if b[i] == 0x2D:  # -
+        i += 1
+    if i < n and b[i] == 0x30:  # a leading 0 stands alone: no 01
+        i += 1
+    else:
+        i = _digits(b, i, n)
+    if i < n and b[i] == 0x2E:  # .
+        i = _digits(b, i + 1, n)
+    if i < n and b[i] in b"eE":
+        i += 1
+        if i < n and b[i] in b"+-":
+            i += 1
+        i = _digits(b, i, n)
+    return i
+
+
+def _literal(b, i, n, word):
+    for k in range(len(word)):
+        if i + k >= n or b[i + k] != word[k]:
+            _bad("unexpected character", i)
+    return i + len(word)
+
+
+def _key(b, i, n):
+    """At an object member: "key" ws : ws; return the index of its value."""
+    if i >= n or b[i] != 0x22:
+        _bad("object key must be a string", i)
+    i = _skip_ws(b, _string(b, i, n), n)
+    if i >= n or b[i] != 0x3A:  # :
+        _bad("':' expected", i)
+    return _skip_ws(b, i + 1, n)
+
+
+def check_json(b):
+    """Raise ValueError unless bytes/memoryview *b* is exactly one RFC 8259 JSON text.
+
+    Iterative, allocation-free (bytes are read as ints, the container stack is
+    preallocated): a hostile payload costs time linear in its length, no heap.
+    """
+    n, depth = len(b), 0
+    i = _skip_ws(b, 0, n)
+    while True:
+        # a value starts at b[i]
+        if i >= n:
+            _bad("value expected", i)
+        c = b[i]
+        if c == 0x7B or c == 0x5B:  # { [
+            if depth == len(_stack):
+                _bad("nested too deep", i)
+            _stack[depth] = 1 if c == 0x7B else 0
+            depth += 1
+            i = _skip_ws(b, i + 1, n)
+            if i < n and b[i] == c + 2:  # } or ]: empty
+                i += 1
+                depth -= 1
+            else:
+                if c == 0x7B:
+                    i = _key(b, i, n)
+                continue
+        elif c == 0x22:
+            i = _string(b, i, n)
+        elif c == 0x2D or 0x30 <= c <= 0x39:
+            i = _number(b, i, n)
+        elif c == 0x74:
+            i = _literal(b, i, n, b"true")
+        elif c == 0x66:
+            i = _literal(b, i, n, b"false")
+        elif c == 0x6E:
+            i = _literal(b, i, n, b"null")
+        else:
+            _bad("unexpected character", i)
+        # after a value: close containers, or a comma and the next member
+        while True:
+            i = _skip_ws(b, i, n)
+            if not depth:
+                if i != n:
+                    _bad("extra data after the value", i)
+                return
+            if i >= n:
+                _bad("unexpected end", i)
+            obj = _stack[depth - 1]
+            c = b[i]
+            if c == (0x7D if obj else 0x5D):
+                i += 1
+                depth -= 1
+            elif c == 0x2C:  # ,
+                i = _skip_ws(b, i + 1, n)
+                if obj:
+                    i = _key(b, i, n)
+                break
+            else:
+                _bad("',' or '%s' expected" % ("}" if obj else "]"), i)
 
 
 def is_id(value):
@@ -30,9 +183,10 @@ def load(payload):
         text = str(payload, "utf-8")
     except UnicodeError:
         raise ValueError("payload is not UTF-8") from None
+    check_json(payload)
     try:
         body = json.loads(text)
-    except ValueError:
+    except ValueError:  # not expected after check_json; kept as a last guard
         raise ValueError("payload is not JSON") from None
     if not isinstance(body, dict):
         raise ValueError("payload must be a JSON object, got %s" % type(body).__name__)
