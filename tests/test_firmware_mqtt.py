@@ -321,3 +321,32 @@ def test_a_stamped_status_trusts_only_its_own_bridge(mosquitto, peer_factory, be
     seen = beacon.wait_look("unknown blue blink", seen)
     peer.publish(BRIDGE, "online", retain=True)
     beacon.wait_look("engaged red solid", seen)
+
+
+def test_many_offline_bridges_never_hide_its_own_bridge(mosquitto, peer_factory,
+                                                       beacons) -> None:
+    """A night with 60 bridges offline: the beacon keeps at most 16 in memory, yet never
+    forgets the one its status names, and asks the broker again for it when it may have."""
+    peer = peer_factory(mosquitto)
+    stamped = json.dumps({"v": 1, "state": "engaged", "source": "phone", "since": 1,
+                          "bridge_id": "main"})
+    peer.publish(BRIDGE, "offline", retain=True)  # its own bridge first: the oldest to evict
+    for i in range(20):
+        peer.publish(f"{PREFIX}/bridges/night-{i:02}/availability", "offline", retain=True)
+    peer.subscribe(AVAILABILITY)
+    beacon = beacons(mosquitto.url, PREFIX)
+    # its "online" follows its subscriptions: the 21 retained bridges are on their way
+    peer.wait_for(AVAILABILITY, lambda p: p == b"online")
+    peer.publish(STATUS, stamped, retain=True)
+    beacon.logs.wait_for("asking the broker again for bridge main")
+    peer.publish(BRIDGE, "online", retain=True)
+    seen = beacon.wait_look("engaged red solid")
+    assert beacon.looks.lines == ["unknown blue blink", "engaged red solid"]
+    for i in range(20, 60):  # 40 more go offline while the status is known
+        peer.publish(f"{PREFIX}/bridges/night-{i:02}/availability", "offline", retain=True)
+    peer.publish(BRIDGE, "offline", retain=True)
+    seen = beacon.wait_look("unknown blue blink", seen)
+    for i in range(60):
+        peer.publish(f"{PREFIX}/bridges/night-{i:02}/availability", "offline", retain=True)
+    peer.publish(BRIDGE, "online", retain=True)
+    beacon.wait_look("engaged red solid", seen)

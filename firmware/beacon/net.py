@@ -11,6 +11,7 @@ from micropython import const
 from beacon import protocol
 from beacon.log import log
 from beacon.mqtt import MQTTClient, MQTTError
+from beacon.view import MAX_BRIDGES
 
 _WIFI_WAIT_MS = const(20000)
 _BACKOFF_MS = const(1000)
@@ -41,6 +42,7 @@ class MqttLink:
         self._t_avail_b = self._t_avail.encode()
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
+        self._asked = None
         ka = cfg["keepalive"]
         self._ping_ms = ka * 250  # ping at keepalive/4, as mqtt_as does
         self._dead_ms = ka * 500 + 1000  # two missed PINGRESPs: the link is dead
@@ -148,6 +150,7 @@ class MqttLink:
     async def _watch(self):
         """Ping, and notice a dead link or lost Wi-Fi; return when the session is over."""
         c, last_ping = self._client, ticks_ms()
+        self._asked = None
         while self._up:
             await asyncio.sleep_ms(_CHECK_MS)
             now = ticks_ms()
@@ -157,6 +160,12 @@ class MqttLink:
             if ticks_diff(now, c.last_rx) > self._dead_ms:
                 log("mqtt: no answer from the broker for %d s" % (self._dead_ms // 1000))
                 return
+            unsure = self._view.unsure()
+            if unsure and unsure != self._asked:
+                self._asked = unsure
+                log("mqtt: over %d bridges offline, asking the broker again for bridge %s"
+                    % (MAX_BRIDGES, unsure))
+                await c.subscribe(self._t_bridges + unsure.encode() + _AVAIL)
             if self._reannounce:
                 self._reannounce = False
                 log("mqtt: the broker said we are offline (an old connection's will), so: online")
@@ -176,8 +185,8 @@ class MqttLink:
         v = self._view
         try:
             if topic == self._t_status:
-                state, _source, _since, v.status_bridge = protocol.decode_status(payload)
-                v.status = state
+                state, _source, _since, bridge = protocol.decode_status(payload)
+                v.set_status(state, bridge)
             elif topic.startswith(self._t_bridges) and topic.endswith(_AVAIL):
                 name = str(topic[len(self._t_bridges):-len(_AVAIL)], "utf-8")
                 if not payload:

@@ -2,8 +2,16 @@
 # show: "unknown" unless the link is up, a status has arrived, and the bridge
 # that published it is not offline. A status without bridge_id (an older
 # bridge) trusts no offline bridge at all.
+#
+# Memory is bounded: at most MAX_BRIDGES offline bridges are remembered by
+# name. Past that the oldest is forgotten, never the bridge the current status
+# names (a site with a bridge per softphone PC may see dozens go offline at
+# night). Once anything was forgotten (_overflow), a status naming a bridge
+# not heard of since is distrusted until the broker is asked again for that
+# one bridge's retained availability (unsure(), re-subscribed by net.py), and
+# a status without bridge_id stays distrusted until the next reconnect.
 
-_MAX_BRIDGES = 16
+MAX_BRIDGES = 16
 
 
 class View:
@@ -12,6 +20,8 @@ class View:
         self.status = None
         self.status_bridge = None
         self._offline = []
+        self._overflow = False
+        self._heard = None  # the status's bridge, once heard of by name after an overflow
 
     def shown(self):
         if not self.linked or self.status is None or self._distrusted():
@@ -19,18 +29,40 @@ class View:
         return self.status
 
     def _distrusted(self):
-        if self.status_bridge is None:
-            return bool(self._offline)
-        return self.status_bridge in self._offline
+        b = self.status_bridge
+        if b is None:
+            return self._overflow or bool(self._offline)
+        if b in self._offline:
+            return True
+        return self._overflow and self._heard != b
+
+    def set_status(self, state, bridge):
+        """A valid status arrived: its state and the bridge_id it names (or None)."""
+        if bridge != self.status_bridge:
+            self._heard = None  # what was heard of the old bridge says nothing of the new one
+        self.status, self.status_bridge = state, bridge
+
+    def unsure(self):
+        """The status's bridge if its availability may have been forgotten, else None."""
+        b = self.status_bridge
+        if b is not None and self._overflow and self._heard != b and b not in self._offline:
+            return b
+        return None
 
     def bridge(self, name, online):
         """Record a bridge's availability; online=None forgets it (retained message cleared)."""
+        if name == self.status_bridge:
+            self._heard = name
         if name in self._offline:
             if online is not False:
                 self._offline.remove(name)
         elif online is False:
-            if len(self._offline) >= _MAX_BRIDGES:
-                self._offline.pop(0)
+            if len(self._offline) >= MAX_BRIDGES:
+                self._overflow = True
+                for i in range(len(self._offline)):
+                    if self._offline[i] != self.status_bridge:
+                        self._offline.pop(i)
+                        break
             self._offline.append(name)
 
     def lost(self):
@@ -39,3 +71,5 @@ class View:
         self.status = None
         self.status_bridge = None
         self._offline.clear()
+        self._overflow = False
+        self._heard = None
