@@ -350,3 +350,22 @@ def test_many_offline_bridges_never_hide_its_own_bridge(mosquitto, peer_factory,
         peer.publish(f"{PREFIX}/bridges/night-{i:02}/availability", "offline", retain=True)
     peer.publish(BRIDGE, "online", retain=True)
     beacon.wait_look("engaged red solid", seen)
+
+
+def test_a_retained_topic_too_long_is_skipped_not_a_reconnect_loop(mosquitto, peer_factory,
+                                                                   beacons) -> None:
+    """A 290-byte retained bridge topic (over the firmware's 256) is read past with one log
+    line, QoS 1 acknowledged, and the connection stays up."""
+    peer = peer_factory(mosquitto)
+    long_topic = f"{PREFIX}/bridges/{'x' * 260}/availability"
+    peer.publish(long_topic, "offline", retain=True)
+    peer.publish(STATUS, status("engaged"), retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("engaged red solid")
+    beacon.logs.wait_for(f"ignored a message with a {len(long_topic)}-byte topic (limit 256)")
+    peer.publish(long_topic, "offline")  # live, QoS 1, while connected
+    peer.publish(STATUS, status("hold"))
+    beacon.wait_look("hold red pulse", seen)
+    assert sum("-byte topic" in line for line in beacon.logs.lines) == 2
+    assert sum("mqtt: connected" in line for line in beacon.logs.lines) == 1
+    assert not any("connection lost" in line for line in beacon.logs.lines)

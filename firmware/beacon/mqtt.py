@@ -17,6 +17,7 @@ _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _SUBSCRIBE = const(0x82)
 _PINGREQ = b"\xc0\x00"
+MAX_TOPIC = const(256)
 _EINPROGRESS = const(115)  # errno on unix, lwIP (rp2, esp32) alike
 _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
             "bad user name or password", "not authorised")
@@ -46,7 +47,8 @@ class MQTTClient:
 
     max_payload: larger PUBLISH payloads are read past and reported to
     ``on_oversized(topic, size)`` instead, so a hostile publisher cannot
-    make the beacon allocate.
+    make the beacon allocate. A topic longer than MAX_TOPIC bytes is read
+    past too and reported as ``on_oversized(None, topic_length)``.
     """
 
     def __init__(self, client_id, server, port=1883, user="", password="", keepalive=30,
@@ -145,22 +147,38 @@ class MQTTClient:
         await self._fill(0, 2)
         tlen = self._buf[0] << 8 | self._buf[1]
         head = tlen + (2 if qos else 0)
-        if head > 256 or head + 2 > n:
+        if head + 2 > n:
             raise MQTTError("malformed PUBLISH (topic length %d)" % tlen)
-        await self._fill(0, head)
-        topic = bytes(self._buf[:tlen])
-        pid = self._buf[tlen] << 8 | self._buf[tlen + 1] if qos else 0
         size = n - 2 - head
-        if size > len(self._buf):
+        if tlen > MAX_TOPIC:
+            # A topic longer than we keep (a hostile or careless retained message): read
+            # past the whole packet and keep the connection; dropping it would only bring
+            # the same retained message back on reconnect, forever.
+            await self._skip(tlen)
+            pid = await self._pid_of(qos)
             await self._skip(size)
             if self.on_oversized:
-                self.on_oversized(topic, size)
+                self.on_oversized(None, tlen)
         else:
-            await self._fill(0, size)
-            if self.on_message:
-                self.on_message(topic, memoryview(self._buf)[:size], kind & 1)
+            await self._fill(0, tlen)
+            topic = bytes(self._buf[:tlen])
+            pid = await self._pid_of(qos)
+            if size > len(self._buf):
+                await self._skip(size)
+                if self.on_oversized:
+                    self.on_oversized(topic, size)
+            else:
+                await self._fill(0, size)
+                if self.on_message:
+                    self.on_message(topic, memoryview(self._buf)[:size], kind & 1)
         if qos:
             await self._write(bytes((_PUBACK, 2, pid >> 8, pid & 0xFF)))
+
+    async def _pid_of(self, qos):
+        if not qos:
+            return 0
+        await self._fill(0, 2)
+        return self._buf[0] << 8 | self._buf[1]
 
     async def _header(self):
         await self._fill(0, 1)

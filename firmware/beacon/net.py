@@ -10,7 +10,7 @@ from micropython import const
 
 from beacon import protocol
 from beacon.log import log
-from beacon.mqtt import MQTTClient, MQTTError
+from beacon.mqtt import MAX_TOPIC, MQTTClient, MQTTError
 from beacon.view import MAX_BRIDGES
 
 _WIFI_WAIT_MS = const(20000)
@@ -209,5 +209,8 @@ class MqttLink:
         self._changed()
 
     def _oversized(self, topic, size):
+        if topic is None:
+            log("ignored a message with a %d-byte topic (limit %d)" % (size, MAX_TOPIC))
+            return
         log("ignored message on %s: payload is %d bytes, limit is %d"
             % (topic.decode(), size, protocol.MAX_PAYLOAD))
