@@ -180,23 +180,45 @@ class FreezableProxy:
         self.server.close()
 
 
-def test_a_silent_link_is_caught_by_the_keepalive(mosquitto, peer_factory, beacons) -> None:
+def test_a_cut_link_turns_unknown_within_5_s_by_default(mosquitto, peer_factory,
+                                                        beacons) -> None:
+    """Defaults only (link_timeout 4 s): the relay stops forwarding, nothing is closed, and
+    the missing PINGRESPs turn the light unknown in under 5 s."""
     peer = peer_factory(mosquitto)
     peer.publish(STATUS, status("wrap_up"), retain=True)
     proxy = FreezableProxy(mosquitto.port)
     try:
-        beacon = beacons(f"mqtt://127.0.0.1:{proxy.port}", PREFIX, "alice", "alice-desk",
-                         "--keepalive", "5")
+        beacon = beacons(f"mqtt://127.0.0.1:{proxy.port}", PREFIX)
         seen = beacon.wait_look("wrap_up amber solid")
         proxy.frozen.set()
         frozen_at = time.monotonic()
-        seen = beacon.wait_look("unknown blue blink", seen, timeout=5)  # within the keepalive
-        assert time.monotonic() - frozen_at > 1  # found by missing PINGRESPs, not by a close
-        beacon.logs.wait_for("no answer from the broker")
+        seen = beacon.wait_look("unknown blue blink", seen, timeout=5)
+        took = time.monotonic() - frozen_at
+        assert 1 < took < 5, took  # found by missing PINGRESPs, not by a close
+        beacon.logs.wait_for("no answer from the broker for 4 s")
         proxy.frozen.clear()
         beacon.wait_look("wrap_up amber solid", seen, timeout=20)
     finally:
         proxy.close()
+
+
+def test_a_frozen_broker_turns_unknown_within_5_s_by_default(mosquitto, peer_factory,
+                                                             beacons) -> None:
+    """SIGSTOP on mosquitto: its sockets stay open (the kernel even ACKs), it just never
+    answers. Defaults only: unknown in under 5 s, the state back after SIGCONT."""
+    peer_factory(mosquitto).publish(STATUS, status("dnd"), retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("dnd purple solid")
+    assert mosquitto.proc
+    mosquitto.proc.send_signal(signal.SIGSTOP)
+    try:
+        stopped_at = time.monotonic()
+        seen = beacon.wait_look("unknown blue blink", seen, timeout=5)
+        took = time.monotonic() - stopped_at
+        assert took < 5, took
+    finally:
+        mosquitto.proc.send_signal(signal.SIGCONT)
+    beacon.wait_look("dnd purple solid", seen, timeout=20)
 
 
 def test_a_late_will_of_an_old_connection_is_corrected(mosquitto, peer_factory,

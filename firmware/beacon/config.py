@@ -29,6 +29,7 @@ KEYS = {
     "transport": (("mqtt", "serial"), "mqtt"),
     "keepalive": ("keepalive", 30),
     "telemetry": ("keepalive", 60),
+    "link_timeout": ("link_timeout", 4),
     "neopixel_pin": ("pin", None),
     "neopixel_count": ("count", None),
     "rgb_pins": ("pins", None),
@@ -42,6 +43,7 @@ _EXPECT = {
     "unit": "a number from 0 to 1",
     "bool": "true or false",
     "keepalive": "an integer number of seconds from 5 to 3600",
+    "link_timeout": "an integer number of seconds from 2 to 300",
     "pin": "a GPIO number (integer >= 0)",
     "count": "an integer from 1 to 256",
     "pins": "a list of three GPIO numbers [r, g, b]",
@@ -71,7 +73,8 @@ def _check(kind, v):
         return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
     if kind == "pins":
         return isinstance(v, list) and len(v) == 3 and all(_is_int(p) and p >= 0 for p in v)
-    lo, hi = {"port": (1, 65535), "keepalive": (5, 3600), "pin": (0, 1000),
+    lo, hi = {"port": (1, 65535), "keepalive": (5, 3600), "link_timeout": (2, 300),
+              "pin": (0, 1000),
               "count": (1, 256)}[kind]
     return _is_int(v) and lo <= v <= hi
 

@@ -43,9 +43,14 @@ class MqttLink:
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
         self._asked = None
-        ka = cfg["keepalive"]
-        self._ping_ms = ka * 250  # ping at keepalive/4, as mqtt_as does
-        self._dead_ms = ka * 500 + 1000  # two missed PINGRESPs: the link is dead
+        ka, lt = cfg["keepalive"], cfg["link_timeout"]
+        # A frozen broker or a dead access point closes nothing: only silence tells. Ping
+        # every link_timeout/2 (and at least every keepalive/2, which the broker needs);
+        # link_timeout without a single packet from the broker (a PINGRESP is due within
+        # link_timeout/2 of each ping) ends the session: the light is unknown within
+        # link_timeout + _CHECK_MS, 4.2 s by default. Cost: docs/firmware.md.
+        self._ping_ms = min(lt, ka) * 500
+        self._dead_ms = lt * 1000
         c = MQTTClient("focuslight-" + beacon, cfg["broker"], cfg["port"], cfg["username"],
                        cfg["password"], ka, will=(self._t_avail, b"offline", True),
                        max_payload=protocol.MAX_PAYLOAD)
@@ -158,7 +163,8 @@ class MqttLink:
                 log("wifi: lost")
                 return
             if ticks_diff(now, c.last_rx) > self._dead_ms:
-                log("mqtt: no answer from the broker for %d s" % (self._dead_ms // 1000))
+                log("mqtt: no answer from the broker for %d s (link_timeout)"
+                    % (self._dead_ms // 1000))
                 return
             unsure = self._view.unsure()
             if unsure and unsure != self._asked:

@@ -1,0 +1,145 @@
+"""Seeded status payloads for fuzzing a reader: mostly almost-valid, mostly ``available``.
+
+A reader that is lenient anywhere shows ``available`` (green: "interrupt me")
+for something the protocol says is garbage, the worst mistake a status light
+can make. So the payloads start from valid ``available`` statuses and break
+them the way careless integrators, attackers and lenient parsers do: byte
+edits, the JSON MicroPython's ``json.loads`` forgives (missing commas,
+trailing commas, ``01``, ``1.``, a trailing NUL, non-string keys, NaN),
+wrong types in every field, deep and odd values in unknown fields, non-UTF-8
+and oversized bodies. Some stay valid, which keeps the comparison honest.
+
+``payloads(seed, count)`` is deterministic; ``host_decision`` is the
+reference every other reader must agree with.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from focuslight.protocol import MAX_PAYLOAD, STATES, ProtocolError, decode_status
+
+ALPHABET = [*'{}[],:"\\ .-+0123456789eEtrufalsnNI\'/', "\t", "\n", "\r", "\x00", "\x0b",
+            "\x7f", "é", "\u2028"]
+LENIENT = [  # (old, new) text edits that lenient parsers forgive
+    (",", ""), (",", ",,"), ("}", ",}"), ("]", ",]"), (":1", ":01"), (":1", ":1."),
+    (":1", ":-01"), (":1", ":.1"), (":1", ":1e"), (":1", ":+1"), (":1", ":0x1"),
+    ('"v"', "v"), ('"v"', "1"), ('"state"', "'state'"), ('"', "'"), (":", "="),
+    (":1", ":NaN"), (":1", ":Infinity"), (":1", ":-Infinity"), ("true", "True"),
+    ("null", "nul"), ("}", "}\x00"), ("}", "} "), ("{", " \t\n{"), ("}", "}{}"),
+    ("}", "}//x"), ("{", "\ufeff{"), ('"', '"\\u0061'), ('e"', 'e\\"'), ("1", "1E400"),
+    ("1", "1" * 400), ("1", "1e-400"), ("1", "-0"), ("1", "1.0"), ("1", "10e-1"),
+]
+ODD_VALUES = [None, True, False, 0, -1, 1, 1.0, 2, -0.0, 1e308, 10**30, 10**400, "", "1",
+              "available", "AVAILABLE", "available ", "x" * 70, "a b", "\u0000", "é", [],
+              ["available"], {}, {"state": "available"}, [[[[[]]]]], "\ud800"]
+
+
+def valid(r: random.Random) -> dict:
+    """A valid status, ``available`` most of the time."""
+    body: dict = {"v": 1, "state": "available" if r.random() < 0.7 else r.choice(STATES),
+                  "source": r.choice(["phone", "bridge", "sip", "counter-1", "a_b"]),
+                  "since": r.choice([0, 1, 1732356902.1, r.uniform(0, 2e9), r.randrange(10**9)])}
+    if r.random() < 0.4:
+        body["bridge_id"] = r.choice(["main", "pc-17", "x" * 64])
+    if r.random() < 0.3:
+        body["extra"] = tree(r, 3)
+    items = list(body.items())
+    r.shuffle(items)
+    return dict(items)
+
+
+def tree(r: random.Random, depth: int) -> object:
+    """A random JSON value for an unknown field."""
+    pick = r.random()
+    if depth <= 0 or pick < 0.5:
+        return r.choice([None, True, False, r.randint(-10**6, 10**6), r.uniform(-1e6, 1e6),
+                         r.choice(["", "a", "\"q\"", "\\", "é\u20ac\U0001f600", "\t\n"])])
+    if pick < 0.75:
+        return [tree(r, depth - 1) for _ in range(r.randint(0, 3))]
+    return {r.choice(["a", "b", "state", "v", ""]): tree(r, depth - 1)
+            for _ in range(r.randint(0, 3))}
+
+
+def dump(r: random.Random, body: object) -> str:
+    sep = r.choice([(",", ":"), (", ", ": "), (" , ", " : ")])
+    return json.dumps(body, separators=sep, ensure_ascii=r.random() < 0.5)
+
+
+def _byte_edit(r: random.Random, text: str) -> bytes:
+    data = bytearray(text.encode())
+    for _ in range(r.randint(1, 3)):
+        at = r.randrange(len(data) + 1)
+        op = r.random()
+        new = r.choice(ALPHABET).encode()
+        if op < 0.4 and at < len(data):
+            data[at:at + 1] = new
+        elif op < 0.7:
+            data[at:at] = new
+        elif at < len(data):
+            del data[at]
+    return bytes(data)
+
+
+def _lenient_edit(r: random.Random, text: str) -> bytes:
+    for _ in range(r.randint(1, 2)):
+        old, new = r.choice(LENIENT)
+        spots = [i for i in range(len(text)) if text.startswith(old, i)]
+        if spots:
+            at = r.choice(spots)
+            text = text[:at] + new + text[at + len(old):]
+    return text.encode()
+
+
+def _field_edit(r: random.Random, body: dict) -> bytes:
+    key = r.choice(["v", "state", "source", "since", "bridge_id"])
+    if r.random() < 0.15:
+        body.pop(key, None)
+    else:
+        body[key] = r.choice(ODD_VALUES)
+    try:
+        return dump(r, body).encode()
+    except (ValueError, UnicodeEncodeError):
+        return json.dumps(body).encode("utf-8", "surrogatepass")
+
+
+def _raw(r: random.Random) -> bytes:
+    size = r.choice([0, 1, 2, 16, 100, MAX_PAYLOAD, MAX_PAYLOAD + 1, 1000])
+    return r.randbytes(size)
+
+
+def payloads(seed: int, count: int) -> list[bytes]:
+    """*count* payloads, the same ones for the same *seed*."""
+    r = random.Random(seed)
+    out: list[bytes] = []
+    while len(out) < count:
+        body = valid(r)
+        pick = r.random()
+        if pick < 0.3:
+            out.append(_byte_edit(r, dump(r, body)))
+        elif pick < 0.6:
+            out.append(_lenient_edit(r, dump(r, body)))
+        elif pick < 0.85:
+            out.append(_field_edit(r, body))
+        elif pick < 0.95:
+            out.append(dump(r, body).encode())
+        else:
+            out.append(_raw(r))
+    return out
+
+
+def host_decision(payload: bytes) -> tuple | None:
+    """``(state, source, since, bridge_id)`` if the host accepts *payload*, else None.
+
+    Anything but a ProtocolError from the host decoder would be a host bug
+    (the host readers have their own fuzz test); here it counts as "not
+    accepted", which is all a firmware comparison needs.
+    """
+    try:
+        s = decode_status(payload)
+    except ProtocolError:
+        return None
+    except Exception:  # see the docstring
+        return None
+    return s.state, s.source, s.since, s.bridge_id
