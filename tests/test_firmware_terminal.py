@@ -63,7 +63,7 @@ def test_terminal_draws_the_led_and_keys_are_the_button(mosquitto, peer_factory)
     (["--agent", "alice", "--brightness", "3"], "--brightness must be a number from 0 to 1"),
     (["--agent", "alice", "--keepalive", "1"], "--keepalive must be 5..3600 seconds"),
     (["--agent", "alice", "--prefix", "a/#"], "topic prefix must be plain text"),
-    (["--agent", "alice", "--broker", "mqtts://127.0.0.1:8883"], "speaks plain MQTT"),
+    (["--agent", "alice", "--broker", "mqtts://127.0.0.1:8883"], "needs --ca-file"),
 ])
 def test_bad_options_say_what_is_wrong(argv, message) -> None:
     result = subprocess.run([sys.executable, "-m", "focuslight.virtual_beacon", *argv],

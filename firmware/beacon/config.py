@@ -16,7 +16,9 @@ KEYS = {
     "wifi_ssid": ("str", ""),
     "wifi_password": ("str", ""),
     "broker": ("str", ""),
-    "port": ("port", 1883),
+    "port": ("port", None),  # 1883, or 8883 with tls
+    "tls": ("bool", False),
+    "ca_file": ("file", "ca.pem"),
     "username": ("str", ""),
     "password": ("str", ""),
     "prefix": ("prefix", "focuslight"),
@@ -37,6 +39,7 @@ KEYS = {
 }
 _EXPECT = {
     "str": "a string",
+    "file": "a file name on the board, e.g. \"ca.pem\"",
     "port": "an integer from 1 to 65535",
     "prefix": "a topic prefix without '#', '+' or a trailing '/'",
     "id": "an id matching [a-z0-9_-]{1,64}",
@@ -63,6 +66,8 @@ def _check(kind, v):
         return v in kind
     if kind == "str":
         return isinstance(v, str)
+    if kind == "file":
+        return isinstance(v, str) and 0 < len(v) <= 64
     if kind == "id":
         return is_id(v)
     if kind == "prefix":
@@ -104,6 +109,8 @@ def validate(raw, path="config.json"):
         else:
             raise ConfigError("%s: key %r must be %s, got %r"
                               % (path, key, _expected(kind), raw[key]))
+    if cfg["port"] is None:
+        cfg["port"] = 8883 if cfg["tls"] else 1883
     if cfg["transport"] == "mqtt":
         _need(cfg, path, "broker", "the broker's host name or IP address")
         if cfg["board"] != "unix":
@@ -128,4 +135,20 @@ def load(path="config.json"):
         raise ConfigError("%s: file not found; write it with `focuslight flash`" % path) from None
     except ValueError:
         raise ConfigError("%s: not valid JSON" % path) from None
-    return validate(raw, path)
+    cfg = validate(raw, path)
+    if cfg["tls"] and cfg["transport"] == "mqtt":
+        _check_ca(cfg["ca_file"], path)
+    return cfg
+
+
+def _check_ca(ca_file, path):
+    """With tls the site CA must be on the board: say so at boot, not at every connect."""
+    from beacon.tls import pem_certificates
+
+    try:
+        pem_certificates(ca_file)
+    except OSError:
+        raise ConfigError("%s: tls is on but %s is not on the board; write it with"
+                          " `focuslight flash --ca-file`" % (path, ca_file)) from None
+    except ValueError as e:
+        raise ConfigError("%s: %s is not a PEM CA certificate (%s)" % (path, ca_file, e)) from None

@@ -2,7 +2,7 @@
 # style (Peter Hinch): nothing here blocks, so the light keeps animating and
 # the button keeps working while the network is down. It does what a beacon
 # needs and no more: CONNECT with a Last Will, SUBSCRIBE (QoS 1), QoS 0
-# PUBLISH, PUBACK for QoS 1 deliveries, PINGREQ. Reconnecting and deciding
+# PUBLISH, PUBACK for QoS 1 deliveries, PINGREQ, optionally over TLS. Reconnecting and deciding
 # that a link is dead belong to the caller (beacon.net). See docs/firmware.md.
 import asyncio
 import select
@@ -52,22 +52,34 @@ class MQTTClient:
     """
 
     def __init__(self, client_id, server, port=1883, user="", password="", keepalive=30,
-                 will=None, max_payload=512):
+                 will=None, max_payload=512, ssl_context=None):
         self.client_id, self.server, self.port = client_id, server, port
+        self.ssl_context = ssl_context  # an ssl.SSLContext: MQTT over TLS, checked against it
         self.user, self.password, self.keepalive = user, password, keepalive
         self.will = will  # (topic, message, retain) or None
         self.on_message = None
         self.on_oversized = None
         self.last_rx = 0
         self._buf = bytearray(max_payload + 256)
-        self._sock = self._r = self._w = None
+        self._sock = self._tls = self._r = self._w = None
         self._pid = 0
 
     async def connect(self, timeout_ms=10000):
-        """Open TCP, send CONNECT, wait for CONNACK; raise OSError/MQTTError on failure."""
+        """Open TCP (and TLS), send CONNECT, wait for CONNACK; raise OSError/MQTTError.
+
+        Each of the TCP connect and the rest (TLS handshake, CONNECT, CONNACK) has
+        *timeout_ms*: a broker that accepts TCP and then says nothing is retried.
+        """
         await self._open(timeout_ms)
-        await self._send(_CONNECT, self._connect_body())
-        kind, n = await asyncio.wait_for_ms(self._header(), timeout_ms)
+        try:
+            kind, n = await asyncio.wait_for_ms(self._hello(), timeout_ms)
+        except ValueError as e:  # mbedtls reports a refused certificate as ValueError
+            raise MQTTError("TLS: the broker's certificate was refused: %s"
+                            % str(e).strip()) from None
+        except OSError as e:
+            if self.ssl_context and e.args and isinstance(e.args[0], int) and e.args[0] < 0:
+                raise MQTTError("TLS handshake failed (mbedtls error %d)" % e.args[0]) from None
+            raise
         if kind != 0x20 or n != 2:
             raise MQTTError("expected CONNACK, got packet type 0x%02x" % kind)
         await self._fill(0, 2)
@@ -76,6 +88,10 @@ class MQTTClient:
             reason = _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc
             raise MQTTError("broker refused the connection: " + reason)
         self.last_rx = ticks_ms()
+
+    async def _hello(self):
+        await self._send(_CONNECT, self._connect_body())
+        return await self._header()
 
     def _connect_body(self):
         flags = 0x02  # clean session: subscriptions are renewed on every connect
@@ -104,9 +120,13 @@ class MQTTClient:
 
     def close(self):
         """Drop the connection (the broker then sends the Last Will)."""
-        if self._sock:
-            self._sock.close()
-        self._sock = self._r = self._w = None
+        for s in (self._tls, self._sock):  # the TLS layer, then the TCP socket under it
+            if s:
+                try:  # noqa: SIM105 - MicroPython has no contextlib
+                    s.close()
+                except OSError:
+                    pass
+        self._sock = self._tls = self._r = self._w = None
 
     async def _open(self, timeout_ms):
         """Non-blocking TCP connect that keeps hold of the socket, so a connect that
@@ -126,6 +146,9 @@ class MQTTClient:
             if ticks_diff(ticks_ms(), start) > timeout_ms:
                 raise OSError("no TCP connection to %s:%d" % (self.server, self.port))
             await asyncio.sleep_ms(20)
+        if self.ssl_context:  # the handshake runs inside the first non-blocking write/read
+            s = self._tls = self.ssl_context.wrap_socket(s, server_hostname=self.server,
+                                                         do_handshake_on_connect=False)
         self._r = self._w = asyncio.StreamReader(s)  # one Stream reads and writes
 
     async def serve(self):

@@ -11,6 +11,7 @@ from micropython import const
 from beacon import protocol
 from beacon.log import log
 from beacon.mqtt import MAX_TOPIC, MQTTClient, MQTTError
+from beacon.tls import tls_context
 from beacon.view import MAX_BRIDGES
 
 _WIFI_WAIT_MS = const(20000)
@@ -53,7 +54,8 @@ class MqttLink:
         self._dead_ms = lt * 1000
         c = MQTTClient("focuslight-" + beacon, cfg["broker"], cfg["port"], cfg["username"],
                        cfg["password"], ka, will=(self._t_avail, b"offline", True),
-                       max_payload=protocol.MAX_PAYLOAD)
+                       max_payload=protocol.MAX_PAYLOAD,
+                       ssl_context=tls_context(cfg["ca_file"]) if cfg["tls"] else None)
         c.on_message = self._message
         c.on_oversized = self._oversized
         self._client = c
@@ -71,8 +73,9 @@ class MqttLink:
             except WifiError as e:
                 log("wifi: %r: %s" % (self._cfg["wifi_ssid"], e))
             except (asyncio.TimeoutError, OSError, MQTTError) as e:
-                log("mqtt: broker %s:%d: %s: %s"
-                    % (self._cfg["broker"], self._cfg["port"], type(e).__name__, e))
+                log("mqtt: broker %s:%d%s: %s: %s"
+                    % (self._cfg["broker"], self._cfg["port"], " (TLS)" if self._cfg["tls"]
+                       else "", type(e).__name__, e))
             self._lost()
             log("reconnecting in %d s" % (backoff // 1000))
             await asyncio.sleep_ms(backoff)
@@ -126,7 +129,8 @@ class MqttLink:
 
     async def _session(self):
         c, cfg = self._client, self._cfg
-        log("mqtt: connected to %s:%d" % (cfg["broker"], cfg["port"]))
+        log("mqtt: connected to %s:%d%s" % (cfg["broker"], cfg["port"],
+                                            " over TLS" if cfg["tls"] else ""))
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
         await c.subscribe(self._t_avail_b)
@@ -148,7 +152,7 @@ class MqttLink:
     async def _read(self):
         try:
             await self._client.serve()
-        except (OSError, MQTTError) as e:
+        except (OSError, MQTTError, ValueError) as e:  # ValueError: mbedtls, mid-session
             log("mqtt: connection lost: %s" % e)
         self._lost()  # now, not at the next _watch tick: the light goes unknown at once
 

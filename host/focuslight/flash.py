@@ -57,6 +57,9 @@ from .config_section import Section
 from .connection import BrokerSettings, BrokerURLError, broker_from_env, make_client
 from .protocol import ONLINE, ProtocolError, Topics, check_id
 
+CA_FILE = "ca.pem"
+"""The site CA's name on the board, beside config.json (``config.json`` names it)."""
+
 
 def _firmware_dir() -> Path:
     """The firmware inside an installed wheel, else the checkout's ``firmware/`` (editable)."""
@@ -214,7 +217,8 @@ def _flash(args: argparse.Namespace) -> int:
         print(f"board on {port}: {board.describe()}")
     config = device_config(args, bridge, board)
     plan = Plan(port, board, firmware, compile_mpy=not args.source and wants_mpy(board),
-                start=not args.no_reset)
+                start=not args.no_reset,
+                ca_file=Path(bridge.broker.ca_file) if config.get("tls") else None)
     watch = None
     if not (args.no_wait or args.no_reset or args.dry_run or config["transport"] != "mqtt"):
         watch = AvailabilityWatch(bridge, Topics(config["prefix"]).beacon_availability(
@@ -344,6 +348,8 @@ class Plan:
     firmware: Path
     compile_mpy: bool
     start: bool
+    ca_file: Path | None = None
+    """The site CA to put on the board as ``ca.pem`` (MQTT over TLS), or None."""
 
     def staged(self, stage: Path) -> list[tuple[Path, Path]]:
         """``(source, file to copy)`` for every module of the package."""
@@ -365,8 +371,9 @@ class Plan:
                              keep=json.dumps(sorted(Path(f).name for f in files)))
         actions = [(["exec", clean], f"remove stale files from :{PACKAGE}"),
                    (["cp", *files, f":{PACKAGE}/"], f"copy the {PACKAGE} package"),
-                   (["cp", str(self.firmware / "main.py"), str(stage / "config.json"), ":./"],
-                    "copy main.py and config.json")]
+                   (["cp", str(self.firmware / "main.py"), str(stage / "config.json"),
+                     *([str(stage / CA_FILE)] if self.ca_file else []), ":./"],
+                    f"copy main.py, config.json{' and ' + CA_FILE if self.ca_file else ''}")]
         actions += [(["mip", "install", dep], f"install {dep}")
                     for dep in firmware_deps(self.firmware)]
         actions.append((["exec", CHECK], "check the firmware imports and accepts config.json"))
@@ -409,6 +416,8 @@ def _connect(port: str) -> list[str]:
 def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     (stage / PACKAGE).mkdir()
     (stage / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    if plan.ca_file:
+        shutil.copyfile(plan.ca_file, stage / CA_FILE)
     for step in plan.local_steps(stage):
         if step.argv[0] == "cp":
             shutil.copyfile(step.argv[1], step.argv[2])
@@ -538,8 +547,12 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
             raise FlashError(f"broker {broker.host} would be the board itself: pass --broker"
                              " with the broker's LAN address, e.g. --broker 192.168.1.10")
     if broker.tls:
-        raise FlashError("beacons speak plain MQTT: pass --broker HOST:PORT of a plain"
-                         " (mqtt://) listener on your broker")
+        try:
+            check_ca_file(broker.ca_file if broker.ca_file else None)
+        except ValueError as err:
+            raise FlashError(f"{err}; an mqtts:// beacon needs --ca-file with the site CA that"
+                             " signed the broker's certificate (a board has no CA store)"
+                             ) from None
     _check_pins(kind, args)
     if args.brightness is not None and not 0 <= args.brightness <= 1:
         raise FlashError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
@@ -549,6 +562,8 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
         "username": broker.username or "", "password": broker.password or "",
         "prefix": bridge.prefix, "agent": agent, "beacon": beacon, "board": kind,
         "led": args.led, "available_off": args.available_off, "transport": args.transport}
+    if broker.tls:
+        config.update(tls=True, ca_file=CA_FILE)
     optional = {"brightness": args.brightness, "neopixel_pin": args.led_pin,
                 "neopixel_count": args.led_count, "button_pin": args.button_pin,
                 "rgb_pins": _pins(args.rgb_pins)}
@@ -577,6 +592,19 @@ def _check_pins(kind: str, args: argparse.Namespace) -> None:
         if pin is not None and pin not in usable:
             raise FlashError(f"{flag} {pin} is not a GPIO a {kind} beacon can use: pick {which};"
                              " hardware/pins.md has the wiring")
+
+
+def check_ca_file(path: str | None) -> None:
+    """Refuse a CA file the firmware could not use, here rather than on the board."""
+    if not path:
+        raise ValueError("no --ca-file given")
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--ca-file {path}: cannot read it ({err})") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"--ca-file {path}: not a PEM certificate"
+                         " (no -----BEGIN CERTIFICATE----- line)")
 
 
 def _pins(text: str | None) -> list[int] | None:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .connection import BrokerSettings
-from .flash import FIRMWARE_DIR
+from .flash import CA_FILE, FIRMWARE_DIR, check_ca_file
 from .protocol import Topics, check_id
 
 HOLD_SECONDS = 1.3
@@ -78,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
     from .cli import broker_settings
 
     try:
-        config = firmware_config(args, broker_settings(args))
+        broker = broker_settings(args)
+        config = firmware_config(args, broker)
     except ValueError as err:
         print(f"focuslight beacon: {err}", file=sys.stderr)
         return EXIT_CONFIG
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    with VirtualBeacon(config, frames=interactive) as beacon:
+    with VirtualBeacon(config, frames=interactive, files=ca_files(broker)) as beacon:
         try:
             if interactive:
                 return TerminalView(beacon).run()
@@ -94,9 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[str, Any]:
-    """The ``config.json`` the firmware boots with, same keys as on a board."""
+    """The ``config.json`` the firmware boots with, same keys as on a board.
+
+    With an ``mqtts://`` broker the beacon also needs ``--ca-file`` beside it as
+    ``ca.pem`` (see :func:`ca_files`).
+    """
+    if broker.tls and not broker.ca_file:
+        raise ValueError("an mqtts:// broker needs --ca-file: the beacon trusts only the site"
+                         " CA it is given (it has no system CA store)")
     if broker.tls:
-        raise ValueError("the beacon firmware speaks plain MQTT: use an mqtt:// broker URL")
+        check_ca_file(broker.ca_file)
     agent = check_id(args.agent, "--agent")
     if not 0 <= args.brightness <= 1:
         raise ValueError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
@@ -110,7 +118,13 @@ def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[st
             "broker": broker.host, "port": broker.port, "username": broker.username or "",
             "password": broker.password or "", "prefix": Topics(args.prefix or "focuslight").prefix,
             "brightness": args.brightness, "available_off": args.available_off,
-            "keepalive": args.keepalive, "telemetry": telemetry}
+            "keepalive": args.keepalive, "telemetry": telemetry, "tls": broker.tls,
+            **({"ca_file": CA_FILE} if broker.tls else {})}
+
+
+def ca_files(broker: BrokerSettings) -> dict[str, bytes]:
+    """The files a beacon needs beside config.json: the site CA as ``ca.pem`` with TLS."""
+    return {CA_FILE: Path(broker.ca_file).read_bytes()} if broker.tls and broker.ca_file else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +194,7 @@ class VirtualBeacon:
     """
 
     def __init__(self, config: dict[str, Any], *, frames: bool = False,
-                 firmware: Path = FIRMWARE_DIR) -> None:
+                 firmware: Path = FIRMWARE_DIR, files: dict[str, bytes] | None = None) -> None:
         self.config = config
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._tmp = tempfile.TemporaryDirectory(prefix="focuslight-beacon-")
@@ -188,6 +202,8 @@ class VirtualBeacon:
         """The board's filesystem."""
         install_firmware(firmware, self.root)
         (self.root / "config.json").write_text(json.dumps(config))
+        for name, data in (files or {}).items():  # e.g. ca.pem, beside config.json
+            (self.root / name).write_bytes(data)
         self._vhw = ("127.0.0.1", free_udp_port())
         self._wire = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._frames = frames
