@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from firmware_helpers import PREFIX, STATUS, beacon_factory, status
+from firmware_helpers import PREFIX, STATUS, beacon_factory, run_script, status
 from pty_helpers import FIRMWARE, Socat, micropython_env, micropython_peer
 from tls_certs import Pair, make_pair, mosquitto_tls_conf
 
@@ -166,7 +166,7 @@ def test_flash_writes_the_site_ca_and_the_beacon_comes_online_over_tls(tls_broke
         done = _flash("--port", str(socat.link), "--agent", "alice", "--beacon", "alice-desk",
                       "--broker", f"mqtts://127.0.0.1:{tls_broker.tls_port}",
                       "--ca-file", str(tls_broker.site.ca), "--prefix", "tls1",
-                      "--timeout", "60")
+                      "--ntp-host", "ntp.example.lan", "--timeout", "60")
     finally:
         socat.stop()
     assert done.returncode == 0, done.stdout + done.stderr
@@ -174,8 +174,8 @@ def test_flash_writes_the_site_ca_and_the_beacon_comes_online_over_tls(tls_broke
     assert "beacon alice-desk is online" in done.stdout  # it said so over TLS
     assert (root / "ca.pem").read_bytes() == tls_broker.site.ca.read_bytes()
     config = json.loads((root / "config.json").read_text())
-    assert (config["tls"], config["ca_file"], config["port"]) == (True, "ca.pem",
-                                                                   tls_broker.tls_port)
+    assert (config["tls"], config["ca_file"], config["port"], config["ntp_host"]) == (
+        True, "ca.pem", tls_broker.tls_port, "ntp.example.lan")
 
 
 def test_flash_mqtts_without_a_usable_ca_file_says_what_to_do(tmp_path) -> None:
@@ -187,3 +187,24 @@ def test_flash_mqtts_without_a_usable_ca_file_says_what_to_do(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not a certificate")
     done = _flash(*common, "--ca-file", str(tmp_path / "notes.txt"))
     assert "not a PEM certificate" in done.stderr
+
+
+def test_a_board_with_tls_asks_ntp_for_the_time_and_says_when_it_cannot(pairs,
+                                                                      tmp_path) -> None:
+    """The unix port never sets its clock; configured as a Pico W, the link tries NTP
+    before its first TLS connect and, without ntptime, says so in one line and goes on."""
+    (tmp_path / "ca.pem").write_bytes(pairs[0].ca.read_bytes())
+    script = """
+from beacon import config
+from beacon.net import MqttLink
+from beacon.view import View
+
+cfg = config.validate({"agent": "alice", "beacon": "a-1", "board": "pico_w", "wifi_ssid": "x",
+                       "broker": "10.0.0.2", "tls": True, "ntp_host": "ntp.example.lan"})
+link = MqttLink(cfg, View(), lambda: None)
+link._clock()
+print("port", cfg["port"], "ca", cfg["ca_file"])
+"""
+    out = run_script(script, tmp_path).stdout
+    assert "beacon: clock: no time from NTP server ntp.example.lan" in out
+    assert "port 8883 ca ca.pem" in out

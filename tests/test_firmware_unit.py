@@ -231,6 +231,8 @@ GOOD = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "12
     ({"broker": ""}, "key 'broker' is missing"),
     ({"board": "pico_w"}, "key 'wifi_ssid' is missing"),
     ({"beacon": None}, "key 'beacon' is missing"),
+    ({"tls": True}, "tls is on but ca.pem is not on the board; write it with `focuslight flash"),
+    ({"link_timeout": 1}, "key 'link_timeout' must be an integer number of seconds from 2"),
 ])
 def test_bad_config_says_file_key_expected_and_blinks_error(tmp_path, change, message) -> None:
     config = {k: v for k, v in {**GOOD, **change}.items() if v is not None}

@@ -19,6 +19,7 @@ KEYS = {
     "port": ("port", None),  # 1883, or 8883 with tls
     "tls": ("bool", False),
     "ca_file": ("file", "ca.pem"),
+    "ntp_host": ("host", "pool.ntp.org"),
     "username": ("str", ""),
     "password": ("str", ""),
     "prefix": ("prefix", "focuslight"),
@@ -40,6 +41,7 @@ KEYS = {
 _EXPECT = {
     "str": "a string",
     "file": "a file name on the board, e.g. \"ca.pem\"",
+    "host": "a host name or IP address",
     "port": "an integer from 1 to 65535",
     "prefix": "a topic prefix without '#', '+' or a trailing '/'",
     "id": "an id matching [a-z0-9_-]{1,64}",
@@ -66,8 +68,8 @@ def _check(kind, v):
         return v in kind
     if kind == "str":
         return isinstance(v, str)
-    if kind == "file":
-        return isinstance(v, str) and 0 < len(v) <= 64
+    if kind == "file" or kind == "host":
+        return isinstance(v, str) and 0 < len(v) <= 64 and " " not in v
     if kind == "id":
         return is_id(v)
     if kind == "prefix":

@@ -44,6 +44,7 @@ class MqttLink:
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
         self._asked = None
+        self._clock_set = False
         ka, lt = cfg["keepalive"], cfg["link_timeout"]
         # A frozen broker or a dead access point closes nothing: only silence tells. Ping
         # every link_timeout/2 (and at least every keepalive/2, which the broker needs);
@@ -67,6 +68,7 @@ class MqttLink:
         while True:
             try:
                 await self._wifi()
+                self._clock()
                 await self._client.connect()
                 backoff = _BACKOFF_MS
                 await self._session()
@@ -102,6 +104,28 @@ class MqttLink:
             log("mqtt: not sent on %s: %s" % (topic, e))
             return False
         return True
+
+    def _clock(self):
+        """With TLS on a board: set the clock from NTP once, or every certificate looks
+        "not yet valid" (the board's clock starts years in the past after a reset).
+
+        Blocks for at most ntptime's socket timeout (1 s): well inside the watchdog.
+        The unix port has the host's clock and no RTC to set.
+        """
+        cfg = self._cfg
+        if self._clock_set or not cfg["tls"] or cfg["board"] == "unix":
+            return
+        try:
+            import ntptime
+
+            ntptime.host = cfg["ntp_host"]
+            ntptime.settime()
+        except (ImportError, OSError, OverflowError) as e:
+            log("clock: no time from NTP server %s (%s): the broker's certificate may look"
+                " not yet valid" % (cfg["ntp_host"], e))
+            return
+        self._clock_set = True
+        log("clock: set from NTP server %s" % cfg["ntp_host"])
 
     async def _wifi(self):
         w = self._wlan

@@ -187,6 +187,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     device.add_argument("--led-count", type=int, metavar="N", help="NeoPixels on the ring")
     device.add_argument("--rgb-pins", metavar="R,G,B", help="GPIOs of an RGB LED")
     device.add_argument("--button-pin", type=int, metavar="GPIO", help="button GPIO")
+    device.add_argument("--ntp-host", metavar="HOST", help="NTP server a board with an"
+                        " mqtts:// broker sets its clock from, for certificate dates"
+                        " (default: the firmware's, pool.ntp.org)")
     device.add_argument("--available-off", action="store_true",
                         help="LED off instead of dim green when available")
     wait = parser.add_argument_group("after flashing")
@@ -566,7 +569,7 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
         config.update(tls=True, ca_file=CA_FILE)
     optional = {"brightness": args.brightness, "neopixel_pin": args.led_pin,
                 "neopixel_count": args.led_count, "button_pin": args.button_pin,
-                "rgb_pins": _pins(args.rgb_pins)}
+                "rgb_pins": _pins(args.rgb_pins), "ntp_host": args.ntp_host}
     config.update({k: v for k, v in optional.items() if v is not None})
     return config
 
