@@ -184,13 +184,16 @@ class MqttLink:
         """Ping, and notice a dead link or lost Wi-Fi; return when the session is over."""
         c, last_ping = self._client, ticks_ms()
         self._asked = None
+        tick = last_ping
         while self._up:
             await asyncio.sleep_ms(_CHECK_MS)
             now = ticks_ms()
+            stalled = ticks_diff(now, tick) > 5 * _CHECK_MS  # we were not scheduled: our
+            tick = now  # own stall, not the link's; let the reader catch up for one round
             if not self._wlan.isconnected():
                 log("wifi: lost")
                 return
-            if ticks_diff(now, c.last_rx) > self._dead_ms:
+            if ticks_diff(now, c.last_rx) > self._dead_ms and not stalled:
                 log("mqtt: no answer from the broker for %d s (link_timeout)"
                     % (self._dead_ms // 1000))
                 return
