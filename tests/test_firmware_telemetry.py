@@ -103,8 +103,14 @@ def test_watch_piped_prints_a_line_per_report(mosquitto, peer_factory) -> None:
         line = out.lines[out.wait_for("beacon carol-desk")]
         assert re.search(r"beacon carol-desk firmware 0\.1\.9 up 1m01s heap - rssi - ip -"
                          r" reset - OUTDATED", line), line
+        # the routine report a minute later is no news; a restart is
+        mark = out.mark()
+        peer.publish(f"{PREFIX}/beacons/carol-desk/telemetry", json.dumps(report | {"uptime": 121}))
+        peer.publish(f"{PREFIX}/beacons/carol-desk/telemetry", json.dumps(report | {"uptime": 3}))
+        assert "up 3s" in out.lines[out.wait_for("beacon carol-desk", mark)]
         peer.publish(f"{PREFIX}/beacons/carol-desk/telemetry", b"{not json")
         out.wait_for(f"ignored {PREFIX}/beacons/carol-desk/telemetry")
+        assert sum("carol-desk firmware" in line for line in out.lines) == 2
     finally:
         proc.terminate()
         proc.wait(10)

@@ -74,7 +74,7 @@ class LiveTable:
         self.linked = False
         self.lock = threading.Lock()
 
-    def receive(self, topics: Topics, topic: str, payload: bytes) -> str:
+    def receive(self, topics: Topics, topic: str, payload: bytes) -> str | None:
         """Apply one message; return the line to print. ProtocolError if it is bad.
 
         Only ``agents/<id>/status``, ``bridges/<id>/availability`` and a beacon's
@@ -102,7 +102,8 @@ class LiveTable:
                 self.bridges[ident] = decode_availability(payload)
                 return f"{now} bridge {ident} {self.bridges[ident]}"
             if family == "beacons" and leaf in ("telemetry", "availability"):
-                return f"{now} beacon {ident} " + _beacon_message(self, ident, leaf, payload)
+                said = _beacon_message(self, ident, leaf, payload)
+                return None if said is None else f"{now} beacon {ident} {said}"
         raise ProtocolError(f"watch reads no {leaf!r} topics of {family}")
 
     def link(self, up: bool) -> str:
@@ -171,8 +172,9 @@ def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def read_message(table: LiveTable, topics: Topics, msg: mqtt.MQTTMessage) -> str:
-    """Apply one MQTT message to *table*: the line to print, also for a rejected one."""
+def read_message(table: LiveTable, topics: Topics, msg: mqtt.MQTTMessage) -> str | None:
+    """Apply one MQTT message to *table*: the line to print, also for a rejected one
+    (None: nothing worth a line, e.g. a beacon's routine report)."""
     try:
         return table.receive(topics, topic_of(msg), msg.payload)
     except ProtocolError as err:
@@ -183,8 +185,8 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
            on_line: Callable[[str], None] | None = None) -> mqtt.Client:
     """Start a client that keeps *table* current; *on_line* gets one line per change."""
 
-    def say(line: str) -> None:
-        if on_line:
+    def say(line: str | None) -> None:
+        if on_line and line is not None:
             on_line(line)
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -216,8 +218,12 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
     return client
 
 
-def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str:
-    """File a beacon's telemetry or availability (the caller holds the lock); say what changed."""
+def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str | None:
+    """File a beacon's telemetry or availability (the caller holds the lock); say what changed.
+
+    A beacon reports every minute; only a report that tells something new is worth a line:
+    the first one, another firmware, IP or reset cause, or a restart (its uptime went down).
+    """
     if leaf == "availability":
         if not payload:
             table.beacon_links.pop(beacon, None)
@@ -227,7 +233,12 @@ def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) ->
     if not payload:
         table.beacons.pop(beacon, None)
         return "telemetry cleared"
+    before = table.beacons.get(beacon)
     t = table.beacons[beacon] = decode_telemetry(beacon, payload)
+    if (before is not None and t.uptime >= before.uptime
+            and (t.firmware, t.ip, t.reset_cause) == (before.firmware, before.ip,
+                                                      before.reset_cause)):
+        return None
     return (f"firmware {t.firmware} up {format_duration(t.uptime)} heap {_kb(t.heap_free)}"
             f" rssi {_or_dash(t.rssi)} ip {_or_dash(t.ip)} reset {_or_dash(t.reset_cause)}"
             + (f" OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
