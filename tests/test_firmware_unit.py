@@ -81,6 +81,44 @@ def test_firmware_events_and_hello_are_valid_protocol(decoded) -> None:
     assert json.loads(decoded["hello"]) == {"v": 1, "hello": "alice-desk", "agent": "alice"}
 
 
+TRUST_SCRIPT = f"""
+import json
+from beacon.view import View
+
+out = []
+for case in json.load(open("{VECTORS}/trust.json"))["cases"]:
+    view, retained = View(), {{}}  # retained: what the broker would send again if asked
+    for event in case["events"]:
+        if event[0] == "link":
+            if event[1]:
+                view.linked = True
+            else:
+                view.lost()
+        elif event[0] == "status":
+            view.set_status(event[1], event[2] if len(event) > 2 else None)
+        else:
+            name, avail = event[1], event[2]
+            if avail is None:
+                retained.pop(name, None)
+            else:
+                retained[name] = avail
+            view.bridge(name, None if avail is None else avail == "online")
+        asked = view.unsure()  # net.py re-subscribes to that bridge's topic: play the broker
+        if asked and asked in retained:
+            view.bridge(asked, retained[asked] == "online")
+    out.append(view.shown())
+print(json.dumps(out))
+"""
+
+
+def test_trust_vectors_through_the_firmware_view(tmp_path) -> None:
+    """tests/vectors/trust.json, also run against host/focuslight/trust.py."""
+    cases = json.loads((VECTORS / "trust.json").read_text())["cases"]
+    got = json.loads(run_script(TRUST_SCRIPT, tmp_path).stdout)
+    assert {c["name"]: g for c, g in zip(cases, got, strict=True)} == {
+        c["name"]: c["shown"] for c in cases}
+
+
 # -- rendering ----------------------------------------------------------------------
 
 DESIGN = {  # the design's States table: state -> (colour, pattern)
