@@ -9,9 +9,11 @@ shown in the guide is the one shipped next to it.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +94,63 @@ def test_the_unit_grants_the_devices_serial_beacons_and_gpio_need() -> None:
             "WorkingDirectory=/var/lib/focuslight", "SupplementaryGroups=dialout"} <= lines
     assert "PrivateDevices=yes" not in lines  # it would hide /dev/ttyACM* and /dev/gpiochip*
     assert "ProcSubset=pid" not in lines  # gpiozero reads /proc/device-tree and /proc/cpuinfo
+
+
+def syscall_set(group: str, analyze: str, seen: set[str] | None = None) -> set[str]:
+    """The system calls in a systemd ``@group``, nested groups expanded."""
+    seen = set() if seen is None else seen
+    listing = subprocess.run([analyze, "syscall-filter", group], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    calls: set[str] = set()
+    for line in listing.splitlines()[1:]:
+        name = line.strip()
+        if name.startswith("@") and name not in seen:
+            seen.add(name)
+            calls |= syscall_set(name, analyze, seen)
+        elif name and not name.startswith(("#", "@")):
+            calls.add(name)
+    return calls
+
+
+def test_the_bridge_stays_inside_the_units_system_call_filter(tmp_path: Path,
+                                                                mosquitto) -> None:
+    """Run the real bridge (connect, publish, clean stop) under strace: every system call it
+    makes must pass the unit's SystemCallFilter, or systemd would fail it with EPERM."""
+    analyze, strace = shutil.which("systemd-analyze"), shutil.which("strace")
+    if analyze is None or strace is None:
+        pytest.fail("needs systemd-analyze and strace (tests/run installs systemd and strace)")
+    filters = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+               if line.startswith("SystemCallFilter=")]
+    assert filters == ["@system-service", "~@privileged @resources"]
+    allowed = syscall_set("@system-service", analyze)
+    for group in filters[1][1:].split():
+        allowed -= syscall_set(group, analyze)
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nstate_dir = "{tmp_path}/state"\n'
+                      '[agents.alice]\nbeacons = ["alice-desk"]\n[[sources]]\ntype = "simulated"\n')
+    trace = tmp_path / "trace"
+    bridge = subprocess.Popen([strace, "-f", "-qq", "-o", str(trace), sys.executable, "-m",
+                               "focuslight", "bridge", "-c", str(config)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        for line in bridge.stderr:
+            if "serving 1 agent from 1 source" in line:
+                break
+        else:
+            raise AssertionError("the bridge did not start under strace")
+        watcher = Client(mosquitto.port, None)
+        watcher.subscribe("focuslight/agents/alice/status")
+        watcher.next()  # it published: connected, subscribed, discovery sent
+        watcher.close()
+        traced = Path(f"/proc/{bridge.pid}/task/{bridge.pid}/children").read_text().split()
+        os.kill(int(traced[0]), signal.SIGTERM)  # the bridge itself, as systemd would stop it
+        assert bridge.wait(timeout=30) == 0
+    finally:
+        bridge.kill()
+        bridge.wait()
+    used = set(re.findall(r"^\d+ +([a-z0-9_]+)\(", trace.read_text(), re.M))
+    assert len(used) > 20, "strace saw almost nothing"
+    assert used - allowed == set()
 
 
 # -- mosquitto with the guide's auth and ACL ---------------------------------------------

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -24,7 +24,7 @@ from .connection import (
     broker_from_env,
 )
 from .protocol import ProtocolError, Topics
-from .service import Service, run_until_signal
+from .service import Service, plural, run_until_signal
 
 log = logging.getLogger("focuslight")
 
@@ -128,12 +128,6 @@ def topics_for(args: argparse.Namespace) -> Topics:
     return Topics(args.prefix or "focuslight")
 
 
-def _count(items: Sized, noun: str) -> str:
-    """``1 agent``, ``2 agents``: the summary reads as English."""
-    n = len(items)
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def cmd_bridge(args: argparse.Namespace) -> int:
     config = load(args.config, args.broker)
     require_agents(config)
@@ -141,8 +135,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     if args.prefix:
         config.prefix = Topics(args.prefix).prefix
     if args.check:
-        print(f"{args.config}: ok — {_count(config.agents, 'agent')},"
-              f" {_count(config.sources, 'source')}, broker {config.broker.url}")
+        print(f"{args.config}: ok — {plural(len(config.agents), 'agent')},"
+              f" {plural(len(config.sources), 'source')}, broker {config.broker.url}")
         return 0
     return run_until_signal(Service(config))
 

@@ -23,6 +23,11 @@ EXIT_DEAF = 70
 (EX_SOFTWARE): non-zero, so systemd's ``Restart=on-failure`` restarts it."""
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 agent``, ``2 agents``: logs and summaries read as English."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class Service:
     """The assembled bridge: :class:`Bridge` + :class:`MqttLink` + USB serial beacons."""
 
@@ -42,8 +47,9 @@ class Service:
         for beacon in self.config.serial_beacons:
             beacon.start()
         self.bridge.start()
-        log.info("bridge %r serving %d agents from %d sources", self.config.bridge_id,
-                 len(self.config.agents), len(self.config.sources))
+        log.info("bridge %r serving %s from %s", self.config.bridge_id,
+                 plural(len(self.config.agents), "agent"),
+                 plural(len(self.config.sources), "source"))
 
     def stop(self) -> None:
         self.bridge.stop()
