@@ -7,6 +7,7 @@ Real mosquitto, real ``focuslight`` processes for the commands, a real bridge
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -28,6 +29,7 @@ from focuslight.home_assistant import Discovery
 from focuslight.protocol import Topics
 from focuslight.service import Service
 from focuslight.sources.base import Source, StatusSink
+from focuslight.state import DiscoveryLedger
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "ctl"
@@ -298,6 +300,50 @@ def test_a_bridge_retires_the_agents_dropped_from_its_config(mosquitto, bridges,
     assert " bob removed" in out, out
     table = focuslight(mosquitto, "watch", "--once", "--json")
     assert "bob" not in json.loads(table.stdout) and "alice" in json.loads(table.stdout)
+
+
+def test_a_bridge_clears_the_discovery_configs_it_no_longer_publishes(mosquitto,
+                                                                     tmp_path: Path) -> None:
+    """bob and his beacon leave the config: HA loses bob's and bob-desk's entities, alice
+    keeps hers; discovery switched off clears the rest (the bridge remembers what it sent)."""
+    path = tmp_path / "ha.toml"
+    head = (f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+            f'state_dir = "{tmp_path / "state"}"\n[agents.alice]\nbeacons = ["alice-desk"]\n')
+    discovery = Discovery(TOPICS, "main")
+    alice = {t for t, _ in discovery.messages({"alice": AgentSettings("alice", "alice",
+                                                                       ["alice-desk"])})}
+    bob = {t for t, _ in discovery.messages({"bob": AgentSettings("bob", "bob", ["bob-desk"])})}
+    assert len(bob) == 4  # his sensor and select, bob-desk's connectivity and firmware
+
+    def run(config: str) -> dict[str, bytes]:
+        path.write_text(config)
+        service = Service(load(path))
+        service.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not service.link.connected or not service.link.outbox.drain(1):
+                assert time.monotonic() < deadline
+        finally:
+            service.stop()
+        return retained(mosquitto.port, "homeassistant/#")
+
+    assert alice | bob <= set(run(head + '[agents.bob]\nbeacons = ["bob-desk"]\n'))
+    held = set(run(head))
+    assert alice <= held and not bob & held
+    held = set(run(head + "[home_assistant]\nenabled = false\n"))
+    assert not (alice | bob) & held
+
+
+def test_the_discovery_ledger_survives_a_bad_file(tmp_path: Path, caplog) -> None:
+    ledger = DiscoveryLedger(tmp_path / "discovery-main.json")
+    assert ledger.replace({"a", "b"}) == []  # first start: nothing was published before
+    assert ledger.replace({"a"}) == ["b"]
+    ledger.path.write_text("{oops")
+    with caplog.at_level(logging.WARNING):
+        assert ledger.replace({"a"}) == []
+    assert "ignored unreadable" in caplog.text
+    assert ledger.replace(set()) == ["a"]
+    assert DiscoveryLedger(None).replace({"a"}) == []
 
 
 def test_a_bridge_retires_hundreds_of_dropped_agents_at_once(mosquitto, bridges) -> None:

@@ -61,11 +61,15 @@ class Config:
     state_dir: str | None = None
     """Where manual overrides are kept across restarts; None keeps them in memory only."""
 
-    def overrides_path(self) -> Path | None:
-        """This bridge's override file in :attr:`state_dir` (None when persistence is off)."""
+    def state_file(self, kind: str) -> Path | None:
+        """``<state_dir>/<kind>-<bridge id>.json`` (None when there is no state directory)."""
         if not self.state_dir:
             return None
-        return Path(self.state_dir) / f"overrides-{self.bridge_id}.json"
+        return Path(self.state_dir) / f"{kind}-{self.bridge_id}.json"
+
+    def overrides_path(self) -> Path | None:
+        """This bridge's override file (see :mod:`focuslight.overrides`)."""
+        return self.state_file("overrides")
 
     def agent_for_beacon(self, beacon: str) -> str | None:
         """The agent a beacon's button acts for: configured, or the agent of the same id."""

@@ -15,12 +15,15 @@ It owns the paho client and everything protocol v1 says about the bridge:
   ``<prefix>/agents/<agent>/reply`` (applied, outranked or rejected and why);
   a ``set`` for an agent it does not own gets no answer, since another
   bridge on the broker may own it;
-* after each connect it reads the retained statuses on the broker for a few
-  seconds and retires every agent that *this* bridge (by ``bridge_id``)
+* after each connect it reads the retained statuses on the broker until they
+  stop arriving and retires every agent that *this* bridge (by ``bridge_id``)
   published but no longer has in its config: the retained status and the
   Home Assistant discovery configs are cleared with empty retained messages;
 * Home Assistant discovery configs (:mod:`focuslight.home_assistant`) go out
   retained on every connect, unless ``[home_assistant] enabled = false``;
+  those it published last time (its state directory remembers them) and no
+  longer does are cleared: a removed agent's, its beacons', or all of them
+  once discovery is off;
 * every paho callback catches :class:`ProtocolError` and, as a documented last
   resort (:func:`~focuslight.connection.last_resort`), anything else: no
   payload ends the network loop;
@@ -71,6 +74,7 @@ from .protocol import (
     decode_status,
     set_request_id,
 )
+from .state import DiscoveryLedger
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +137,7 @@ class MqttLink:
         self.client.on_message = self._on_message
         self._subscription: int | None = None
         self._sweep_subscription: int | None = None
+        self.ledger = DiscoveryLedger(config.state_file("discovery"))
         self._sweep_heard = 0.0
         self._sweep_cancel = threading.Event()
         self.retired: set[str] = set()
@@ -191,6 +196,18 @@ class MqttLink:
         if discovery is not None:
             messages += discovery.messages(self.config.agents)
         return messages
+
+    def _stale_discovery(self) -> list[tuple[str, bytes]]:
+        """Empty retained messages for the discovery configs published last time and not
+        now: a removed agent's, a beacon no agent lists any more, all of them once
+        discovery is switched off (see :class:`~focuslight.state.DiscoveryLedger`)."""
+        discovery = self._discovery()
+        now = {t for t, _ in discovery.messages(self.config.agents)} if discovery else set()
+        stale = self.ledger.replace(now)
+        if stale:
+            log.info("clearing %d Home Assistant discovery config(s) this bridge no longer "
+                     "publishes", len(stale))
+        return [(topic, b"") for topic in stale]
 
     def _discovery(self) -> Discovery | None:
         if not self.config.home_assistant_prefix:
@@ -254,7 +271,8 @@ class MqttLink:
                 self._end_sweep_when_quiet()
             if mid != self._subscription:
                 return
-            self.outbox.open(self._everything)
+            stale = self._stale_discovery()
+            self.outbox.open(lambda: stale + self._everything())
             _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 1)
 
     def _on_publish(self, *_args: object) -> None:

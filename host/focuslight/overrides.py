@@ -29,11 +29,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .protocol import ID_PATTERN, MANUAL_STATES
+from .state import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +99,7 @@ class OverrideStore:
             agent: {"state": o.state, "since": o.since, "until": o.until}
             for agent, o in sorted(overrides.items())}}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(body, fh, indent=1)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_json_atomically(self.path, body)
         except OSError as err:
             if not self._failing:
                 log.warning("cannot save manual overrides to %s (%s); they will not survive "
