@@ -18,7 +18,13 @@ from __future__ import annotations
 import json
 import random
 
-from focuslight.protocol import MAX_PAYLOAD, STATES, ProtocolError, decode_status
+from focuslight.protocol import (
+    MAX_PAYLOAD,
+    STATES,
+    ProtocolError,
+    decode_availability,
+    decode_status,
+)
 
 ALPHABET = [*'{}[],:"\\ .-+0123456789eEtrufalsnNI\'/', "\t", "\n", "\r", "\x00", "\x0b",
             "\x7f", "é", "\u2028"]
@@ -140,3 +146,35 @@ def host_decision(payload: bytes) -> tuple | None:
     except ProtocolError:
         return None
     return s.state, s.source, s.since, s.bridge_id
+
+
+SPACES = [" ", "\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x85", "\xa0",
+          "\u2028", "\u3000", "\ufeff"]
+
+
+def availability_payloads(seed: int, count: int) -> list[bytes]:
+    """``online``/``offline`` wrapped in every kind of space, edited, cased, oversized."""
+    r = random.Random(seed)
+    out: list[bytes] = []
+    while len(out) < count:
+        word = r.choice(["online", "offline"])
+        text = "".join(r.choice(SPACES) for _ in range(r.randint(0, 2))) + word + "".join(
+            r.choice(SPACES) for _ in range(r.randint(0, 2)))
+        pick = r.random()
+        if pick < 0.3:
+            out.append(_byte_edit(r, text))
+        elif pick < 0.4:
+            out.append(text.upper().encode() if r.random() < 0.5 else text.encode() * 2)
+        elif pick < 0.45:
+            out.append(text.encode() + b" " * r.choice([500, 506, 507, 600]))
+        else:
+            out.append(text.encode())
+    return out
+
+
+def host_availability(payload: bytes) -> str | None:
+    """``online``/``offline`` if the host accepts *payload*, else None."""
+    try:
+        return decode_availability(payload)
+    except ProtocolError:
+        return None

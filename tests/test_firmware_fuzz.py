@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from firmware_helpers import PREFIX, STATUS, beacon_factory, run_script, status
-from status_fuzz import host_decision, payloads
+from status_fuzz import availability_payloads, host_availability, host_decision, payloads
 
 SEED = 20261201
 COUNT = 12_000
@@ -35,8 +35,11 @@ while True:
         break
     payload = f.read(head[0] | head[1] << 8)
     try:
-        state, source, since, bridge = protocol.decode_status(payload)
-        print("ok", state, source, repr(since), bridge)
+        if KIND == "status":
+            state, source, since, bridge = protocol.decode_status(payload)
+            print("ok", state, source, repr(since), bridge)
+        else:
+            print("ok", protocol.decode_availability(payload))
     except ValueError:
         print("rejected")
     except Exception as e:  # what the test is looking for: must never happen
@@ -44,11 +47,12 @@ while True:
 """
 
 
-def firmware_decisions(cases: list[bytes], tmp_path: Path) -> list[str]:
+def firmware_decisions(cases: list[bytes], tmp_path: Path, kind: str = "status") -> list[str]:
     with open(tmp_path / "payloads.bin", "wb") as out:
         for payload in cases:
             out.write(struct.pack("<H", len(payload)) + payload)
-    lines = run_script(READER, tmp_path, timeout=120).stdout.splitlines()
+    lines = run_script(f"KIND = {kind!r}\n" + READER, tmp_path,
+                       timeout=120).stdout.splitlines()
     assert len(lines) == len(cases), lines[-5:]
     return lines
 
@@ -83,6 +87,18 @@ def test_12000_fuzzed_payloads_decide_as_the_host_does(tmp_path: Path) -> None:
     assert wrongly_shown == []
     assert disagree == []
     assert 0 < available < len(cases)  # the comparison saw both answers
+
+
+def test_3000_fuzzed_availability_payloads_decide_as_the_host_does(tmp_path: Path) -> None:
+    """A bridge's ``offline`` the beacon does not understand would leave it trusting the
+    bridge: both sides must read every availability payload alike."""
+    cases = availability_payloads(SEED, 3000)
+    lines = firmware_decisions(cases, tmp_path, "availability")
+    host = [host_availability(p) for p in cases]
+    disagree = [(p, line, h) for p, line, h in zip(cases, lines, host, strict=True)
+                if line != ("rejected" if h is None else f"ok {h}")]
+    assert disagree == []
+    assert 0 < sum(h is not None for h in host) < len(cases)
 
 
 @pytest.fixture

@@ -223,13 +223,13 @@ def decode_status(payload):
 
 
 def decode_availability(payload):
-    try:
-        text = str(payload, "utf-8").strip() if len(payload) <= 16 else ""
-    except UnicodeError:
-        text = ""
-    if text != ONLINE and text != OFFLINE:
-        raise ValueError("availability must be 'online' or 'offline'")
-    return text
+    """"online" or "offline", ASCII whitespace around it forgiven (as on the host)."""
+    word = bytes(payload).strip(b" \t\r\n") if len(payload) <= MAX_PAYLOAD else b""
+    if word == b"online":
+        return ONLINE
+    if word == b"offline":
+        return OFFLINE
+    raise ValueError("availability must be 'online' or 'offline'")
 
 
 def event(action):

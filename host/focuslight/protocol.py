@@ -221,11 +221,19 @@ def decode_event(payload: bytes) -> ButtonEvent:
 
 
 def decode_availability(payload: bytes) -> str:
-    """Decode a retained availability payload: ``online`` or ``offline``."""
-    text = payload.decode("utf-8", "replace").strip()
-    if text not in (ONLINE, OFFLINE):
-        raise ProtocolError(f"availability must be 'online' or 'offline', got {text[:40]!r}")
-    return text
+    """Decode a retained availability payload: ``online`` or ``offline``.
+
+    Only ASCII whitespace (space, tab, CR, LF) around the word is forgiven, as the
+    JSON payloads allow, and the 512-byte limit holds: Python's ``str.strip`` would
+    also take Unicode spaces and ``\x1c``-``\x1f``, which the firmware cannot mirror.
+    """
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
+    word = bytes(payload).strip(b" \t\r\n")
+    if word not in (b"online", b"offline"):
+        shown = word[:40].decode("utf-8", "replace")
+        raise ProtocolError(f"availability must be 'online' or 'offline', got {shown!r}")
+    return word.decode()
 
 
 class Topics:
