@@ -119,6 +119,35 @@ def test_trust_vectors_through_the_firmware_view(tmp_path) -> None:
         c["name"]: c["shown"] for c in cases}
 
 
+def test_a_message_handler_that_raises_costs_one_log_line_not_the_link(tmp_path) -> None:
+    """The last-resort guard: an extra (telemetry, update) that raises on a message is
+    logged and the next message is handled; the link keeps reading."""
+    script = """
+from beacon import config
+from beacon.net import MqttLink
+from beacon.view import View
+
+class Broken:
+    topics = (b"fw/beacons/a-1/update",)
+    def message(self, topic, payload, retained):
+        raise KeyError("offer")
+
+cfg = config.validate({"agent": "alice", "beacon": "a-1", "board": "unix",
+                       "broker": "127.0.0.1", "prefix": "fw"})
+view = View()
+view.linked = True
+link = MqttLink(cfg, view, lambda: None)
+link.extras = (Broken(),)
+link._message(b"fw/beacons/a-1/update", memoryview(b"{}"), False)
+link._message(b"fw/agents/alice/status",
+              memoryview(b'{"v":1,"state":"dnd","source":"x","since":1}'), False)
+print("shown", view.shown())
+"""
+    out = run_script(script, tmp_path).stdout
+    assert "ignored message on fw/beacons/a-1/update: KeyError: offer (a firmware bug" in out
+    assert "shown dnd" in out
+
+
 # -- rendering ----------------------------------------------------------------------
 
 DESIGN = {  # the design's States table: state -> (colour, pattern)

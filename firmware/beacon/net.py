@@ -178,6 +178,8 @@ class MqttLink:
             await self._client.serve()
         except (OSError, MQTTError, ValueError) as e:  # ValueError: mbedtls, mid-session
             log("mqtt: connection lost: %s" % e)
+        except Exception as e:  # a bug: never a deaf link that still shows its last state
+            log("mqtt: reader failed (%s: %s); reconnecting" % (type(e).__name__, e))
         self._lost()  # now, not at the next _watch tick: the light goes unknown at once
 
     async def _watch(self):
@@ -242,6 +244,10 @@ class MqttLink:
                 return
         except ValueError as e:
             log("ignored message on %s: %s" % (topic.decode(), e))
+            return
+        except Exception as e:  # last resort: one bad message must not end the reader
+            log("ignored message on %s: %s: %s (a firmware bug, please report)"
+                % (topic.decode(), type(e).__name__, e))
             return
         self._changed()
 
