@@ -7,7 +7,7 @@
 # beacon.new/ + update.json "pending": a verified download (beacon/update.py)
 #   -> swapped in: beacon/ -> beacon.old/ (the rollback copy), beacon.new/ -> beacon/,
 #      and if the update changes the config ("config": true) config.json -> config.old,
-#      config.new -> config.json; state "trial"
+#      config.new -> config.json, and the same for the CA (ca.pem); state "trial"
 # state "trial" at boot: the new firmware started before and never reached the
 #   broker (crash, watchdog, power loss) -> rolled back
 # trial run: an import or config error, an exception, or no broker within
@@ -60,6 +60,11 @@ def save(st):
     _move(STATE + ".tmp", STATE)  # never a half-written state file
 
 
+# the files an update may replace beside the package: (flag in update.json, live, new, old)
+_FILES = (("config", "config.json", "config.new", "config.old"),
+          ("ca", "ca.pem", "ca.new", "ca.old"))
+
+
 def _swap(st):
     """Idempotent: a power cut anywhere in here finishes the swap on the next boot."""
     if _exists(NEW):
@@ -67,22 +72,26 @@ def _swap(st):
             _rmtree(OLD)
             os.rename(PKG, OLD)
         os.rename(NEW, PKG)
-    if not st.get("config"):
-        if _exists("config.old"):
-            os.remove("config.old")  # an older update's: must not come back on a rollback
-    elif _exists("config.new"):
-        if _exists("config.json"):
-            _move("config.json", "config.old")
-        _move("config.new", "config.json")
+    for flag, live, new, old in _FILES:
+        if not st.get(flag):
+            if _exists(old):
+                os.remove(old)  # an older update's: must not come back on a rollback
+        elif _exists(new):
+            if _exists(live):
+                _move(live, old)
+            _move(new, live)
 
 
 def rollback(st, why):
-    """Put the previous firmware (and config) back, record why, and reset."""
+    """Put the previous firmware (and config, CA) back, record why, and reset."""
     if _exists(OLD):
         _rmtree(PKG)
         os.rename(OLD, PKG)
-    if st.get("config") and _exists("config.old"):
-        _move("config.old", "config.json")
+    for flag, live, _new, old in _FILES:
+        if st.get(flag) and _exists(old):
+            _move(old, live)
+        elif st.get(flag + "_added") and _exists(live):
+            os.remove(live)  # the update brought it; there was none before
     st["state"] = "rolled_back"
     st["reason"] = why
     save(st)

@@ -308,3 +308,67 @@ def test_a_swap_cut_short_by_a_power_loss_finishes_on_the_next_boot(cut: str,
     assert json.loads((root / "config.json").read_text()) == {"new": 1}
     assert json.loads((root / "config.old").read_text()) == {"old": 1}
     assert json.loads((root / "update.json").read_text())["state"] == "trial"
+
+
+# -- moving a beacon to MQTT over TLS without a cable -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from tls_certs import make_pair
+
+    folder = tmp_path_factory.mktemp("pki")
+    return make_pair(folder, "site"), make_pair(folder, "rogue")
+
+
+@pytest.fixture
+def tls_mosquitto(pki, tmp_path: Path):
+    """mosquitto with a plain listener (the beacon today, the admin) and a TLS one."""
+    from tls_certs import mosquitto_tls_conf
+
+    from focuslight.embedded_broker import wait_for_port
+
+    class Broker:
+        host, port, tls_port = "127.0.0.1", free_port(), free_port()
+        url = f"mqtt://127.0.0.1:{port}"
+
+    conf = tmp_path / "mosquitto-tls.conf"
+    conf.write_text(mosquitto_tls_conf(Broker.port, [(Broker.tls_port, pki[0])]))
+    proc = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(Broker.host, Broker.port)
+        wait_for_port(Broker.host, Broker.tls_port)
+        yield Broker
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("ca", ["site", "rogue"])
+def test_a_beacon_moves_to_tls_over_the_air_or_back_when_the_ca_is_wrong(
+        ca: str, tls_mosquitto, pki, peer_factory) -> None:
+    peer_factory(tls_mosquitto).publish(f"{PREFIX}/agents/alice/status", status("engaged"),
+                                        retain=True)
+    board = Device(tls_mosquitto)
+    try:
+        board.wait_for("look: engaged red solid")
+        pem = pki[0 if ca == "site" else 1].ca
+        done = update(tls_mosquitto, "--source", "--set", "tls=true", "--set",
+                      f"port={tls_mosquitto.tls_port}", "--beacon-ca", str(pem),
+                      "--trial", "10")
+        config = json.loads((board.root / "config.json").read_text())
+        if ca == "site":
+            assert done.returncode == 0, done.stdout + done.stderr
+            board.wait_for(f"mqtt: connected to 127.0.0.1:{tls_mosquitto.tls_port} over TLS")
+            assert (config["tls"], config["port"]) == (True, tls_mosquitto.tls_port)
+            assert (board.root / "ca.pem").read_bytes() == pem.read_bytes()
+        else:
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert "did not reach the broker within 10 s" in done.stderr
+            assert "tls" not in config and config["port"] == tls_mosquitto.port
+            assert not (board.root / "ca.pem").exists()  # it had none before the update
+        last_reset = max(i for i, line in enumerate(board.lines) if line.startswith("reset:"))
+        board.wait_for("look: engaged red solid", last_reset)  # shows the agent again
+    finally:
+        board.close()

@@ -5,8 +5,9 @@
 # The beacon pulls one chunk at a time: it asks on .../update/get
 #   {"v":1,"id":"k3j2","file":0,"offset":0}     (file 0 is the manifest)
 # and gets on .../update/data "<id> <file> <offset>\n" + up to 384 bytes. The
-# manifest has one line per file, "<path> <size> <sha256>", path beacon/<module>
-# or config.json (keys to change in the beacon's config.json). Every file goes
+# manifest has one line per file, "<path> <size> <sha256>", path beacon/<module>,
+# config.json (keys to change in the beacon's config.json) or ca.pem (the site CA
+# for MQTT over TLS). Every file goes
 # to beacon.new/ and is hashed as it arrives, so memory stays one chunk; any
 # mismatch refuses the whole update and the running firmware never notices.
 # A verified download is handed to main.py (update.json "pending") and the
@@ -101,16 +102,16 @@ def offer_of(payload):
 
 
 def entry_of(line):
-    """One manifest line -> (path, size, sha256); only beacon/<module> and config.json."""
+    """One manifest line -> (path, size, sha256); only beacon/<module>, config.json, ca.pem."""
     parts = line.split()
     if len(parts) != 3:
         raise UpdateError("manifest line %r is not '<path> <size> <sha256>'" % line[:60])
     path, size, sha = parts
     name = path[7:] if path.startswith("beacon/") else ""
     stem = name[:-3] if name.endswith(".py") else name[:-4] if name.endswith(".mpy") else ""
-    if path != "config.json" and not _is_word(stem, "_"):
-        raise UpdateError("manifest names %r: only beacon/<module>.py|.mpy and config.json"
-                          " may be updated" % path)
+    if path not in ("config.json", "ca.pem") and not _is_word(stem, "_"):
+        raise UpdateError("manifest names %r: only beacon/<module>.py|.mpy, config.json and"
+                          " ca.pem may be updated" % path)
     try:
         size = int(size)
     except ValueError:
@@ -183,11 +184,12 @@ class Updater:
         try:
             log("update: %s offered (running %s), downloading" % (version, VERSION))
             await self._status(ident, "downloading", version)
-            patch = await self._download(ident, size, sha)
+            patch, ca = await self._download(ident, size, sha)
             if patch:
                 self._merge_config(patch)
             save({"state": "pending", "id": ident, "version": version, "from": VERSION,
-                  "trial_s": trial, "config": bool(patch)})
+                  "trial_s": trial, "config": bool(patch), "ca": ca,
+                  "ca_added": ca and not _exists("ca.pem")})
         except UpdateError as e:
             why = str(e)
             log("update: %s refused: %s; keeping %s" % (version, why, VERSION))
@@ -209,12 +211,13 @@ class Updater:
         machine.reset()
 
     async def _download(self, ident, size, sha):
-        """Fetch the manifest, then every file it names, into NEW; return a config patch."""
+        """Fetch the manifest, then every file it names, into NEW (a CA into ca.new);
+        return (the config patch's path or None, whether a CA came)."""
         self._cleanup()
         os.mkdir(NEW)
         manifest = NEW + "/MANIFEST"
         await self._fetch(0, manifest, "the manifest", size, sha)
-        patch, index, firmware = None, 0, False
+        patch, index, firmware, ca = None, 0, False, False
         with open(manifest) as m:
             for line in m:
                 if not line.strip():
@@ -224,13 +227,16 @@ class Updater:
                 if path == "config.json":
                     patch = NEW + "/config.patch"
                     await self._fetch(index, patch, path, fsize, fsha)
+                elif path == "ca.pem":
+                    ca = True
+                    await self._fetch(index, "ca.new", path, fsize, fsha)
                 else:
                     firmware = True
                     await self._fetch(index, NEW + "/" + path[7:], path, fsize, fsha)
         os.remove(manifest)
         if not firmware:
             raise UpdateError("the manifest names no firmware files")
-        return patch
+        return patch, ca
 
     async def _fetch(self, index, dest, name, size, sha):
         self._h, self._off = sha256(), 0
@@ -302,8 +308,9 @@ class Updater:
             self._f.close()
             self._f = None
         _rmtree(NEW)
-        if _exists("config.new"):
-            os.remove("config.new")
+        for name in ("config.new", "ca.new"):
+            if _exists(name):
+                os.remove(name)
 
     async def _status(self, ident, st, version, reason=None):
         body = {"v": 1, "id": ident, "state": st, "version": version, "running": VERSION}

@@ -93,7 +93,7 @@ for n in os.listdir({pkg}):
     if n not in {keep}:
         os.remove({pkg} + "/" + n)
         print("removed stale :" + {pkg} + "/" + n)
-for n in ("main.mpy", "update.json", "config.new", "config.old"):
+for n in ("main.mpy", "update.json", "config.new", "config.old", "ca.new", "ca.old"):
     try:
         os.remove(n)
     except OSError:

@@ -9,7 +9,8 @@ the bootloader in ``firmware/main.py``); this command offers and serves:
 2. builds the package as ``flash`` does (``mpy-cross`` for the beacon's arch,
    or ``.py`` with ``--source``) and a manifest, one line per file:
    ``<path> <size> <sha256>``; ``--set KEY=VALUE`` adds a ``config.json``
-   entry, the keys the beacon changes in its config.json;
+   entry, the keys the beacon changes in its config.json, and ``--beacon-ca``
+   a new ``ca.pem`` (the site CA for MQTT over TLS);
 3. publishes the offer, retained, on ``<prefix>/beacons/<beacon>/update``:
    ``{"v":1,"id":...,"version":...,"manifest":{"size":...,"sha256":...},"trial_s":90}``;
 4. answers the beacon's chunk requests (``update/get``) on ``update/data``, one
@@ -49,6 +50,7 @@ import paho.mqtt.client as mqtt
 from .beacons import Telemetry, decode_telemetry, telemetry_topic
 from .connection import BrokerSettings, make_client
 from .flash import (
+    CA_FILE,
     FIRMWARE_DIR,
     Board,
     FlashError,
@@ -56,6 +58,7 @@ from .flash import (
     _bridge_settings,
     _check_firmware,
     _run,
+    check_ca_file,
     wants_mpy,
 )
 from .protocol import ProtocolError, Topics, _load, check_id
@@ -98,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         dest="changes", help="change a key of the beacon's config.json with"
                         " the update (VALUE is JSON, else text; null restores the default);"
                         " repeatable")
+    parser.add_argument("--beacon-ca", metavar="PEM", help="a new site CA for the beacon's"
+                        " MQTT over TLS (its ca.pem), e.g. with --set tls=true --set port=8883")
     parser.add_argument("--force", action="store_true",
                         help="offer the firmware even if the beacon already runs its version")
     parser.add_argument("--trial", type=int, default=90, metavar="S",
@@ -121,6 +126,11 @@ def _update(args: argparse.Namespace) -> int:
     if not 10 <= args.trial <= 3600:
         raise UpdateError(f"--trial must be 10..3600 seconds, got {args.trial}")
     changes = config_changes(args.changes, config_keys(firmware))
+    if args.beacon_ca:
+        try:
+            check_ca_file(args.beacon_ca)
+        except ValueError as err:
+            raise UpdateError(str(err).replace("--ca-file", "--beacon-ca")) from None
     bridge = _bridge_settings(args)
     version = firmware_version(firmware)
     with Session(bridge.watcher, Topics(bridge.prefix), beacon) as session:
@@ -132,13 +142,15 @@ def _update(args: argparse.Namespace) -> int:
                 " network (flash it once over USB with `focuslight flash`)")
         print(f"beacon {beacon} runs firmware {report.firmware} ({report.board or 'board?'},"
               f" link {session.link or '?'})")
-        if report.firmware == version and not changes and not args.force:
+        if report.firmware == version and not changes and not args.beacon_ca and not args.force:
             print(f"beacon {beacon} already runs {version}: nothing to do (--force sends it"
                   " again)")
             return 0
         files = build(firmware, report, args.source)
         if changes:
             files.append(("config.json", json.dumps(changes).encode()))
+        if args.beacon_ca:
+            files.append((CA_FILE, Path(args.beacon_ca).read_bytes()))
         offer = Offer(version, files, args.trial)
         print(f"offering {version}: {len(files)} files, {offer.total // 1024} KB")
         return session.serve(offer, args.timeout)
