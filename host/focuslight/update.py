@@ -35,6 +35,7 @@ import argparse
 import ast
 import hashlib
 import json
+import logging
 import queue
 import re
 import secrets
@@ -48,7 +49,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .beacons import Telemetry, decode_telemetry, telemetry_topic
-from .connection import BrokerSettings, make_client
+from .connection import BrokerSettings, last_resort, make_client
 from .flash import (
     CA_FILE,
     FIRMWARE_DIR,
@@ -62,6 +63,8 @@ from .flash import (
     wants_mpy,
 )
 from .protocol import ProtocolError, Topics, _load, check_id
+
+log = logging.getLogger(__name__)
 
 CHUNK = 384
 """Data bytes per chunk: with its header line, well inside the beacon's 512-byte payloads."""
@@ -332,6 +335,10 @@ class Session:
                           (self.topics.status, 1)])
 
     def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with last_resort(log, "update: on_message"):
+            self._read(client, msg)
+
+    def _read(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
         try:
             if msg.topic == self.t_telemetry:
                 self.report = decode_telemetry(self.beacon, msg.payload) if msg.payload else None
