@@ -113,6 +113,18 @@ route[PRESENCE] {{
 """
 
 
+def free_sip_port() -> int:
+    """A port free for both TCP and UDP on loopback right now (Kamailio listens on both)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
 class Kamailio:
     """One Kamailio on 127.0.0.1:*port* (UDP and TCP), started and ended by PID.
 
@@ -124,7 +136,7 @@ class Kamailio:
     def __init__(self, tmp: Path, *, force_dummy_dialog: int = 0, max_expires: int = 3600,
                  clean_period: int = 100) -> None:
         self.binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
-        self.port = free_port()
+        self.port = free_sip_port()
         self.dir = tmp / f"kamailio-{self.port}"
         self.dir.mkdir()
         self.db = self.dir / "kamailio.sqlite"

@@ -253,8 +253,9 @@ def test_kamailio_restarted_mid_call_never_keeps_a_stale_lamp(site, dummy: int) 
     kam.lamp.expect(["available", "ringing", "engaged", "wrap_up", "available"])
 
 
-def test_restart_of_an_idle_kamailio_keeps_idle_lamps_idle(site) -> None:
-    kam = site(keepalive=30)
+@pytest.mark.parametrize("dummy", [0, 1], ids=["empty body", "dummy dialog"])
+def test_restart_of_an_idle_kamailio_keeps_idle_lamps_idle(site, dummy: int) -> None:
+    kam = site(force_dummy_dialog=dummy, keepalive=30)
     kam.idle()
     kam.kamailio.restart()
     kam.kamailio.wait_subscribes("initial", 2)  # the probe found the restart: subscribed again
