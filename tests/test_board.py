@@ -382,3 +382,38 @@ def test_the_demo_serves_the_floor_board(mosquitto, tabs) -> None:
         demo.send_signal(signal.SIGINT)
         demo.communicate(timeout=20)
     assert demo.returncode == 0
+
+
+def test_one_offline_bridge_of_several_darkens_only_its_agents(board, peer, tabs) -> None:
+    """The banner names whose lights are unknown, not "every light" (issue 9.3)."""
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.bridge_availability("counter-1"), "online", retain=True)
+    peer.publish(TOPICS.status("alice"), status("engaged", bridge_id="main"), retain=True)
+    peer.publish(TOPICS.status("bob"), status("available", bridge_id="main"), retain=True)
+    peer.publish(TOPICS.status("counter-1"), status("engaged", bridge_id="counter-1"),
+                 retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, {"alice": "engaged", "bob": "available", "counter-1": "engaged"})
+    peer.publish(TOPICS.bridge_availability("counter-1"), "offline", retain=True)
+    wait_tiles(tab, {"alice": "engaged", "bob": "available", "counter-1": "unknown"})
+    banner = text(tab, "banner")
+    assert "bridge counter-1 is offline: counter-1 shows unknown" in banner, banner
+    assert "alice" not in banner and "bob" not in banner and "every light" not in banner
+    assert api(board)["doubts"] == ["bridge counter-1 is offline: counter-1 shows unknown"]
+
+
+def test_the_floor_names_the_agents_each_doubt_darkens() -> None:
+    floor = Floor({"alice": "Alice", "bob": "Bob", "carol": "Carol"})
+    floor.link(True)
+    floor.agent("alice", Status("engaged", "phone", 1.0, "main"))
+    floor.agent("bob", Status("available", "phone", 1.0, "pc-7"))
+    floor.agent("carol", Status("dnd", "phone", 1.0, None))  # an older bridge: no bridge_id
+    floor.bridge("pc-7", "offline")
+    floor.bridge("pc-9", "offline")
+    view = floor.view()
+    assert {a["id"]: a["state"] for a in view["agents"]} == {
+        "alice": "engaged", "bob": "unknown", "carol": "unknown"}
+    assert view["doubts"] == ["bridge pc-7 is offline: Bob, Carol show unknown",
+                              "bridge pc-9 is offline: Carol shows unknown"]
+    floor.link(False)
+    assert floor.view()["doubts"][0] == "no connection to the broker: every light shows unknown"

@@ -1,0 +1,92 @@
+"""``focuslight watch`` believes no more than a beacon does (issue 9.3): real mosquitto,
+a real bridge process, ``watch`` as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
+PREFIX = "w"
+
+
+def focuslight(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FOCUSLIGHT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def status(state: str, bridge: str | None) -> str:
+    body = {"v": 1, "state": state, "source": "phone", "since": round(time.time(), 3)}
+    return json.dumps(body | ({"bridge_id": bridge} if bridge else {}))
+
+
+@pytest.fixture
+def bridge(mosquitto, tmp_path):
+    path = tmp_path / "focuslight.toml"
+    path.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+                    "[agents.alice]\n[agents.bob]\n")
+    proc = subprocess.Popen([*FOCUSLIGHT, "bridge", "-c", str(path)], stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stderr:
+        if "connected to" in line:
+            break
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_watch_once_shows_unknown_when_the_bridge_is_stopped(mosquitto, bridge) -> None:
+    done = focuslight("set", "alice", "dnd", "--minutes", "30", "--broker", mosquitto.url,
+                      "--prefix", PREFIX)
+    assert done.returncode == 0, done.stderr
+    live = json.loads(focuslight("watch", "--once", "--json", "--broker", mosquitto.url,
+                                 "--prefix", PREFIX).stdout)
+    assert live["alice"]["state"] == "dnd" and "why" not in live["alice"]
+    bridge.terminate()  # a clean stop: the bridge says offline itself
+    bridge.wait(timeout=10)
+    stale = json.loads(focuslight("watch", "--once", "--json", "--broker", mosquitto.url,
+                                  "--prefix", PREFIX).stdout)
+    assert stale["alice"] == stale["alice"] | {"state": "unknown", "published": "dnd",
+                                               "why": "bridge main offline"}
+    assert stale["bob"]["state"] == "unknown"
+    text = focuslight("watch", "--once", "--broker", mosquitto.url, "--prefix", PREFIX).stdout
+    row = next(line for line in text.splitlines() if line.startswith("alice"))
+    assert row.split()[1] == "unknown" and "(dnd published; bridge main offline)" in row, text
+    assert "bridges: main offline" in text
+
+
+def test_watch_distrusts_only_the_offline_bridges_agents(mosquitto, peer_factory) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(f"{PREFIX}/bridges/main/availability", "online", retain=True)
+    peer.publish(f"{PREFIX}/bridges/counter-1/availability", "offline", retain=True)
+    peer.publish(f"{PREFIX}/agents/alice/status", status("available", "main"), retain=True)
+    peer.publish(f"{PREFIX}/agents/counter-1/status", status("engaged", "counter-1"),
+                 retain=True)
+    peer.publish(f"{PREFIX}/agents/old/status", status("away", None), retain=True)
+    table = json.loads(focuslight("watch", "--once", "--json", "--broker", mosquitto.url,
+                                  "--prefix", PREFIX).stdout)
+    assert {agent: row["state"] for agent, row in table.items()} == {
+        "alice": "available", "counter-1": "unknown", "old": "unknown"}
+    assert table["old"]["why"] == "bridge counter-1 offline"
+
+
+def test_watch_piped_says_when_it_loses_the_broker(mosquitto, peer_factory) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(f"{PREFIX}/agents/alice/status", status("engaged", "main"), retain=True)
+    watch = subprocess.Popen([*FOCUSLIGHT, "watch", "--broker", mosquitto.url, "--prefix",
+                              PREFIX], stdout=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None
+        while "alice engaged" not in watch.stdout.readline():
+            assert watch.poll() is None
+        peer.close()
+        mosquitto.kill()
+        deadline = time.monotonic() + 20
+        while "lost the broker: every agent is unknown" not in watch.stdout.readline():
+            assert time.monotonic() < deadline and watch.poll() is None
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
