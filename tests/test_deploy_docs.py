@@ -155,17 +155,18 @@ def test_the_bridge_stays_inside_the_units_system_call_filter(tmp_path: Path,
 
 # -- mosquitto with the guide's auth and ACL ---------------------------------------------
 
-ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "counter-1", "alice-desk",
-            "board")
+ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "setter", "counter-1",
+            "alice-desk", "board")
 
 
 class Client:
     """A paho client logged in as one broker account, collecting what it receives."""
 
-    def __init__(self, port: int, username: str | None) -> None:
+    def __init__(self, port: int, username: str | None, client_id: str = "") -> None:
         self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connack: queue.Queue[mqtt.ReasonCode] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv311)
         if username:
             self.client.username_pw_set(username, f"pw-{username}")
         self.client.on_connect = lambda _c, _u, _f, reason, _p: self.connack.put(reason)
@@ -203,12 +204,16 @@ def site_broker(tmp_path: Path) -> Iterator[int]:
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), account, f"pw-{account}"],
                        check=True, timeout=30)
     port = free_port()
-    conf_lines = [line for line in files["/etc/mosquitto/conf.d/focuslight.conf"].splitlines()
-                  if not line.startswith(("listener", "password_file", "acl_file"))]
+    guide = files["/etc/mosquitto/conf.d/focuslight.conf"].splitlines()
+    conf_lines = [line for line in guide if not line.startswith(
+        ("listener", "password_file", "acl_file", "use_username_as_clientid"))]
+    # what the guide sets on its listeners (per-listener options) goes on the test's one
+    per_listener = sorted({line for line in guide if line.startswith("use_username_as_clientid")})
     conf = tmp_path / "mosquitto.conf"
     conf.write_text("\n".join([*conf_lines, f"password_file {passwd}", f"acl_file {acl}",
+                               f"listener {port} 127.0.0.1", *per_listener,
                                # root keeps mosquitto able to read pytest's 0700 tmp dir
-                               f"listener {port} 127.0.0.1", "user root", ""]))
+                               "user root", ""]))
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -223,8 +228,8 @@ def site_broker(tmp_path: Path) -> Iterator[int]:
 def clients(site_broker: int) -> Iterator:
     made: list[Client] = []
 
-    def connect(username: str | None) -> Client:
-        client = Client(site_broker, username)
+    def connect(username: str | None, client_id: str = "") -> Client:
+        client = Client(site_broker, username, client_id)
         made.append(client)
         return client
 
@@ -405,3 +410,51 @@ def test_beacon_telemetry_and_an_update_pass_the_guide_acl(site_broker: int, cli
         assert done.returncode == 0, done.stdout + done.stderr
         assert "beacon alice-desk runs 0.2.0 and is connected" in done.stdout
         assert (beacon.root / "beacon.old").is_dir()
+
+
+# -- client ids bound to accounts ---------------------------------------------------------
+
+def test_no_account_can_take_the_bridges_client_id(site_broker: int, clients,
+                                                   tmp_path: Path) -> None:
+    """A beacon account connecting as ``focuslight-bridge-main`` must not push the real
+    bridge off (issue 8.7): the guide's ``use_username_as_clientid`` makes its id its own."""
+    import time
+
+    from focuslight.config import load
+    from focuslight.service import Service
+
+    watcher = clients("supervisor")
+    watcher.subscribe("focuslight/bridges/main/availability")
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nid = "main"\nbroker = "mqtt://127.0.0.1:{site_broker}"\n'
+                      'username = "focuslight-bridge"\npassword = "pw-focuslight-bridge"\n'
+                      "[agents.alice]\n")
+    service = Service(load(config))
+    drops: list[object] = []
+    lost = service.link.client.on_disconnect
+    service.link.client.on_disconnect = lambda *a: (drops.append(a[3]), lost(*a))
+    service.start()
+    try:
+        assert watcher.next() == ("focuslight/bridges/main/availability", b"online")
+        for _ in range(5):  # what the field test did: 8 takeovers in 20 s
+            thief = clients("alice-desk", client_id=service.link.client_id)
+            assert not thief.reason.is_failure
+            thief.close()
+        setter = clients("setter")
+        setter.subscribe("focuslight/agents/alice/reply")
+        setter.publish("focuslight/agents/alice/set", '{"state":"dnd","id":"t1"}')
+        topic, reply = setter.next()
+        assert topic == "focuslight/agents/alice/reply" and b'"t1"' in reply
+        time.sleep(0.5)
+        assert drops == [] and service.link.connected
+        assert watcher.received.empty(), "the bridge went offline"
+    finally:
+        service.stop()
+
+
+def test_the_counter_bridge_hears_its_own_check(clients) -> None:
+    """Every bridge checks it still hears the broker on bridges/<id>/check (mqtt_link.Liveness)."""
+    counter = clients("counter-1")
+    counter.subscribe("focuslight/bridges/counter-1/check")
+    counter.publish("focuslight/bridges/counter-1/check", "1")
+    assert counter.next() == ("focuslight/bridges/counter-1/check", b"1")
