@@ -116,12 +116,12 @@ def run_set(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) 
     return _report(agent, reply)
 
 
-def _subscribe(client: mqtt.Client, topic: str) -> None:
+def _subscribe(client: mqtt.Client, *topics: str, qos: int = 1) -> None:
     done = threading.Event()
     client.on_subscribe = lambda *_: done.set()
-    client.subscribe(topic, 1)
+    client.subscribe([(topic, qos) for topic in topics])
     if not done.wait(5):
-        raise ProtocolError(f"the broker did not confirm the subscription to {topic}")
+        raise ProtocolError(f"the broker did not confirm the subscription to {topics[0]}")
 
 
 def _collect_reply(msg: mqtt.MQTTMessage, command: SetCommand,
@@ -183,11 +183,16 @@ class Retained:
     bridges: dict[str, str] = field(default_factory=dict)
 
 
-def read_retained(settings: BrokerSettings, topics: Topics, quiet_s: float = 0.5,
-                  limit_s: float = 5.0) -> Retained:
-    """Every retained status and bridge availability, read until *quiet_s* passes with none."""
+def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.0) -> Retained:
+    """Every retained status and bridge availability under the prefix.
+
+    Subscribes at QoS 0 and unsubscribes as soon as the broker confirms: the
+    retained messages come right behind the SUBACK and, at QoS 0, straight
+    out, so all of them arrive before the UNSUBACK (no waiting for a quiet
+    spell, no in-flight window or queue to cut a large site short).
+    """
     seen = Retained()
-    arrived = threading.Event()
+    finished = threading.Event()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.retain or not msg.payload:
@@ -204,16 +209,16 @@ def read_retained(settings: BrokerSettings, topics: Topics, quiet_s: float = 0.5
         except ProtocolError:
             if family == "agents":
                 seen.statuses[ident] = None  # unreadable, still retained: clear it too
-        arrived.set()
 
+    filters = [topics.all_bridges(), topics.all_status()]
     client = connect_blocking(settings)
     try:
         client.on_message = on_message
-        _subscribe(client, topics.all_bridges())
-        _subscribe(client, topics.all_status())
-        deadline = time.monotonic() + limit_s
-        while arrived.wait(quiet_s) and time.monotonic() < deadline:
-            arrived.clear()
+        client.on_unsubscribe = lambda *_: finished.set()
+        _subscribe(client, *filters, qos=0)
+        client.unsubscribe(filters)
+        if not finished.wait(timeout):
+            raise ProtocolError(f"the broker did not confirm unsubscribing within {timeout:g} s")
     finally:
         client.disconnect()
         client.loop_stop()

@@ -15,8 +15,8 @@ It owns the paho client and everything protocol v1 says about the bridge:
   ``<prefix>/agents/<agent>/reply`` (applied, outranked or rejected and why);
   a ``set`` for an agent it does not own gets no answer, since another
   bridge on the broker may own it;
-* after each connect it reads the retained statuses on the broker until they
-  stop arriving and retires every agent that *this* bridge (by ``bridge_id``)
+* after each connect it reads the retained statuses on the broker (see
+  :meth:`MqttLink._on_status`) and retires every agent that *this* bridge (by ``bridge_id``)
   published but no longer has in its config: the retained status and the
   Home Assistant discovery configs are cleared with empty retained messages;
 * Home Assistant discovery configs (:mod:`focuslight.home_assistant`) go out
@@ -98,15 +98,6 @@ MAX_INFLIGHT = 0
 :class:`Outbox` window is the limit. With paho's default of 20, every PUBACK
 rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
 5,000 agents falling from ~20,000 to ~500 changes/s)."""
-SWEEP_QUIET_S = 1.0
-"""The sweep subscription (retained statuses, looking for agents this bridge
-published and no longer owns) ends once no retained status has arrived for
-this long after its SUBACK. Not a fixed window: a broker delivers a large
-retained set at the pace of the bridge's acknowledgements, and one that
-unsubscribes early loses the rest (mosquitto drops the queued ones)."""
-SWEEP_MAX_S = 120.0
-"""A sweep never lasts longer than this, so the bridge's own statuses stop
-echoing back to it even on a broker that keeps sending retained ones."""
 
 
 class MqttLink:
@@ -139,8 +130,6 @@ class MqttLink:
         self._subscription: int | None = None
         self._sweep_subscription: int | None = None
         self.ledger = DiscoveryLedger(config.state_file("discovery"))
-        self._sweep_heard = 0.0
-        self._sweep_cancel = threading.Event()
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
         self._problem: str | None = None
@@ -167,7 +156,6 @@ class MqttLink:
     def stop(self) -> None:
         """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
         self.liveness.stop()
-        self._sweep_cancel.set()
         was_connected = self.connected
         self.outbox.stop()
         if was_connected:
@@ -271,43 +259,31 @@ class MqttLink:
         unacknowledged, and those are older than the snapshot."""
         with last_resort(log, "on_subscribe"):
             if mid == self._sweep_subscription:
-                self._end_sweep_when_quiet()
+                # Retained messages are already on their way; UNSUBACK comes after them.
+                self.client.unsubscribe(self.topics.all_status())
             if mid != self._subscription:
                 return
             stale = self._stale_discovery()
             self.outbox.open(lambda: stale + self._everything())
-            _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 1)
+            _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 0)
 
     def _on_publish(self, *_args: object) -> None:
         with last_resort(log, "on_publish"):
             self.outbox.acked()
 
-    def _end_sweep_when_quiet(self) -> None:
-        """Unsubscribe the sweep once retained statuses stop arriving (:data:`SWEEP_QUIET_S`)."""
-        self._sweep_cancel.set()
-        cancel = self._sweep_cancel = threading.Event()
-        self._sweep_heard = started = time.monotonic()
-
-        def watch() -> None:
-            while not cancel.is_set():
-                now = time.monotonic()
-                quiet = now - self._sweep_heard
-                if quiet >= SWEEP_QUIET_S or now - started >= SWEEP_MAX_S:
-                    self.client.unsubscribe(self.topics.all_status())
-                    return
-                cancel.wait(SWEEP_QUIET_S - quiet)
-
-        threading.Thread(target=watch, name="focuslight-sweep", daemon=True).start()
-
     def _on_status(self, agent: str, msg: mqtt.MQTTMessage) -> None:
         """A retained status this bridge published for an agent it no longer has: retire it.
 
-        Only retained deliveries count: the bridge's own statuses echo back
-        live (retain flag 0) while the sweep subscription lasts.
+        The sweep: after each connect the bridge subscribes to every status at
+        QoS 0 and unsubscribes as soon as the SUBACK arrives. A broker sends a
+        new subscription's retained messages right behind its SUBACK, and QoS 0
+        ones go straight out (no in-flight window, no queue to drop from: with
+        QoS 1, mosquitto stops at 20 in flight + ``max_queued_messages``), so
+        all of them precede the UNSUBACK. Only retained deliveries count: the
+        bridge's own statuses may echo back live (retain flag 0) meanwhile.
         """
         if not msg.retain:
             return
-        self._sweep_heard = time.monotonic()
         if not msg.payload or agent in self.config.agents:
             return
         try:
