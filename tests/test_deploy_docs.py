@@ -156,7 +156,7 @@ def test_the_bridge_stays_inside_the_units_system_call_filter(tmp_path: Path,
 # -- mosquitto with the guide's auth and ACL ---------------------------------------------
 
 ACCOUNTS = ("focuslight-bridge", "homeassistant", "supervisor", "setter", "counter-1",
-            "alice-desk", "board")
+            "alice-desk", "board", "focuslight-admin")
 
 
 class Client:
@@ -350,7 +350,7 @@ def test_set_answers_pass_the_guide_acl_and_a_denied_set_says_so(site_broker: in
     bridges = [run_bridge(site_broker, tmp_path, "main", "focuslight-bridge", "alice"),
                run_bridge(site_broker, tmp_path, "counter-1", "counter-1", "counter-1")]
     try:
-        for account in ("supervisor", "homeassistant"):
+        for account in ("setter", "supervisor", "homeassistant"):
             done = focuslight_as(site_broker, account, "set", "alice", "dnd")
             assert (done.returncode, done.stdout) == (0, "alice: dnd\n"), done.stderr
             done = focuslight_as(site_broker, account, "set", "counter-1", "away")  # its reply
@@ -365,7 +365,7 @@ def test_set_answers_pass_the_guide_acl_and_a_denied_set_says_so(site_broker: in
             proc.wait(timeout=30)
 
 
-def test_retire_a_gone_counter_bridge_with_the_bridge_account(site_broker: int,
+def test_retire_a_gone_counter_bridge_with_the_admin_account(site_broker: int,
                                                               tmp_path: Path) -> None:
     counter = run_bridge(site_broker, tmp_path, "counter-1", "counter-1", "counter-1")
     supervisor = Client(site_broker, "supervisor")
@@ -377,7 +377,7 @@ def test_retire_a_gone_counter_bridge_with_the_bridge_account(site_broker: int,
     stayed = focuslight_as(site_broker, "supervisor", "retire", "--bridge", "counter-1", "--yes")
     assert stayed.returncode == 1 and "ACL allow writing" in stayed.stderr
     assert "STAYED  focuslight/agents/counter-1/status" in stayed.stdout
-    done = focuslight_as(site_broker, "focuslight-bridge", "retire", "--bridge", "counter-1",
+    done = focuslight_as(site_broker, "focuslight-admin", "retire", "--bridge", "counter-1",
                          "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cleared focuslight/agents/counter-1/status" in done.stdout
