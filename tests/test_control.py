@@ -421,3 +421,10 @@ def test_retire_refuses_an_agent_whose_bridge_is_online(mosquitto, clients) -> N
 def test_retire_needs_something_to_retire() -> None:
     done = subprocess.run([*FOCUSLIGHT, "retire"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "name the agents to retire" in done.stderr
+
+
+def test_set_says_how_long_the_way_a_person_would() -> None:
+    from focuslight.control import _duration
+    now = time.time() + 0.2
+    assert [_duration(now + m * 60) for m in (30, 2.5, 0.75, 10080)] == \
+        ["30 min", "2.5 min", "45 s", "10080 min"]

@@ -135,8 +135,7 @@ def _collect_reply(msg: mqtt.MQTTMessage, command: SetCommand,
 
 
 def _report(agent: str, reply: SetReply) -> int:
-    until = (f" for {_minutes(reply)} min (until {datetime.fromtimestamp(reply.until):%H:%M})"
-             if reply.until else "")
+    until = f" for {_duration(reply.until)} (until {_clock(reply.until)})" if reply.until else ""
     if reply.result == "applied":
         if reply.state == AUTO:
             print(f"{agent}: auto, manual state cleared; shows {reply.shown}")
@@ -151,8 +150,21 @@ def _report(agent: str, reply: SetReply) -> int:
     return EXIT_REJECTED
 
 
-def _minutes(reply: SetReply) -> str:
-    return f"{max(0.0, (reply.until or 0) - time.time()) / 60:.0f}"
+def _clock(when: float) -> str:
+    """``14:35`` today, ``Tue 08 Dec 14:35`` on another day."""
+    moment = datetime.fromtimestamp(when)
+    if moment.date() == datetime.now().date():
+        return f"{moment:%H:%M}"
+    return f"{moment:%a %d %b %H:%M}"
+
+
+def _duration(until: float) -> str:
+    """``30 min``, ``2.5 min``, ``45 s``: what is left of an override, as a person says it."""
+    seconds = max(0.0, until - time.time())
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes >= 10 else f"{round(minutes, 1):g} min"
 
 
 # -- retire ------------------------------------------------------------------------------
