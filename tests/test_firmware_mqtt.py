@@ -41,7 +41,7 @@ def test_status_reaches_the_led_and_bad_payloads_are_ignored(mosquitto, peer_fac
     peer.publish(STATUS, status("engaged"), retain=True)
     seen = beacon.wait_look("engaged red solid")
     future = status("engaged").replace(b'"v": 1', b'"v": 2')
-    bad = [b"garbage", b"x" * 10_000, b'["engaged"]', future, status("busy"), b"\xff\xfe", b""]
+    bad = [b"garbage", b"x" * 10_000, b'["engaged"]', future, status("busy"), b"\xff\xfe"]
     for payload in bad:
         peer.publish(STATUS, payload)
     peer.publish(STATUS, status("hold"))
@@ -49,6 +49,21 @@ def test_status_reaches_the_led_and_bad_payloads_are_ignored(mosquitto, peer_fac
     beacon.logs.wait_for("payload is 10000 bytes, limit is 512")
     ignored = [line for line in beacon.logs.lines if "ignored message on " + STATUS in line]
     assert len(ignored) == len(bad), beacon.logs.lines
+
+
+def test_a_retired_agents_cleared_status_turns_its_beacon_unknown(mosquitto, peer_factory,
+                                                                 beacons) -> None:
+    """The bridge retires an agent by clearing its retained status (an empty message): the
+    beacon must not keep its last colour, which nobody vouches for any more."""
+    peer = peer_factory(mosquitto)
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(STATUS, status("available"), retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("available green")
+    peer.publish(STATUS, b"", retain=True)
+    seen = beacon.wait_look("unknown blue blink", seen)
+    peer.publish(STATUS, status("dnd"), retain=True)  # the agent is back
+    beacon.wait_look("dnd purple", seen)
 
 
 def test_broker_loss_shows_unknown_then_the_retained_state(mosquitto, peer_factory,

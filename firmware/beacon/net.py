@@ -224,8 +224,11 @@ class MqttLink:
         v = self._view
         try:
             if topic == self._t_status:
-                state, _source, _since, bridge = protocol.decode_status(payload)
-                v.set_status(state, bridge)
+                if not payload:  # cleared: the bridge retired this agent, nothing vouches
+                    v.set_status(None, None)
+                else:
+                    state, _source, _since, bridge = protocol.decode_status(payload)
+                    v.set_status(state, bridge)
             elif topic.startswith(self._t_bridges) and topic.endswith(_AVAIL):
                 name = str(topic[len(self._t_bridges):-len(_AVAIL)], "utf-8")
                 if not payload:
