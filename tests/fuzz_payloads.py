@@ -59,6 +59,8 @@ TEMPLATES = {
                "bridge_id": "main"},
     "set": {"state": "dnd", "minutes": 30},
     "event": {"v": 1, "button": "press"},
+    "telemetry": {"v": 1, "agent": "alice", "firmware": "0.2.0", "ip": "192.168.1.23",
+                  "rssi": -61, "uptime": 1234, "heap_free": 81234, "reset_cause": "power_on"},
 }
 
 
@@ -100,7 +102,8 @@ def _raw(rng: random.Random) -> bytes:
 
 
 def payloads(kind: str, count: int, seed: int) -> Iterator[bytes]:
-    """*count* payloads for a reader of *kind* (``status``, ``set``, ``event``), reproducibly."""
+    """*count* payloads for a reader of *kind* (``status``, ``set``, ``event``,
+    ``telemetry``), reproducibly."""
     rng = random.Random(f"{kind}-{seed}")
     for _ in range(count):
         roll = rng.random()

@@ -191,6 +191,26 @@ def test_the_watch_reader_survives_any_status(guarded) -> None:
     assert wrong == 0
 
 
+def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
+    """Beacon telemetry and availability: any beacon account may write its own."""
+    import random
+    board = Board(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board.floor.link(True)
+    board._on_message(None, None, message(f"{PREFIX}/agents/alice/status",
+                                          b'{"v":1,"state":"engaged","source":"phone","since":1}'))
+    table, topics = LiveTable(), Topics(PREFIX)
+    table.link(True)
+    rng = random.Random(SEED + 5)
+    for n, payload in enumerate(payloads("telemetry", PER_READER, SEED + 5)):
+        leaf = "telemetry" if rng.random() < 0.8 else "availability"
+        msg = message(topic_for(ident(rng), "beacons", leaf, n), payload)
+        board._on_message(None, None, msg)
+        read_message(table, topics, msg)
+    assert guarded.caught == [], guarded.caught[:5]
+    assert [a["state"] for a in board.floor.view()["agents"]] == ["engaged"]
+    table.render(time.time(), colour=False)  # whatever was filed renders
+
+
 def test_the_serial_link_survives_any_line(guarded) -> None:
     events: list[str] = []
     beacon = SerialBeacon(port="/dev/null", agent="alice", beacon="alice-usb",
