@@ -354,7 +354,7 @@ def test_fifty_thousand_unknown_ids_cost_bounded_memory(tmp_path):
         logger.propagate = True
 
 
-def test_a_set_reply_still_reaches_its_requester_after_a_flood(tmp_path, mosquitto,
+def test_the_bridge_serves_the_next_set_after_a_flood_of_made_up_ids(tmp_path, mosquitto,
                                                                peer_factory):
     """The flood through a real broker: the bridge serves the next real set."""
     service = quick_service(tmp_path, mosquitto.url)
