@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from focuslight.bridge import Bridge, agents_from_ids
 from focuslight.config import Config
-from focuslight.connection import BrokerSettings
-from focuslight.embedded_broker import free_port, wait_for_port
-from focuslight.mqtt_link import MqttLink
+from focuslight.core.hub import Bridge, agents_from_ids
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.outputs.mqtt import MqttLink
+from focuslight.tools.embedded_broker import free_port, wait_for_port
 
 COUNTER = r"""
 import sys, time, paho.mqtt.client as mqtt
@@ -64,7 +64,7 @@ def start_broker(tmp: Path) -> tuple[subprocess.Popen, int, str]:
         proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
         name = "mosquitto"
     else:
-        proc = subprocess.Popen([sys.executable, "-m", "focuslight.embedded_broker",
+        proc = subprocess.Popen([sys.executable, "-m", "focuslight.tools.embedded_broker",
                                  "--port", str(port)], stdout=subprocess.DEVNULL)
         name = "embedded amqtt"
     wait_for_port("127.0.0.1", port)

@@ -207,9 +207,9 @@ def serve(target: str) -> None:
     """Child mode: run one server, print its URL, serve until stdin closes."""
     import logging
 
-    from focuslight.connection import BrokerSettings
-    from focuslight.embedded_broker import free_port
+    from focuslight.mqtt.client import BrokerSettings
     from focuslight.protocol import Topics
+    from focuslight.tools.embedded_broker import free_port
 
     logging.basicConfig(level=logging.ERROR)
     if target == "webhook":
@@ -228,7 +228,7 @@ def serve(target: str) -> None:
         sys.stdin.read()
         source.stop()
     else:
-        from focuslight.board import Board
+        from focuslight.views.floor_board.server import Board
 
         board = Board(BrokerSettings("127.0.0.1", free_port()), Topics(), ("127.0.0.1", 0),
                       {AGENT: "Alice"}).start()

@@ -1,7 +1,7 @@
 """Beacon latency: a source event -> the bridge -> the broker -> the beacon's LED.
 
 Everything is real and on this machine: mosquitto (started here unless
---broker is given), the bridge (focuslight.service.Service, in this process)
+--broker is given), the bridge (focuslight.app.Service, in this process)
 fed by a source that reports through the same StatusSink interface the SIP
 and counter sources use, and the virtual beacon (the real firmware on the
 MicroPython unix port, 200 KB heap). A change counts as seen when the
@@ -36,12 +36,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from focuslight.app import Service
 from focuslight.config import load
-from focuslight.connection import BrokerSettings
-from focuslight.embedded_broker import free_port, wait_for_port
-from focuslight.service import Service
+from focuslight.mqtt.client import BrokerSettings
 from focuslight.sources.base import Source, StatusSink
-from focuslight.virtual_beacon import FIRMWARE_DIR, VirtualBeacon
+from focuslight.tools.embedded_broker import free_port, wait_for_port
+from focuslight.tools.virtual_beacon import FIRMWARE_DIR, VirtualBeacon
 
 PREFIX = "bench"
 AGENT = "alice"

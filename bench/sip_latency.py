@@ -5,7 +5,7 @@
 
 Latency: sipp phones make ``--calls`` calls, one after the other, to
 extension 201 through Kamailio (registrar + proxy + dialog + pua_dialoginfo
-+ presence, tests/kamailio_helpers.py). The SIP source, the Bridge and its
++ presence, tests/helpers/kamailio.py). The SIP source, the Bridge and its
 MqttLink run in this process against mosquitto, as ``focuslight bridge``
 runs them; a paho subscriber in this process receives alice's status. Each
 sample is the time from the moment the source's socket returned a NOTIFY
@@ -37,14 +37,14 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from kamailio_helpers import DOMAIN, PASSWORD, USERNAME, Kamailio, Phone
+from helpers.kamailio import DOMAIN, PASSWORD, USERNAME, Kamailio, Phone
 
-from focuslight.bridge import Bridge, agents_from_ids
 from focuslight.config import Config
-from focuslight.connection import BrokerSettings
-from focuslight.embedded_broker import free_port, wait_for_port
-from focuslight.mqtt_link import MqttLink
-from focuslight.sources import sip
+from focuslight.core.hub import Bridge, agents_from_ids
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.outputs.mqtt import MqttLink
+from focuslight.sources.sip import blf as sip
+from focuslight.tools.embedded_broker import free_port, wait_for_port
 
 TOPIC = "bench/agents/alice/status"
 

@@ -42,8 +42,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from latency import start_mosquitto, wait_look
 
-from focuslight.connection import BrokerSettings
-from focuslight.virtual_beacon import VirtualBeacon, firmware_command, firmware_env, free_udp_port
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.tools.virtual_beacon import (
+    VirtualBeacon,
+    firmware_command,
+    firmware_env,
+    free_udp_port,
+)
 
 PREFIX = "ttu"
 AGENT = "alice"

@@ -21,7 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from focuslight.embedded_broker import free_port, wait_for_port
+from focuslight.tools.embedded_broker import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,8 @@ class BrokerProcess:
 
     def command(self) -> list[str]:
         if self.kind == "embedded":
-            return [sys.executable, "-m", "focuslight.embedded_broker", "--port", str(self.port)]
+            return [sys.executable, "-m", "focuslight.tools.embedded_broker",
+                    "--port", str(self.port)]
         conf = self.tmp / f"mosquitto-{self.port}.conf"
         conf.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\n"
                         "persistence false\nmax_keepalive 65535\n")

@@ -1,5 +1,5 @@
 # Default pins for each supported beacon board. hardware/ documents the same
-# numbers and tests/test_hardware_pins.py checks that the two agree.
+# numbers and tests/unit/test_hardware_pins.py checks that the two agree.
 # A device's config.json may override any of them.
 
 BOARDS = {

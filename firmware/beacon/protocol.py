@@ -1,5 +1,5 @@
 # Protocol v1 as the beacon reads it: the same rules as
-# host/focuslight/protocol.py, checked against tests/vectors/*.json on the
+# host/focuslight/protocol/payloads.py, checked against tests/contract/vectors/*.json on the
 # unix port. Errors are ValueError with a reason a person can act on.
 #
 # MicroPython's json.loads is lenient (a missing comma, trailing commas, 01,

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import serial_link
 from .config_section import ConfigError, Section
-from .connection import BrokerSettings, BrokerURLError, broker_from_env
+from .core.policy import DEFAULT_WRAP_UP_S
+from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
+from .outputs import serial_beacon as serial_link
+from .outputs.serial_beacon import SerialBeacon
 from .overrides import default_state_dir
-from .policy import DEFAULT_WRAP_UP_S
 from .protocol import ID_PATTERN, ProtocolError, Topics
-from .serial_link import SerialBeacon
 from .sources import Source, build_source
 
 

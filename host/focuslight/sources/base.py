@@ -2,7 +2,7 @@
 
 A source turns one part of the outside world (a PBX, a foot switch, a
 webhook, a microphone) into a *per-source* state for each agent it knows.
-It never merges: the bridge's policy (:mod:`focuslight.policy`) does that.
+It never merges: the bridge's policy (:mod:`focuslight.core.policy`) does that.
 
 Rules every source follows:
 

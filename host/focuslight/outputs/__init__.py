@@ -1,0 +1,1 @@
+"""Outputs: where merged statuses go (MQTT, USB serial beacons, Home Assistant)."""

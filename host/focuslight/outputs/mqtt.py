@@ -1,0 +1,477 @@
+"""The bridge's MQTT side: publishes statuses, listens for ``set`` and button events.
+
+It owns the paho client and everything protocol v1 says about the bridge:
+
+* ``<prefix>/bridges/<id>/availability`` is ``online`` (retained) while
+  connected, and the broker publishes ``offline`` through the Last Will if
+  the bridge dies without saying goodbye;
+* statuses go out retained at QoS 1, only when they change, through an
+  :class:`~focuslight.mqtt.outbox.Outbox` (newest per topic, bounded in flight);
+* after every (re)connect it re-subscribes and re-publishes every agent's
+  current status, so a broker restarted without persistence heals itself;
+* reconnects use paho's own capped exponential backoff (1 s … 30 s);
+* a malformed ``set`` or event payload costs one log line, never the loop;
+* every ``set`` for an agent this bridge owns is answered on
+  ``<prefix>/agents/<agent>/reply`` (applied, outranked or rejected and why);
+  a ``set`` for an agent it does not own gets no answer, since another
+  bridge on the broker may own it;
+* after each connect it reads the retained statuses on the broker (see
+  :meth:`MqttLink._on_status`) and retires every agent that *this* bridge (by ``bridge_id``)
+  published but no longer has in its config: the retained status and the
+  Home Assistant discovery configs are cleared with empty retained messages;
+* Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
+  retained on every connect, unless ``[home_assistant] enabled = false``;
+  those it published last time (its state directory remembers them) and no
+  longer does are cleared: a removed agent's, its beacons', or all of them
+  once discovery is off;
+* every paho callback catches :class:`ProtocolError` and, as a documented last
+  resort (:func:`~focuslight.mqtt.client.last_resort`), anything else: no
+  payload ends the network loop;
+* the keepalive is :data:`KEEPALIVE_S` (5 s), so the broker fires the will of a
+  frozen bridge (process stopped, socket open) and its beacons show
+  ``unknown`` within 15 s;
+* a liveness self-check (:class:`Liveness`): every :data:`CHECK_S` the bridge
+  publishes on ``<prefix>/bridges/<id>/check`` and must hear it back; a bridge
+  whose network thread died, or that stopped hearing its own broker while
+  connected, logs why and calls ``on_dead`` — ``focuslight bridge`` then exits
+  non-zero so systemd restarts it instead of leaving it idling deaf;
+* a refused TLS handshake or an unreachable broker is logged once, with what
+  to do; so is a session the broker closed to let another client with the
+  same client id in (a second bridge with this id, or a stolen id).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import paho.mqtt.client as mqtt
+
+from ..config import Config
+from ..core.hub import Bridge
+from ..mqtt.client import (
+    BrokerSettings,
+    connect_failure,
+    last_resort,
+    make_client,
+    topic_for_log,
+    topic_of,
+)
+from ..mqtt.outbox import Outbox
+from ..protocol import (
+    OFFLINE,
+    ONLINE,
+    ProtocolError,
+    SetReply,
+    Status,
+    Topics,
+    decode_event,
+    decode_set,
+    decode_status,
+    set_request_id,
+)
+from ..state import DiscoveryLedger
+from .home_assistant import Discovery
+
+log = logging.getLogger(__name__)
+
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+KEEPALIVE_S = 5
+"""MQTT keepalive, seconds. The broker fires the bridge's will after 1.5 x this
+without a packet, checked on its own timer: mosquitto 2.0 fired the will of a
+frozen client 7.5-12.6 s after its last packet with 5 s (16.3 s with 8), so a
+frozen bridge's beacons show ``unknown`` within 15 s. Costs nothing extra: the
+self-check message goes out every :data:`CHECK_S` anyway."""
+CHECK_S = 5.0
+"""How often the bridge checks it still hears its own broker (:class:`Liveness`)."""
+DEAF_AFTER_S = 30.0
+"""Connected but without its own check message back for this long, the bridge
+is deaf and gives up (longer than paho's own dead-broker detection, 2 x keepalive)."""
+TAKEOVER_WINDOW_S = 3.0
+"""A healthy session closed by the broker, and a new one accepted within this
+long after the reconnect delay: another client connected with our client id."""
+MAX_INFLIGHT = 0
+"""paho's own limit on QoS 1 messages in flight; 0 = none, because the
+:class:`Outbox` window is the limit. With paho's default of 20, every PUBACK
+rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
+5,000 agents falling from ~20,000 to ~500 changes/s)."""
+
+
+class MqttLink:
+    """Connects a :class:`Bridge` to one broker.
+
+    :param bridge: the core whose statuses to publish and to which commands go.
+    :param config: broker, prefix, bridge id and the beacon → agent map.
+    :param on_dead: called once, from the liveness thread, with the reason when
+        the link can no longer hear the broker (see :class:`Liveness`).
+    """
+
+    def __init__(self, bridge: Bridge, config: Config,
+                 on_dead: Callable[[str], None] | None = None) -> None:
+        self.bridge, self.config = bridge, config
+        self.topics = Topics(config.prefix)
+        self.availability = self.topics.bridge_availability(config.bridge_id)
+        self.check_topic = self.topics.bridge_check(config.bridge_id)
+        self.client_id = f"focuslight-bridge-{config.bridge_id}"
+        self.outbox = Outbox(self._send)
+        self.client = make_client(config.broker, self.client_id)
+        self.client.will_set(self.availability, OFFLINE, qos=1, retain=True)
+        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self.client.max_inflight_messages_set(MAX_INFLIGHT)
+        self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = self._on_publish
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._subscription: int | None = None
+        self._sweep_subscription: int | None = None
+        self.ledger = DiscoveryLedger(config.state_file("discovery"))
+        self.retired: set[str] = set()
+        """Agents this process cleared off the broker (for logs and tests)."""
+        self._problem: str | None = None
+        self._dropped: tuple[float, bool] | None = None
+        self.liveness = Liveness(self, on_dead)
+
+    @property
+    def connected(self) -> bool:
+        """Connected, subscribed, and publishing (set once the broker confirmed the
+        subscription, see :meth:`_on_subscribe`)."""
+        return self.outbox.is_open
+
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker is retried, not fatal."""
+        broker: BrokerSettings = self.config.broker
+        log.info("connecting to %s as bridge %r", broker.url, self.config.bridge_id)
+        self.outbox.start()
+        self.client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_S)
+        self.client.loop_start()
+        self.network_thread: threading.Thread | None = getattr(self.client, "_thread", None)
+        """paho's network thread (paho forgets it when it ends; the liveness check must not)."""
+        self.liveness.start()
+
+    def stop(self) -> None:
+        """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
+        self.liveness.stop()
+        was_connected = self.connected
+        self.outbox.stop()
+        if was_connected:
+            self.client.publish(self.availability, OFFLINE, qos=1, retain=True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, agent: str, status: Status) -> None:
+        """StatusOutput: retained QoS 1; while offline, the next session re-sends it."""
+        self.outbox.put(self.topics.status(agent), self._payload(status))
+
+    def _payload(self, status: Status) -> bytes:
+        """The status as published here: stamped with this bridge's id."""
+        return replace(status, bridge_id=self.config.bridge_id).encode()
+
+    def _send(self, topic: str, payload: bytes) -> bool:
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return True  # NO_CONN: paho keeps it and re-sends it after reconnecting
+        log.warning("paho refused to publish %s: %s", topic, mqtt.error_string(info.rc))
+        return False
+
+    def _everything(self) -> list[tuple[str, bytes]]:
+        """What a new session publishes: every status, ``online``, the discovery configs."""
+        messages = [(self.topics.status(agent), self._payload(status))
+                    for agent, status in self.bridge.snapshot().items()]
+        messages.append((self.availability, ONLINE.encode()))
+        discovery = self._discovery()
+        if discovery is not None:
+            messages += discovery.messages(self.config.agents)
+        return messages
+
+    def _stale_discovery(self) -> list[tuple[str, bytes]]:
+        """Empty retained messages for the discovery configs published last time and not
+        now: a removed agent's, a beacon no agent lists any more, all of them once
+        discovery is switched off (see :class:`~focuslight.state.DiscoveryLedger`)."""
+        discovery = self._discovery()
+        now = {t for t, _ in discovery.messages(self.config.agents)} if discovery else set()
+        stale = self.ledger.replace(now)
+        if stale:
+            log.info("clearing %d Home Assistant discovery config(s) this bridge no longer "
+                     "publishes", len(stale))
+        return [(topic, b"") for topic in stale]
+
+    def _discovery(self) -> Discovery | None:
+        if not self.config.home_assistant_prefix:
+            return None
+        return Discovery(self.topics, self.config.bridge_id, self.config.home_assistant_prefix)
+
+    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
+                    reason: mqtt.ReasonCode, _props: object) -> None:
+        with last_resort(log, "on_connect"):
+            if reason.is_failure:
+                self._say_problem(f"broker {self.config.broker.url} refused the bridge: {reason}"
+                                  " (check username/password in [bridge] and the broker's"
+                                  " password file)")
+                return
+            log.info("connected to %s", self.config.broker.url)
+            self._problem = None
+            self._check_takeover()
+            self.liveness.session_started()
+            _, self._subscription = client.subscribe([(self.topics.all_set(), 1),
+                                                      (self.topics.all_events(), 1),
+                                                      (self.check_topic, 0)])
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        with last_resort(log, "on_connect_fail"):
+            self._say_problem(connect_failure(self.config.broker)
+                              + f"; retrying with backoff up to {RECONNECT_MAX_S} s")
+
+    def _say_problem(self, problem: str) -> None:
+        """One log line per distinct connection problem, not one per retry."""
+        if problem != self._problem:
+            log.error("%s", problem)
+            self._problem = problem
+
+    def _check_takeover(self) -> None:
+        """Log when the broker closed a healthy session and let us straight back in.
+
+        MQTT 3.1.1 gives no reason on a dropped connection, and mosquitto
+        (2.0) gives none on MQTT 5 either. What a takeover looks like: the
+        session was healthy (the last check message came back in time), the
+        broker closed it, and it accepts the reconnect at once — because the
+        other client with our id was disconnected by our return.
+        """
+        dropped, self._dropped = self._dropped, None
+        if dropped is None:
+            return
+        at, healthy = dropped
+        if healthy and time.monotonic() - at < RECONNECT_MIN_S + TAKEOVER_WINDOW_S:
+            log.warning("the broker closed this bridge's session and took it back at once:"
+                        " another client probably connected with its client id %r (a second"
+                        " bridge with id %r, or an account using that id; bind client ids to"
+                        " accounts, see docs/deploy-a-site.md)", self.client_id,
+                        self.config.bridge_id)
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, mid: int,
+                      _reasons: list[mqtt.ReasonCode], _props: object) -> None:
+        """Publish the whole state only now, not in on_connect: right after
+        on_connect, paho re-sends the statuses the last session left
+        unacknowledged, and those are older than the snapshot."""
+        with last_resort(log, "on_subscribe"):
+            if mid == self._sweep_subscription:
+                # Retained messages are already on their way; UNSUBACK comes after them.
+                self.client.unsubscribe(self.topics.all_status())
+            if mid != self._subscription:
+                return
+            stale = self._stale_discovery()
+            self.outbox.open(lambda: stale + self._everything())
+            _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 0)
+
+    def _on_publish(self, *_args: object) -> None:
+        with last_resort(log, "on_publish"):
+            self.outbox.acked()
+
+    def _on_status(self, agent: str, msg: mqtt.MQTTMessage) -> None:
+        """A retained status this bridge published for an agent it no longer has: retire it.
+
+        The sweep: after each connect the bridge subscribes to every status at
+        QoS 0 and unsubscribes as soon as the SUBACK arrives. A broker sends a
+        new subscription's retained messages right behind its SUBACK, and QoS 0
+        ones go straight out (no in-flight window, no queue to drop from: with
+        QoS 1, mosquitto stops at 20 in flight + ``max_queued_messages``), so
+        all of them precede the UNSUBACK. Only retained deliveries count: the
+        bridge's own statuses may echo back live (retain flag 0) meanwhile.
+        """
+        if not msg.retain:
+            return
+        if not msg.payload or agent in self.config.agents:
+            return
+        try:
+            status = decode_status(msg.payload)
+        except ProtocolError:
+            return
+        if status.bridge_id != self.config.bridge_id:
+            return
+        log.info("retiring agent %r: bridge %r published its status but it is no longer "
+                 "configured; clearing its retained status and Home Assistant configs",
+                 agent, self.config.bridge_id)
+        self.retired.add(agent)
+        self.outbox.put(self.topics.status(agent), b"")
+        discovery = self._discovery()
+        if discovery is not None:
+            for topic in discovery.config_topics(agent):
+                self.outbox.put(topic, b"")
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
+                       reason: mqtt.ReasonCode, _props: object) -> None:
+        with last_resort(log, "on_disconnect"):
+            if self.connected:
+                log.warning("lost broker %s (%s); reconnecting with backoff up to %d s",
+                            self.config.broker.url, reason, RECONNECT_MAX_S)
+            self._dropped = (time.monotonic(), self.liveness.healthy())
+            self.liveness.session_ended()
+            self.outbox.close()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object,
+                    msg: mqtt.MQTTMessage) -> None:
+        with last_resort(log, "on_message"):
+            try:
+                topic = topic_of(msg)
+                if topic == self.check_topic:
+                    self.liveness.heard()
+                    return
+                family, ident, leaf = self.topics.parse(topic)
+                if (family, leaf) == ("agents", "set"):
+                    self._on_set(ident, msg.payload)
+                elif (family, leaf) == ("agents", "status"):
+                    self._on_status(ident, msg)
+                elif (family, leaf) == ("beacons", "event"):
+                    self._on_button(ident, decode_event(msg.payload).button)
+            except ProtocolError as err:
+                log.warning("ignored message on %s: %s", topic_for_log(msg), err)
+
+    def _on_set(self, agent: str, payload: bytes) -> None:
+        """Apply a ``set`` for an agent this bridge owns and answer it; stay silent otherwise."""
+        origin = f"set topic for {agent}"
+        if not self.bridge.owns(agent, origin):
+            return
+        try:
+            command = decode_set(payload)
+        except ProtocolError as err:
+            log.warning("rejected set for %s: %s", agent, err)
+            self._reply(agent, SetReply("rejected", set_request_id(payload), reason=str(err)))
+            return
+        self.bridge.apply_set(agent, command, origin, lambda reply: self._reply(agent, reply))
+
+    def _reply(self, agent: str, reply: SetReply) -> None:
+        """Not retained: an answer is for whoever is waiting now. (Its PUBACK also
+        reaches the outbox's count, which at worst lets one extra message fly.)"""
+        log.info("set for %s: %s%s", agent, reply.result,
+                 f" ({reply.reason})" if reply.reason else "")
+        self.client.publish(self.topics.reply(agent), reply.encode(), qos=1, retain=False)
+
+    def _on_button(self, beacon: str, action: str) -> None:
+        agent = self.config.agent_for_beacon(beacon)
+        if agent is None:
+            self.bridge.warnings.warn(("beacon", beacon), "ignored button %s from beacon %r: no"
+                                      " agent lists it under beacons", action, beacon)
+            return
+        self.bridge.button(agent, action, beacon)
+
+
+class Liveness:
+    """The bridge's proof that it still hears its own broker.
+
+    paho's network thread is the bridge's only ear: if it ends (a bug that
+    escaped every guard, a BaseException) or the broker stops delivering to
+    it while the connection looks fine, the bridge would idle deaf for ever,
+    ignoring every ``set`` and button, while systemd sees a healthy process.
+    So every :data:`CHECK_S` while connected it publishes a message on its own
+    ``<prefix>/bridges/<id>/check`` topic (QoS 0, not retained; only this
+    bridge subscribes to it) and expects it back. It gives up — logs why and
+    calls *on_dead* once — when
+
+    * paho's network thread is no longer alive (connected or not), or
+    * connected, it has heard nothing back for :data:`DEAF_AFTER_S`, after the
+      check had worked at least once in this process (a broker ACL that denies
+      the check topic costs one warning, not a restart loop).
+
+    A broker that is down or frozen is not deafness: paho notices that itself
+    within 2 x keepalive, disconnects and reconnects with backoff.
+
+    :param link: the link to watch.
+    :param on_dead: ``on_dead(reason)``; None only logs.
+    :param check_s: seconds between checks. :param deaf_after_s: see above.
+    """
+
+    def __init__(self, link: MqttLink, on_dead: Callable[[str], None] | None = None,
+                 check_s: float = CHECK_S, deaf_after_s: float = DEAF_AFTER_S) -> None:
+        self.link, self.on_dead = link, on_dead
+        self.check_s, self.deaf_after_s = check_s, deaf_after_s
+        self.dead: str | None = None
+        """Why the link was given up, once it was."""
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._session_at: float | None = None
+        self._heard_at: float | None = None
+        self._ever_heard = False
+        self._warned_silent = False
+        self._sent = 0
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="focuslight-liveness",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    # -- what the link tells it (paho's thread) ----------------------------------
+
+    def session_started(self) -> None:
+        with self._lock:
+            self._session_at = time.monotonic()
+            self._heard_at = None
+
+    def session_ended(self) -> None:
+        with self._lock:
+            self._session_at = None
+
+    def heard(self) -> None:
+        with self._lock:
+            self._heard_at = time.monotonic()
+            self._ever_heard = True
+
+    def healthy(self) -> bool:
+        """The last check came back recently: the session was working."""
+        with self._lock:
+            heard = self._heard_at
+        return heard is not None and time.monotonic() - heard < 2 * self.check_s
+
+    # -- the check ---------------------------------------------------------------
+
+    def problem(self) -> str | None:
+        """Why the bridge cannot hear its broker, or None while it can (or may yet)."""
+        thread = getattr(self.link, "network_thread", None)
+        if thread is not None and not thread.is_alive():
+            return ("paho's network thread has ended (see the error logged before this line):"
+                    " the bridge can no longer hear the broker")
+        with self._lock:
+            session, heard, ever = self._session_at, self._heard_at, self._ever_heard
+        if session is None:
+            return None
+        silent = time.monotonic() - max(session, heard or session)
+        if silent < self.deaf_after_s:
+            return None
+        if not ever:
+            if not self._warned_silent:
+                self._warned_silent = True
+                log.warning("the bridge never heard back its check message on %s: if the"
+                            " broker's ACL denies it, let this bridge's account read and write"
+                            " it (see docs/deploy-a-site.md); until then the self-check only"
+                            " watches paho's thread", self.link.check_topic)
+            return None
+        return (f"connected to {self.link.config.broker.url}, but heard nothing back on"
+                f" {self.link.check_topic} for {silent:.0f} s: the bridge no longer hears its"
+                " broker")
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.check_s):
+            with last_resort(log, "the liveness check"):
+                why = self.problem()
+                if why is not None:
+                    self._give_up(why)
+                    return
+                if self._session_at is not None:
+                    self._sent += 1
+                    self.link.client.publish(self.link.check_topic, str(self._sent), qos=0)
+
+    def _give_up(self, why: str) -> None:
+        self.dead = why
+        log.error("%s; giving up so the service manager restarts the bridge", why)
+        if self.on_dead is not None:
+            self.on_dead(why)

@@ -1,0 +1,361 @@
+"""MQTT protocol v1: the state vocabulary, the topics and the JSON payloads.
+
+Every receiver in focuslight (bridge, CLI, board, firmware) validates what it
+reads with the same rules, so a bad publisher can never put a light into a
+state nobody meant. The cases live in ``tests/contract/vectors/*.json`` and are run
+against this module *and* the firmware's own decoder.
+
+The decoders are total: whatever bytes arrive, they return a value or raise
+:class:`ProtocolError` (any JSON type in any field, numbers too large for a
+float, deep nesting) and nothing else, so a reader that catches
+``ProtocolError`` survives every payload. ``tests/contract/test_fuzz_readers.py``
+holds them to it.
+
+Example::
+
+    >>> topics = Topics("focuslight")
+    >>> topics.status("alice")
+    'focuslight/agents/alice/status'
+    >>> decode_status(b'{"v":1,"state":"engaged","source":"phone","since":1.5}').state
+    'engaged'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+MAX_PAYLOAD = 512
+"""Largest payload, in bytes, any focuslight receiver accepts."""
+
+STATES: tuple[str, ...] = (
+    "available",
+    "ringing",
+    "engaged",
+    "hold",
+    "wrap_up",
+    "dnd",
+    "away",
+    "unknown",
+)
+MANUAL_STATES: frozenset[str] = frozenset(STATES) - {"unknown"}
+"""States a person may set by hand; ``unknown`` is only ever a conclusion."""
+AUTO = "auto"
+BUTTON_ACTIONS: frozenset[str] = frozenset({"press", "hold"})
+ONLINE, OFFLINE = "online", "offline"
+MAX_MINUTES = 7 * 24 * 60
+"""Longest manual override, one week: longer is almost certainly a typo."""
+MAX_FLOAT = 1.7976931348623157e308
+"""The largest finite double: a JSON number beyond it is no time at all."""
+
+ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+class ProtocolError(ValueError):
+    """A payload or id that breaks protocol v1; the message says why."""
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """Return *value* if it is a valid agent/beacon/bridge id, else raise."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise ProtocolError(f"{what} must match [a-z0-9_-]{{1,64}}, got {shorten(value)}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One agent's merged status as the bridge publishes it.
+
+    *bridge_id* names the bridge that published it (optional in v1, added by
+    the MQTT link): a beacon then shows ``unknown`` when *that* bridge goes
+    offline, not when any bridge on the site does.
+    """
+
+    state: str
+    source: str
+    since: float
+    bridge_id: str | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"v": VERSION, "state": self.state, "source": self.source,
+                                "since": round(self.since, 3)}
+        if self.bridge_id is not None:
+            body["bridge_id"] = self.bridge_id
+        return _dump(body)
+
+
+@dataclass(frozen=True, slots=True)
+class SetCommand:
+    """A manual override: a state for *minutes* (None = until ``auto``), or ``auto``.
+
+    *id* (optional, ``[a-z0-9_-]{1,64}``) is echoed in the bridge's
+    :class:`SetReply`, so a requester can tell its answer from others'.
+    """
+
+    state: str
+    minutes: float | None = None
+    id: str | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"state": self.state}
+        if self.minutes is not None:
+            body["minutes"] = self.minutes
+        if self.id is not None:
+            body["id"] = self.id
+        return _dump(body)
+
+
+REPLY_RESULTS: tuple[str, ...] = ("applied", "outranked", "rejected")
+"""What a bridge answers to a ``set``: shown now; recorded but a higher state shows; refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetReply:
+    """The owning bridge's answer to a ``set``, on ``<prefix>/agents/<agent>/reply``.
+
+    *state* is what was asked, *shown* what the agent's light shows after it,
+    *until* the override's expiry (Unix seconds, None = until ``auto``),
+    *reason* why it was outranked or rejected.
+    """
+
+    result: str
+    id: str | None = None
+    state: str | None = None
+    shown: str | None = None
+    reason: str | None = None
+    until: float | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"v": VERSION, "result": self.result}
+        for key in ("id", "state", "shown", "reason"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        if self.until is not None:
+            body["until"] = round(self.until, 3)
+        return _dump(body)
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonEvent:
+    """A beacon button action: ``press`` (short) or ``hold`` (long)."""
+
+    button: str
+
+    def encode(self) -> bytes:
+        return _dump({"v": VERSION, "button": self.button})
+
+
+def decode_status(payload: bytes) -> Status:
+    """Decode and validate a status payload; raise :class:`ProtocolError` with the reason."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    state = _check_state(body.get("state"), STATES)
+    source = check_id(body.get("source"), "source")
+    since = _number(body.get("since"), 0, MAX_FLOAT,
+                    "since must be a non-negative number of seconds")
+    bridge_id = body.get("bridge_id")
+    if bridge_id is not None:
+        check_id(bridge_id, "bridge_id")
+    return Status(state, source, since, bridge_id)
+
+
+def decode_set(payload: bytes) -> SetCommand:
+    """Decode a ``set`` command: a manual state with optional minutes, or ``auto``."""
+    body = _load(payload)
+    _check_version(body, required=False)
+    state = _check_state(body.get("state"), MANUAL_STATES | {AUTO})
+    ident = body.get("id")
+    if ident is not None:
+        check_id(ident, "id")
+    minutes = body.get("minutes")
+    if minutes is None:
+        return SetCommand(state, None, ident)
+    if state == AUTO:
+        raise ProtocolError("minutes makes no sense with state 'auto'")
+    minutes = _number(minutes, 0, MAX_MINUTES, f"minutes must be a number in (0, {MAX_MINUTES}]")
+    if minutes == 0:
+        raise ProtocolError(f"minutes must be a number in (0, {MAX_MINUTES}], got 0")
+    return SetCommand(state, minutes, ident)
+
+
+def set_request_id(payload: bytes) -> str | None:
+    """The ``id`` of a ``set`` payload, best effort, so even a rejection reaches its requester."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        ident = json.loads(payload.decode("utf-8")).get("id")
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
+        return None
+    return ident if isinstance(ident, str) and ID_PATTERN.fullmatch(ident) else None
+
+
+def decode_reply(payload: bytes) -> SetReply:
+    """Decode a bridge's :class:`SetReply` (for ``focuslight set``)."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    result = body.get("result")
+    if not isinstance(result, str) or result not in REPLY_RESULTS:
+        raise ProtocolError(f"result must be one of {', '.join(REPLY_RESULTS)},"
+                            f" got {shorten(result)}")
+    try:
+        until: float | None = _number(body.get("until"), 0, MAX_FLOAT, "until")
+    except ProtocolError:
+        until = None
+    texts = {key: body.get(key) if isinstance(body.get(key), str) else None
+             for key in ("id", "state", "shown", "reason")}
+    return SetReply(result, until=until, **texts)
+
+
+def decode_event(payload: bytes) -> ButtonEvent:
+    """Decode a beacon event; only button ``press`` and ``hold`` exist in v1."""
+    body = _load(payload)
+    _check_version(body, required=True)
+    button = body.get("button")
+    if not isinstance(button, str) or button not in BUTTON_ACTIONS:
+        raise ProtocolError(f"button must be 'press' or 'hold', got {shorten(button)}")
+    return ButtonEvent(button)
+
+
+def decode_availability(payload: bytes) -> str:
+    """Decode a retained availability payload: ``online`` or ``offline``.
+
+    Only ASCII whitespace (space, tab, CR, LF) around the word is forgiven, as the
+    JSON payloads allow, and the 512-byte limit holds: Python's ``str.strip`` would
+    also take Unicode spaces and ``\x1c``-``\x1f``, which the firmware cannot mirror.
+    """
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
+    word = bytes(payload).strip(b" \t\r\n")
+    if word not in (b"online", b"offline"):
+        shown = word[:40].decode("utf-8", "replace")
+        raise ProtocolError(f"availability must be 'online' or 'offline', got {shown!r}")
+    return word.decode()
+
+
+class Topics:
+    """Builds and parses the v1 topic tree under one *prefix* (default ``focuslight``).
+
+    The prefix lets several sites or test runs share one broker without
+    seeing each other's lights.
+    """
+
+    def __init__(self, prefix: str = "focuslight") -> None:
+        if not prefix or "#" in prefix or "+" in prefix or prefix.endswith("/"):
+            raise ProtocolError(f"topic prefix must be plain text, no wildcards: {prefix!r}")
+        self.prefix = prefix
+
+    def status(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/status"
+
+    def set(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/set"
+
+    def reply(self, agent: str) -> str:
+        return f"{self.prefix}/agents/{agent}/reply"
+
+    def beacon_availability(self, beacon: str) -> str:
+        return f"{self.prefix}/beacons/{beacon}/availability"
+
+    def beacon_event(self, beacon: str) -> str:
+        return f"{self.prefix}/beacons/{beacon}/event"
+
+    def bridge_availability(self, bridge: str) -> str:
+        return f"{self.prefix}/bridges/{bridge}/availability"
+
+    def bridge_check(self, bridge: str) -> str:
+        """The bridge's self-check: it publishes here and must hear it back (not retained)."""
+        return f"{self.prefix}/bridges/{bridge}/check"
+
+    def all_status(self) -> str:
+        return f"{self.prefix}/agents/+/status"
+
+    def all_set(self) -> str:
+        return f"{self.prefix}/agents/+/set"
+
+    def all_events(self) -> str:
+        return f"{self.prefix}/beacons/+/event"
+
+    def all_bridges(self) -> str:
+        return f"{self.prefix}/bridges/+/availability"
+
+    def parse(self, topic: str) -> tuple[str, str, str]:
+        """Split *topic* into ``(family, id, leaf)``, e.g. ``("agents", "alice", "set")``.
+
+        Raises :class:`ProtocolError` for topics outside this prefix or with a bad id.
+        """
+        head = self.prefix + "/"
+        parts = topic[len(head):].split("/") if topic.startswith(head) else []
+        if len(parts) != 3 or parts[0] not in ("agents", "beacons", "bridges"):
+            raise ProtocolError(f"not a focuslight v1 topic: {shorten(topic)}")
+        family, ident, leaf = parts
+        check_id(ident, family[:-1])
+        return family, ident, leaf
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    """Bytes → a JSON object, or ProtocolError: never another exception.
+
+    ``NaN`` and ``Infinity`` are not JSON (Python's parser accepts them);
+    nesting is capped by :data:`MAX_PAYLOAD`, far below the recursion limit,
+    but a RecursionError would still be a rejection, not a crash.
+    """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise ProtocolError(f"payload must be bytes, got {type(payload).__name__}")
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
+    try:
+        body = json.loads(bytes(payload).decode("utf-8"), parse_constant=_not_json)
+    except UnicodeDecodeError as err:
+        raise ProtocolError(f"payload is not UTF-8 ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise ProtocolError(f"payload is not JSON ({err.msg})") from None
+    except (RecursionError, ValueError) as err:  # _not_json, int digit limit
+        raise ProtocolError(f"payload is not JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"payload must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _check_version(body: dict[str, Any], *, required: bool) -> None:
+    v = body.get("v")
+    if v is None and not required:
+        return
+    if v != VERSION or isinstance(v, bool):
+        raise ProtocolError(f"unsupported protocol version v={shorten(v)}, this reader speaks v=1")
+
+
+def _check_state(state: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    if not isinstance(state, str) or state not in allowed:
+        expected = ", ".join(sorted(allowed))
+        raise ProtocolError(f"unknown state {shorten(state)}, expected one of {expected}")
+    return state
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _number(value: object, lo: float, hi: float, rule: str) -> float:
+    """*value* as a float if it is a JSON number in ``[lo, hi]``, else ProtocolError(*rule*).
+
+    Compared before converting: ``float()`` of an integer with 400 digits
+    raises OverflowError, and Python compares int with float exactly.
+    """
+    if (not isinstance(value, int | float) or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi):
+        raise ProtocolError(f"{rule}, got {shorten(value)}")
+    return float(value)
+
+
+def shorten(value: object) -> str:
+    """A value for an error message: an attacker's 400 digits are not worth logging."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

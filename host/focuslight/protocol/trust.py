@@ -1,0 +1,59 @@
+"""The one rule every reader applies before believing a status: may it be shown?
+
+A light that shows a stale ``available`` is worse than no light, so a reader
+shows ``unknown`` unless all three hold:
+
+1. its own link to the broker is up (down, everything it heard is stale);
+2. a status for the agent has arrived;
+3. the bridge that published it is not ``offline`` — named by the status's
+   ``bridge_id``; a status without one (an older bridge) is doubted while
+   *any* bridge is offline.
+
+The beacon firmware applies the same rule in ``firmware/beacon/view.py``; the
+board and ``focuslight watch`` use this module. ``tests/contract/vectors/trust.json``
+holds the cases both sides must agree on.
+
+Example::
+
+    >>> status = Status("available", "phone", 1.0, bridge_id="main")
+    >>> shown(status, linked=True, offline={"counter-1"})
+    'available'
+    >>> shown(status, linked=True, offline={"main"})
+    'unknown'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from .payloads import OFFLINE, Status
+
+UNKNOWN = "unknown"
+
+
+def offline_bridges(bridges: Mapping[str, str]) -> set[str]:
+    """The ids of the bridges whose last availability is ``offline``."""
+    return {bridge for bridge, state in bridges.items() if state == OFFLINE}
+
+
+def blamed(status: Status, offline: Collection[str]) -> list[str]:
+    """The offline bridges that make *status* untrustworthy (sorted; empty = none).
+
+    Its own bridge if that is offline; every offline bridge for a status that
+    does not say which bridge published it.
+    """
+    if status.bridge_id is not None:
+        return [status.bridge_id] if status.bridge_id in offline else []
+    return sorted(offline)
+
+
+def trusted(status: Status | None, *, linked: bool, offline: Collection[str]) -> bool:
+    """May a reader whose link is *linked* believe *status*, with *offline* bridges?"""
+    return linked and status is not None and not blamed(status, offline)
+
+
+def shown(status: Status | None, *, linked: bool, offline: Collection[str]) -> str:
+    """The state a reader may show: the status's own, or ``unknown``."""
+    if status is None or not trusted(status, linked=linked, offline=offline):
+        return UNKNOWN
+    return status.state

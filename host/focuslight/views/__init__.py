@@ -1,0 +1,1 @@
+"""Views: readers of the broker that show the site to people (floor board, watch)."""

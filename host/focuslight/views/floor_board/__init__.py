@@ -1,0 +1,1 @@
+"""The floor board: every agent's light, live on a web page."""

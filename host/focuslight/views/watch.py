@@ -1,0 +1,289 @@
+"""``focuslight watch``: the live table of agents a supervisor keeps open in a terminal.
+
+On a terminal it redraws in place once a second (durations tick); piped
+into a file or another program it prints one plain line per change, which
+is what a log or ``grep`` wants.
+
+It believes what it reads no more than a beacon does (:mod:`focuslight.protocol.trust`):
+an agent whose bridge is offline, or any agent while ``watch`` has lost the
+broker, shows ``unknown`` — with the published state and the reason beside it —
+never a stale state as if it were live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+import paho.mqtt.client as mqtt
+
+from .. import __version__
+from ..mqtt.client import (
+    UNREACHABLE_HINT,
+    BrokerSettings,
+    last_resort,
+    make_client,
+    topic_for_log,
+    topic_of,
+)
+from ..protocol import (
+    ProtocolError,
+    Status,
+    Topics,
+    decode_availability,
+    decode_status,
+    trust,
+)
+from ..protocol.telemetry import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"available": "32", "ringing": "91;5", "engaged": "91", "hold": "31",
+           "wrap_up": "33", "dnd": "35", "away": "90", "unknown": "34"}
+"""ANSI colours matching the beacon's light for each state."""
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``5m07s``, ``2h03m``: short enough for a narrow column."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class LiveTable:
+    """Every agent's last status and every bridge's availability, as seen on the broker.
+
+    :attr:`linked` is whether the broker link is up; :meth:`shown` applies the
+    trust rule to what was heard.
+    """
+
+    def __init__(self) -> None:
+        self.agents: dict[str, Status] = {}
+        self.bridges: dict[str, str] = {}
+        self.beacons: dict[str, Telemetry] = {}
+        self.beacon_links: dict[str, str] = {}
+        self.linked = False
+        self.lock = threading.Lock()
+
+    def receive(self, topics: Topics, topic: str, payload: bytes) -> str | None:
+        """Apply one message; return the line to print. ProtocolError if it is bad.
+
+        Only ``agents/<id>/status``, ``bridges/<id>/availability`` and a beacon's
+        ``telemetry`` and ``availability`` count — checked by the topic's shape,
+        not its family alone: a broker that delivers a message to a subscription
+        it does not match (amqtt did) must not make a beacon's availability a
+        bridge; an empty payload (a cleared
+        retained message) forgets the agent, bridge or beacon.
+        """
+        now = f"{datetime.now():%H:%M:%S}"
+        family, ident, leaf = topics.parse(topic)
+        with self.lock:
+            if (family, leaf) == ("agents", "status"):
+                if not payload:  # retired: its status was cleared
+                    self.agents.pop(ident, None)
+                    return f"{now} {ident} removed"
+                status = self.agents[ident] = decode_status(payload)
+                shown, why = self._shown(status)
+                return f"{now} {ident} {shown} source={status.source}" + (
+                    f" ({status.state} published, {why})" if why else "")
+            if (family, leaf) == ("bridges", "availability"):
+                if not payload:
+                    self.bridges.pop(ident, None)
+                    return f"{now} bridge {ident} gone (availability cleared)"
+                self.bridges[ident] = decode_availability(payload)
+                return f"{now} bridge {ident} {self.bridges[ident]}"
+            if family == "beacons" and leaf in ("telemetry", "availability"):
+                said = _beacon_message(self, ident, leaf, payload)
+                return None if said is None else f"{now} beacon {ident} {said}"
+        raise ProtocolError(f"watch reads no {leaf!r} topics of {family}")
+
+    def link(self, up: bool) -> str:
+        """The broker link went up or down; the line to print."""
+        with self.lock:
+            self.linked = up
+        state = "connected: every state below is live" if up else (
+            "lost the broker: every agent is unknown until it is back")
+        return f"{datetime.now():%H:%M:%S} {state}"
+
+    def _shown(self, status: Status) -> tuple[str, str | None]:
+        """The state to show and why it is not the published one (call with the lock)."""
+        if not self.linked:
+            return trust.UNKNOWN, "no connection to the broker"
+        blamed = trust.blamed(status, trust.offline_bridges(self.bridges))
+        if blamed:
+            return trust.UNKNOWN, f"bridge {', '.join(blamed)} offline"
+        return status.state, None
+
+    def shown(self) -> dict[str, tuple[Status, str, str | None]]:
+        """``agent → (status heard, state to show, why they differ or None)``."""
+        with self.lock:
+            return {agent: (status, *self._shown(status))
+                    for agent, status in sorted(self.agents.items())}
+
+    def render(self, now: float, colour: bool) -> str:
+        agents = self.shown()
+        with self.lock:
+            bridges = sorted(self.bridges.items())
+            beacons, links = sorted(self.beacons.items()), dict(self.beacon_links)
+        width = max([5, *(len(a) for a in agents)])
+        lines = [f"{'AGENT':<{width}}  {'STATE':<9}  {'SOURCE':<10}  FOR"]
+        for agent, (status, shown, why) in agents.items():
+            state = f"{shown:<9}"
+            if colour:
+                state = f"\x1b[{COLOURS[shown]}m{state}\x1b[0m"
+            lines.append(f"{agent:<{width}}  {state}  {status.source:<10}  "
+                         f"{format_duration(now - status.since)}"
+                         + (f"  ({status.state} published; {why})" if why else ""))
+        if not agents:
+            lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
+        lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
+        if beacons:
+            lines += ["", *beacon_lines(beacons, links)]
+        return "\n".join(lines)
+
+
+def beacon_lines(beacons: list[tuple[str, Telemetry]], links: dict[str, str]) -> list[str]:
+    """The beacons table: what each reports about itself, outdated firmware flagged."""
+    width = max(6, *(len(b) for b, _ in beacons))
+    lines = [f"{'BEACON':<{width}}  {'AGENT':<10}  {'FIRMWARE':<9}  {'LINK':<7}  {'UP':<6}  "
+             f"{'HEAP':<6}  {'RSSI':<4}  IP"]
+    for beacon, t in beacons:
+        lines.append(f"{beacon:<{width}}  {t.agent or '-':<10}  {t.firmware:<9}  "
+                     f"{links.get(beacon, '?'):<7}  {format_duration(t.uptime):<6}  "
+                     f"{_kb(t.heap_free):<6}  {_or_dash(t.rssi):<4}  {_or_dash(t.ip)}"
+                     + (f"  OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
+    return lines
+
+
+def _kb(value: int | None) -> str:
+    return "-" if value is None else f"{value // 1024}K"
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def read_message(table: LiveTable, topics: Topics, msg: mqtt.MQTTMessage) -> str | None:
+    """Apply one MQTT message to *table*: the line to print, also for a rejected one
+    (None: nothing worth a line, e.g. a beacon's routine report)."""
+    try:
+        return table.receive(topics, topic_of(msg), msg.payload)
+    except ProtocolError as err:
+        return f"{datetime.now():%H:%M:%S} ignored {topic_for_log(msg)}: {err}"
+
+
+def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
+           on_line: Callable[[str], None] | None = None) -> mqtt.Client:
+    """Start a client that keeps *table* current; *on_line* gets one line per change."""
+
+    def say(line: str | None) -> None:
+        if on_line and line is not None:
+            on_line(line)
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with last_resort(log, "watch: on_message"):
+            say(read_message(table, topics, msg))
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode,
+                   _p: object) -> None:
+        with last_resort(log, "watch: on_connect"):
+            if reason.is_failure:
+                say(f"{datetime.now():%H:%M:%S} broker {settings.url} refused: {reason}")
+                return
+            # bridges first: a status is then judged against its bridge from the first line on
+            c.subscribe([(topics.all_bridges(), 1), (topics.all_status(), 1),
+                         (all_telemetry(topics), 1), (all_beacon_availability(topics), 1)])
+            say(table.link(True))
+
+    def on_disconnect(*_args: object) -> None:
+        with last_resort(log, "watch: on_disconnect"):
+            if table.linked:
+                say(table.link(False))
+
+    client = make_client(settings)
+    client.on_message = on_message
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    client.connect_async(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str | None:
+    """File a beacon's telemetry or availability (the caller holds the lock); say what changed.
+
+    A beacon reports every minute; only a report that tells something new is worth a line:
+    the first one, another firmware, IP or reset cause, or a restart (its uptime went down).
+    """
+    if leaf == "availability":
+        if not payload:
+            table.beacon_links.pop(beacon, None)
+            return "availability cleared"
+        link = table.beacon_links[beacon] = decode_availability(payload)
+        return link
+    if not payload:
+        table.beacons.pop(beacon, None)
+        return "telemetry cleared"
+    before = table.beacons.get(beacon)
+    t = table.beacons[beacon] = decode_telemetry(beacon, payload)
+    if (before is not None and t.uptime >= before.uptime
+            and (t.firmware, t.ip, t.reset_cause) == (before.firmware, before.ip,
+                                                      before.reset_cause)):
+        return None
+    return (f"firmware {t.firmware} up {format_duration(t.uptime)} heap {_kb(t.heap_free)}"
+            f" rssi {_or_dash(t.rssi)} ip {_or_dash(t.ip)} reset {_or_dash(t.reset_cause)}"
+            + (f" OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true",
+                        help="print the current (retained) table once and exit, for scripts")
+    parser.add_argument("--json", action="store_true",
+                        help="with --once: print {agent: {state, source, since}} as JSON;"
+                             " a state watch may not believe is 'unknown', with 'published'"
+                             " and 'why' beside it")
+
+
+def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> int:
+    table = LiveTable()
+    live = sys.stdout.isatty() and not args.once
+    printer = None if live or args.once else lambda line: print(line, flush=True)
+    client = follow(settings, topics, table, printer)
+    try:
+        if args.once:
+            time.sleep(1.0)  # retained messages arrive right after SUBACK
+            if not client.is_connected():
+                print(f"focuslight watch: cannot reach broker {settings.url}; {UNREACHABLE_HINT}",
+                      file=sys.stderr)
+                return 2
+            print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
+                              | ({"published": s.state, "why": why} if why else {})
+                              for a, (s, shown, why) in table.shown().items()}, indent=1)
+                  if args.json else table.render(time.time(), colour=False))
+            return 0
+        while True:
+            time.sleep(1.0)
+            if live:
+                _redraw(sys.stdout, settings, table, client.is_connected())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _redraw(out: TextIO, settings: BrokerSettings, table: LiveTable, connected: bool) -> None:
+    note = "" if connected else f"  (connecting to {settings.url}…)"
+    out.write(f"\x1b[H\x1b[2Jfocuslight watch — {settings.url}{note}\n\n"
+              + table.render(time.time(), colour=True) + "\n")
+    out.flush()

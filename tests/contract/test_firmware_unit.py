@@ -1,0 +1,359 @@
+"""Firmware modules on the real MicroPython unix port (not CPython).
+
+Each test runs a small script with ``micropython -X heapsize=200k`` and the
+firmware on MICROPYPATH, then checks what it printed: the shared protocol
+vectors through the firmware decoder, the render table against the design
+(through the unix NeoPixel seam), the button's debounce and hold with a fake
+clock, and the boot-time config validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import time
+
+import pytest
+from helpers.firmware import ROOT, VECTORS, run_script
+
+from focuslight.protocol import decode_event
+from focuslight.tools.virtual_beacon import firmware_command, firmware_env, free_udp_port
+
+VECTOR_SCRIPT = f"""
+import json
+from beacon import protocol
+
+def run(name, decode):
+    out = []
+    for case in json.load(open("{VECTORS}/" + name + ".json"))["cases"]:
+        if "payload_hex" in case:
+            payload = bytes.fromhex(case["payload_hex"])
+        else:
+            payload = case["payload"].encode()
+        try:
+            out.append(["ok", decode(payload)])
+        except ValueError as e:
+            out.append(["error", str(e)])
+    return out
+
+ids = [protocol.is_id(c["id"]) for c in json.load(open("{VECTORS}/ids.json"))["cases"]]
+print(json.dumps({{"status": run("status", protocol.decode_status),
+                  "availability": run("availability", protocol.decode_availability),
+                  "ids": ids, "press": protocol.event("press"), "hold": protocol.event("hold"),
+                  "hello": protocol.hello("alice-desk", "alice")}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def decoded(tmp_path_factory) -> dict:
+    return json.loads(run_script(VECTOR_SCRIPT, tmp_path_factory.mktemp("vectors")).stdout)
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((VECTORS / f"{name}.json").read_text())["cases"]
+
+
+def test_status_vectors_pass_the_firmware_decoder(decoded) -> None:
+    for case, (verdict, value) in zip(_cases("status"), decoded["status"], strict=True):
+        if case["ok"]:
+            assert verdict == "ok", (case["name"], value)
+            assert value == [case["state"], case["source"], pytest.approx(case["since"]),
+                             case.get("bridge_id")]
+        else:
+            assert verdict == "error", case["name"]
+            assert case["reason"].lower() in value.lower(), (case["name"], value)
+
+
+def test_availability_and_id_vectors_pass_the_firmware_decoder(decoded) -> None:
+    for case, (verdict, value) in zip(_cases("availability"), decoded["availability"],
+                                      strict=True):
+        assert (verdict == "ok") == case["ok"], case
+        if case["ok"]:
+            assert value == case["value"]
+    assert decoded["ids"] == [case["ok"] for case in _cases("ids")]
+
+
+def test_firmware_events_and_hello_are_valid_protocol(decoded) -> None:
+    assert decode_event(decoded["press"].encode()).button == "press"
+    assert decode_event(decoded["hold"].encode()).button == "hold"
+    assert json.loads(decoded["hello"]) == {"v": 1, "hello": "alice-desk", "agent": "alice"}
+
+
+TRUST_SCRIPT = f"""
+import json
+from beacon.view import View
+
+out = []
+for case in json.load(open("{VECTORS}/trust.json"))["cases"]:
+    view, retained = View(), {{}}  # retained: what the broker would send again if asked
+    for event in case["events"]:
+        if event[0] == "link":
+            if event[1]:
+                view.linked = True
+            else:
+                view.lost()
+        elif event[0] == "status":
+            view.set_status(event[1], event[2] if len(event) > 2 else None)
+        else:
+            name, avail = event[1], event[2]
+            if avail is None:
+                retained.pop(name, None)
+            else:
+                retained[name] = avail
+            view.bridge(name, None if avail is None else avail == "online")
+        asked = view.unsure()  # net.py re-subscribes to that bridge's topic: play the broker
+        if asked and asked in retained:
+            view.bridge(asked, retained[asked] == "online")
+    out.append(view.shown())
+print(json.dumps(out))
+"""
+
+
+def test_trust_vectors_through_the_firmware_view(tmp_path) -> None:
+    """tests/contract/vectors/trust.json, also run against host/focuslight/protocol/trust.py."""
+    cases = json.loads((VECTORS / "trust.json").read_text())["cases"]
+    got = json.loads(run_script(TRUST_SCRIPT, tmp_path).stdout)
+    assert {c["name"]: g for c, g in zip(cases, got, strict=True)} == {
+        c["name"]: c["shown"] for c in cases}
+
+
+def test_a_message_handler_that_raises_costs_one_log_line_not_the_link(tmp_path) -> None:
+    """The last-resort guard: an extra (telemetry, update) that raises on a message is
+    logged and the next message is handled; the link keeps reading."""
+    script = """
+from beacon import config
+from beacon.net import MqttLink
+from beacon.view import View
+
+class Broken:
+    topics = (b"fw/beacons/a-1/update",)
+    def message(self, topic, payload, retained):
+        raise KeyError("offer")
+
+cfg = config.validate({"agent": "alice", "beacon": "a-1", "board": "unix",
+                       "broker": "127.0.0.1", "prefix": "fw"})
+view = View()
+view.linked = True
+link = MqttLink(cfg, view, lambda: None)
+link.extras = (Broken(),)
+link._message(b"fw/beacons/a-1/update", memoryview(b"{}"), False)
+link._message(b"fw/agents/alice/status",
+              memoryview(b'{"v":1,"state":"dnd","source":"x","since":1}'), False)
+print("shown", view.shown())
+"""
+    out = run_script(script, tmp_path).stdout
+    assert "ignored message on fw/beacons/a-1/update: KeyError: offer (a firmware bug" in out
+    assert "shown dnd" in out
+
+
+# -- rendering ----------------------------------------------------------------------
+
+DESIGN = {  # the design's States table: state -> (colour, pattern)
+    "available": ("green", "solid"),
+    "ringing": ("red", "blink"),
+    "engaged": ("red", "solid"),
+    "hold": ("red", "pulse"),
+    "wrap_up": ("amber", "solid"),
+    "dnd": ("purple", "solid"),
+    "away": ("off", "solid"),
+    "unknown": ("blue", "blink"),
+}
+HUE = {  # what each colour name means in RGB terms
+    "green": lambda r, g, b: g > 0 and r == b == 0,
+    "red": lambda r, g, b: r > 0 and g == b == 0,
+    "amber": lambda r, g, b: r > g > 0 and b == 0,
+    "purple": lambda r, g, b: r > 0 and b > 0 and g == 0,
+    "blue": lambda r, g, b: b > 0 and r == g == 0,
+    "off": lambda r, g, b: r == g == b == 0,
+}
+
+RENDER_SCRIPT = f"""
+import sys
+from beacon.led import NeoPixelLed
+from beacon.look import Renderer
+
+for brightness, available_off in ((1.0, False), (0.5, True)):
+    for state in {list(DESIGN)!r}:
+        r = Renderer(NeoPixelLed(0, 3), brightness, available_off)
+        print("case", state, brightness)
+        sys.stderr.write("case %s %s\\n" % (state, brightness))
+        r.set_state(state, 0)
+        for t in range(0, 5000, 10):
+            sys.stderr.write("t %d\\n" % t)
+            r.tick(t)
+"""
+
+
+def _frames(stderr: str) -> dict[tuple[str, float], list[tuple[int, tuple[int, ...]]]]:
+    """{(state, brightness): [(t, rgb) for every frame the NeoPixel seam wrote]}."""
+    out: dict = {}
+    key, t = None, 0
+    for line in stderr.splitlines():
+        word = line.split()
+        if word[0] == "case":
+            key, t = (word[1], float(word[2])), 0
+            out[key] = []
+        elif word[0] == "t":
+            t = int(word[1])
+        elif word[0] == "px":
+            out[key].append((t, tuple(map(int, word[1:]))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    result = run_script(RENDER_SCRIPT, tmp_path_factory.mktemp("render"), frames=True)
+    return result.stdout, _frames(result.stderr)
+
+
+def test_render_table_matches_the_design(rendered) -> None:
+    logs, frames = rendered
+    for state, (colour, pattern) in DESIGN.items():
+        assert f"beacon: led {state} {colour} {pattern}" in logs
+        seen = frames[(state, 1.0)]
+        colours = {rgb for _t, rgb in seen}
+        lit = {rgb for rgb in colours if any(rgb)}
+        assert all(HUE[colour](*rgb) for rgb in (lit or colours)), (state, colours)
+        if pattern == "solid":
+            assert len(colours) == 1, (state, colours)
+        elif pattern == "blink":
+            assert len(colours) == 2 and (0, 0, 0) in colours, (state, colours)
+        else:  # pulse: many levels, never dark
+            assert len(lit) > 20 and (0, 0, 0) not in colours, (state, colours)
+
+
+def test_blink_speeds_pulse_and_dim_available(rendered) -> None:
+    _logs, frames = rendered
+
+    def period(state: str) -> int:
+        times = [t for t, rgb in frames[(state, 1.0)] if any(rgb)]
+        return times[1] - times[0]
+
+    assert period("ringing") < 500 < period("unknown")  # fast blink vs slow blink
+    assert frames[("ringing", 1.0)][0][1] != (0, 0, 0)  # a new state shows at once
+    engaged = frames[("engaged", 1.0)][0][1]
+    assert max(frames[("available", 1.0)][0][1]) < max(engaged) / 2  # available is dim
+
+
+def test_brightness_scales_and_available_can_be_off(rendered) -> None:
+    logs, frames = rendered
+    full, half = frames[("engaged", 1.0)][0][1], frames[("engaged", 0.5)][0][1]
+    assert abs(half[0] - full[0] / 2) <= 1
+    assert frames[("available", 0.5)] == [(0, (0, 0, 0))]
+    assert "beacon: led available off solid" in logs
+    assert all(rgb[1] == 0 for _t, rgb in frames[("unknown", 0.5)])  # never green
+
+
+# -- button ---------------------------------------------------------------------------
+
+BUTTON_SCRIPT = """
+import json
+from time import ticks_add
+from beacon.button import Button
+
+START = ticks_add(0, -700)  # the fake clock wraps around mid-test
+
+def play(samples):
+    # samples: [(pressed, for_ms)], sampled every 10 ms like the firmware
+    b, t, out = Button(), 0, []
+    for pressed, ms in samples:
+        for _ in range(ms // 10):
+            action = b.update(pressed, ticks_add(START, t))
+            if action:
+                out.append([action, t])
+            t += 10
+    print(json.dumps(out))
+
+bounce = [(True, 10), (False, 10)] * 3
+play(bounce + [(True, 150)] + bounce + [(False, 200)])  # one clean press
+play([(True, 20), (False, 200)])                        # a 20 ms glitch: nothing
+play([(True, 900), (False, 100)])                       # 0.9 s: still a press
+play([(True, 1500), (False, 100)])                      # hold, once, silent release
+"""
+
+
+def test_button_debounce_and_hold_with_a_fake_clock(tmp_path) -> None:
+    out = [json.loads(line) for line in run_script(BUTTON_SCRIPT, tmp_path).stdout.split("\n")
+           if line]
+    clean, glitch, long_press, hold = out
+    assert [a for a, _t in clean] == ["press"]
+    assert glitch == []
+    assert [a for a, _t in long_press] == ["press"] and long_press[0][1] >= 900
+    assert [a for a, _t in hold] == ["hold"] and 1000 <= hold[0][1] <= 1100
+
+
+# -- config ---------------------------------------------------------------------------
+
+GOOD = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "127.0.0.1"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"brightness": 2}, "key 'brightness' must be a number from 0 to 1, got 2"),
+    ({"agent": "Alice"}, "key 'agent' must be an id matching [a-z0-9_-]{1,64}, got 'Alice'"),
+    ({"led": "lamp"}, "key 'led' must be one of"),
+    ({"rgb_pins": [1, 2]}, "key 'rgb_pins' must be a list of three GPIO numbers"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"broker": ""}, "key 'broker' is missing"),
+    ({"board": "pico_w"}, "key 'wifi_ssid' is missing"),
+    ({"beacon": None}, "key 'beacon' is missing"),
+    ({"tls": True}, "tls is on but ca.pem is not on the board; write it with `focuslight flash"),
+    ({"link_timeout": 1}, "key 'link_timeout' must be an integer number of seconds from 2"),
+])
+def test_bad_config_says_file_key_expected_and_blinks_error(tmp_path, change, message) -> None:
+    config = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = _boot(tmp_path)
+    assert f"beacon: config error: config.json: {message}" in out
+    assert "beacon: led error white flash" in out
+
+
+def test_missing_or_broken_config_file(tmp_path) -> None:
+    assert "config.json: file not found" in _boot(tmp_path)
+    (tmp_path / "config.json").write_text("{agent: alice")
+    assert "config.json: not valid JSON" in _boot(tmp_path)
+
+
+def _boot(cwd) -> str:
+    """Boot main.py until it blinks the error (or 15 s pass), then pull the plug."""
+    proc = subprocess.Popen(firmware_command(), cwd=cwd, env=firmware_env(free_udp_port()),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    deadline = time.monotonic() + 15
+    while not (b"led error" in out and out.endswith(b"\n")) and time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            out += os.read(proc.stdout.fileno(), 4096)
+    proc.kill()
+    proc.communicate()
+    return out.decode()
+
+
+def test_firmware_imports_nothing_cpython_only() -> None:
+    banned = ("typing", "dataclasses", "__future__", "pathlib", "logging", "enum")
+    for path in (ROOT / "firmware").rglob("*.py"):
+        text = path.read_text()
+        for name in banned:
+            assert f"import {name}" not in text and f"from {name}" not in text, (path, name)
+
+
+def test_rgb_led_drives_three_pwm_pins_and_config_fills_board_pins(tmp_path) -> None:
+    script = """
+import json
+from beacon import config
+from beacon.led import make
+from beacon.look import Renderer
+
+cfg = config.validate({"agent": "alice", "beacon": "a-1", "board": "pico_w", "wifi_ssid": "x",
+                       "broker": "10.0.0.2", "led": "rgb", "button_pin": 3})
+led = make(cfg)
+Renderer(led, 1.0).set_state("wrap_up", 0)
+print(json.dumps({"cfg": cfg, "duty": [p.duty_u16() for p in led._pwm],
+                  "pins": [p.pin.id for p in led._pwm]}))
+"""
+    out = json.loads(run_script(script, tmp_path).stdout.splitlines()[-1])
+    cfg = out["cfg"]
+    assert cfg["button_pin"] == 3 and cfg["neopixel_pin"] == 28 and cfg["watchdog_ms"] == 8000
+    assert cfg["port"] == 1883 and cfg["prefix"] == "focuslight" and cfg["keepalive"] == 30
+    assert out["pins"] == [16, 17, 18]  # BOARDS["pico_w"]["rgb_pins"]
+    assert out["duty"] == [65535, 110 * 257, 0]  # amber at full brightness

@@ -1,0 +1,272 @@
+"""Every host reader survives any payload and believes only valid ones (issue 8).
+
+Seeded and bounded: 10,000 payloads per reader through its real entry point —
+the bridge's paho ``on_message`` (``set`` and event topics), the board's, the
+``watch`` reader's, the serial link's line handler — each judged against an
+independent reading of protocol v1 (``fuzz_payloads``). A reader fails if an
+exception escapes, if its last-resort guard had to catch one (a bug the
+decoders should have turned into a ProtocolError), or if it shows a state the
+payloads never validly said ("wrong looks", ``available`` above all). Then a
+smaller sample goes through a real mosquitto to a running bridge process,
+which must still answer a ``set`` afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from helpers.fuzz_payloads import ID, expect_event, expect_set, expect_status, ident, payloads
+
+from focuslight.config import load
+from focuslight.core.hub import Bridge
+from focuslight.core.policy import MANUAL
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.outputs.mqtt import MqttLink
+from focuslight.outputs.serial_beacon import SerialBeacon, _LineReader
+from focuslight.protocol import Topics
+from focuslight.views.floor_board.server import Board
+from focuslight.views.watch import LiveTable, read_message
+
+SEED = 20261201
+PER_READER = 10_000
+THROUGH_BROKER = 600
+PREFIX = "t"
+
+
+class Guarded(logging.Handler):
+    """Counts what the last-resort guards caught: each one is a reader bug."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.caught: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed with" in record.getMessage():
+            self.caught.append(record.getMessage())
+
+
+@pytest.fixture
+def guarded() -> Iterator[Guarded]:
+    handler = Guarded()
+    root = logging.getLogger("focuslight")
+    root.addHandler(handler)
+    level, root.level = root.level, logging.ERROR  # the warnings are expected; keep it fast
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def message(topic: str | bytes, payload: bytes) -> mqtt.MQTTMessage:
+    msg = mqtt.MQTTMessage(topic=topic.encode() if isinstance(topic, str) else topic)
+    msg.payload = payload
+    return msg
+
+
+def topic_for(rng_ident: str, family: str, leaf: str, n: int) -> str | bytes:
+    if n % 97 == 0:
+        return f"{PREFIX}/{family}/".encode() + b"\xff\xfe" + f"/{leaf}".encode()  # not UTF-8
+    return f"{PREFIX}/{family}/{rng_ident}/{leaf}"
+
+
+def config_file(tmp_path: Path, url: str = "mqtt://127.0.0.1:1") -> Path:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(f'[bridge]\nid = "main"\nbroker = "{url}"\nprefix = "{PREFIX}"\n'
+                    '[agents.alice]\nbeacons = ["alice-desk"]\n[agents.bob]\n'
+                    '[home_assistant]\nenabled = false\n')
+    return path
+
+
+def test_the_bridge_survives_any_set_and_event(tmp_path, guarded) -> None:
+    import random
+    config = load(config_file(tmp_path))
+    bridge = Bridge(config.agents, [])
+    link = MqttLink(bridge, config)  # never started: its on_message is what paho would call
+    bridge.start()
+    rng = random.Random(SEED)
+    manual: str | None = None  # what alice's manual override must be
+    expires = float("inf")  # when it ends by itself (set with minutes)
+    wrong = tried = 0
+    try:
+        for kind, leaf, family, owners in (("set", "set", "agents", ("alice",)),
+                                           ("event", "event", "beacons", ("alice-desk", "alice"))):
+            for n, payload in enumerate(payloads(kind, PER_READER, SEED)):
+                who = owners[0] if rng.random() < 0.7 else ident(rng)
+                sent_at = time.monotonic()
+                link._on_message(link.client, None, message(topic_for(who, family, leaf, n),
+                                                            payload))
+                tried += 1
+                bridge.flush()
+                if manual is not None and time.monotonic() >= expires:
+                    manual, expires = None, float("inf")  # expired, as it should
+                if who in owners and n % 97:  # a beacon named like its agent acts for it
+                    if kind == "set" and (want := expect_set(payload)):
+                        manual = None if want[0] == "auto" else want[0]
+                        expires = sent_at + want[1] * 60 if want[1] else float("inf")
+                    elif kind == "event" and (button := expect_event(payload)):
+                        manual = "dnd" if button == "press" and manual != "dnd" else None
+                        expires = float("inf")
+                reading = bridge.policies["alice"].readings.get(MANUAL)
+                seen = reading.state if reading else None
+                if seen != manual and not (seen is None and time.monotonic() >= expires - 0.5):
+                    wrong += 1
+                manual = seen  # follow the bridge: each divergence counts once
+    finally:
+        bridge.stop()
+    assert tried >= 2 * PER_READER
+    assert guarded.caught == [], guarded.caught[:5]
+    assert wrong == 0
+    assert len(bridge.warnings) <= bridge.warnings.limit
+
+
+def test_the_board_reader_survives_any_status(guarded) -> None:
+    import random
+    board = Board(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board.floor.link(True)
+    rng = random.Random(SEED + 1)
+    want: dict[str, str] = {}  # alice's expected tile, from the oracle
+    bridges: dict[str, str] = {}
+    wrong_available = wrong = 0
+    for n, payload in enumerate(payloads("status", PER_READER, SEED)):
+        if rng.random() < 0.1:  # an availability, sometimes for alice's bridge
+            who = rng.choice(["main", "other", ident(rng)])
+            text = rng.choice([b"online", b"offline", b"", b" offline\n", payload[:20]])
+            board._on_message(None, None, message(f"{PREFIX}/bridges/{who}/availability", text))
+            word = text.decode("utf-8", "replace").strip()
+            if ID.fullmatch(who) and not text:
+                bridges.pop(who, None)  # a cleared retained availability forgets the bridge
+            elif ID.fullmatch(who) and word in ("online", "offline"):
+                bridges[who] = word
+        who = "alice" if rng.random() < 0.7 else ident(rng)
+        board._on_message(None, None, message(topic_for(who, "agents", "status", n), payload))
+        if who == "alice" and n % 97:
+            status = expect_status(payload)
+            if not payload:
+                want = {}  # a cleared retained status forgets the agent
+            elif status is not None:
+                want = {"state": status[0], "bridge": status[3] or "*"}
+        shown = {a["id"]: a["state"] for a in board.floor.view()["agents"]}.get("alice")
+        expected = None
+        if want:
+            doubted = (bridges.get(want["bridge"]) == "offline" if want["bridge"] != "*"
+                       else "offline" in bridges.values())
+            expected = "unknown" if doubted else want["state"]
+        if shown != expected:
+            wrong += 1
+            wrong_available += shown == "available"
+            want = {}  # count each divergence once, then follow the reader
+            bridges.clear()
+    assert guarded.caught == [], guarded.caught[:5]
+    assert (wrong_available, wrong) == (0, 0)
+
+
+def test_the_watch_reader_survives_any_status(guarded) -> None:
+    import random
+    table, topics = LiveTable(), Topics(PREFIX)
+    table.link(True)
+    rng = random.Random(SEED + 2)
+    want: str | None = None
+    wrong = 0
+    for n, payload in enumerate(payloads("status", PER_READER, SEED + 2)):
+        who = "alice" if rng.random() < 0.7 else ident(rng)
+        line = read_message(table, topics, message(topic_for(who, "agents", "status", n),
+                                                   payload))
+        assert "\n" not in line
+        if who == "alice" and n % 97 and not payload:
+            want = None  # a cleared retained status forgets the agent
+        elif who == "alice" and n % 97 and (status := expect_status(payload)):
+            want = status[0]
+        entry = table.shown().get("alice")
+        if (entry[1] if entry else None) != want:
+            wrong += 1
+            want = entry[1] if entry else None
+    assert guarded.caught == []
+    assert wrong == 0
+
+
+def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
+    """Beacon telemetry and availability: any beacon account may write its own."""
+    import random
+    board = Board(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board.floor.link(True)
+    board._on_message(None, None, message(f"{PREFIX}/agents/alice/status",
+                                          b'{"v":1,"state":"engaged","source":"phone","since":1}'))
+    table, topics = LiveTable(), Topics(PREFIX)
+    table.link(True)
+    rng = random.Random(SEED + 5)
+    for n, payload in enumerate(payloads("telemetry", PER_READER, SEED + 5)):
+        leaf = "telemetry" if rng.random() < 0.8 else "availability"
+        msg = message(topic_for(ident(rng), "beacons", leaf, n), payload)
+        board._on_message(None, None, msg)
+        read_message(table, topics, msg)
+    assert guarded.caught == [], guarded.caught[:5]
+    assert [a["state"] for a in board.floor.view()["agents"]] == ["engaged"]
+    table.render(time.time(), colour=False)  # whatever was filed renders
+
+
+def test_the_serial_link_survives_any_line(guarded) -> None:
+    events: list[str] = []
+    beacon = SerialBeacon(port="/dev/null", agent="alice", beacon="alice-usb",
+                          on_event=lambda _agent, action, _beacon: events.append(action))
+    reader = _LineReader("fuzz")
+    expected: list[str] = []
+    count = 0
+    for payload in payloads("event", PER_READER, SEED + 3):
+        for line in reader.feed(payload + b"\n"):
+            count += 1
+            beacon._handle(line)  # unguarded here: any exception fails the test
+            try:
+                body = json.loads(line)
+            except (ValueError, RecursionError):
+                body = None
+            if not (isinstance(body, dict) and "hello" in body) and (
+                    button := expect_event(line)):
+                expected.append(button)
+    assert count >= PER_READER * 0.9  # payloads with a newline inside split into several lines
+    assert events == expected
+    assert guarded.caught == []
+
+
+def test_a_running_bridge_still_answers_after_a_fuzzed_stream(tmp_path, mosquitto,
+                                                              peer_factory) -> None:
+    """A sample through the real broker to the real bridge process."""
+    import random
+    log_file = (tmp_path / "bridge.log").open("w")
+    bridge = subprocess.Popen([sys.executable, "-m", "focuslight", "bridge", "-c",
+                               str(config_file(tmp_path, mosquitto.url))], stderr=log_file)
+    try:
+        peer = peer_factory(mosquitto)
+        peer.subscribe(f"{PREFIX}/#")
+        peer.wait_for(f"{PREFIX}/bridges/main/availability", lambda p: p == b"online")
+        rng = random.Random(SEED + 4)
+        sent = 0
+        for kind, family, own in (("set", "agents", "alice"), ("event", "beacons", "alice-desk")):
+            for payload in payloads(kind, THROUGH_BROKER // 2, SEED + 4):
+                who = own if rng.random() < 0.7 else ident(rng)
+                info = peer.client.publish(f"{PREFIX}/{family}/{who}/{kind}", payload, qos=1)
+                sent += 1
+            info.wait_for_publish(10)
+        # away then dnd: whatever the fuzz left, dnd is a change the bridge must publish,
+        # stamped after this moment
+        started, wall = time.monotonic(), time.time()
+        peer.publish(f"{PREFIX}/agents/alice/set", '{"state":"away"}')
+        peer.publish(f"{PREFIX}/agents/alice/set", '{"state":"dnd","minutes":5}')
+        peer.wait_for(f"{PREFIX}/agents/alice/status",
+                      lambda p: json.loads(p)["state"] == "dnd"
+                      and json.loads(p)["since"] >= wall - 0.01, timeout=10)
+        answered_s = time.monotonic() - started
+        assert bridge.poll() is None, "the bridge died"
+        assert sent == THROUGH_BROKER and answered_s < 5
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=10)
+        log_file.close()
+    log = (tmp_path / "bridge.log").read_text()
+    assert "Traceback" not in log and "failed with" not in log, log[-2000:]

@@ -1,0 +1,41 @@
+"""The shared trust rule (``tests/contract/vectors/trust.json``) through the host's one
+implementation.
+
+``host/focuslight/protocol/trust.py`` decides for the board and ``focuslight watch``; the
+firmware's View replays the same file on the unix port (``test_firmware_unit.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from focuslight.protocol import Status
+from focuslight.protocol.trust import offline_bridges, shown
+
+CASES = json.loads((Path(__file__).parent / "vectors" / "trust.json").read_text())["cases"]
+
+
+def replay(events: list[list]) -> str:
+    """What a reader that saw *events* may show, by the host's rule."""
+    linked, status, bridges = False, None, {}
+    for event in events:
+        if event[0] == "link":
+            linked = event[1]
+            if not linked:  # everything heard is stale; retained messages come again
+                status, bridges = None, {}
+        elif event[0] == "status":
+            bridge_id = event[2] if len(event) > 2 else None
+            status = Status(event[1], "phone", 1.0, bridge_id)
+        elif event[2] is None:
+            bridges.pop(event[1], None)
+        else:
+            bridges[event[1]] = event[2]
+    return shown(status, linked=linked, offline=offline_bridges(bridges))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
+def test_trust_vectors_on_the_host(case: dict) -> None:
+    assert replay(case["events"]) == case["shown"]

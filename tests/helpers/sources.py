@@ -1,0 +1,179 @@
+"""Test doubles for the sources' two seams: the clock and the status sink.
+
+``FakeClock`` implements :class:`focuslight.sources.timing.Clock`; time moves
+only when a test calls :meth:`FakeClock.advance`, and :meth:`FakeClock.settle`
+waits until the source's worker has seen everything that happened so far, so
+"nothing changed" can be asserted without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from focuslight.config import load
+
+
+class FakeClock:
+    """Hand-driven monotonic time for one or more source worker threads."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self._cond = threading.Condition()
+        self._sleepers: dict[int, tuple[float | None, threading.Event]] = {}
+
+    def now(self) -> float:
+        with self._cond:
+            return self.t
+
+    def sleep_until(self, deadline: float | None, wake: threading.Event) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            self._sleepers[me] = (deadline, wake)
+            self._cond.notify_all()
+            while not wake.is_set() and (deadline is None or self.t < deadline):
+                self._cond.wait(0.005)  # wake is a plain Event: poll it
+            del self._sleepers[me]
+            self._cond.notify_all()
+
+    def advance(self, seconds: float, workers: int = 1) -> None:
+        with self._cond:
+            self.t += seconds
+            self._cond.notify_all()
+        self.settle(workers)
+
+    def settle(self, workers: int = 1, timeout: float = 10.0) -> None:
+        """Wait until *workers* threads sleep with nothing due and no wake-up pending."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not self._idle(workers):
+                if time.monotonic() > end:
+                    raise AssertionError("source worker did not settle")
+                self._cond.wait(0.005)
+
+    def _idle(self, workers: int) -> bool:
+        sleepers = list(self._sleepers.values())
+        return len(sleepers) >= workers and all(
+            not wake.is_set() and (deadline is None or self.t < deadline)
+            for deadline, wake in sleepers)
+
+
+class RecordingSink:
+    """A StatusSink that keeps every report, in order."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, str, str]] = []
+        self._cond = threading.Condition()
+
+    def report(self, agent: str, source: str, state: str) -> None:
+        with self._cond:
+            self.reports.append((agent, source, state))
+            self._cond.notify_all()
+
+    def states(self, agent: str | None = None) -> list[str]:
+        with self._cond:
+            return [s for a, _, s in self.reports if agent is None or a == agent]
+
+    def wait_for(self, state: str, agent: str | None = None, timeout: float = 10.0) -> None:
+        """Wait (real time) until the latest report for *agent* is *state*."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not (self.states(agent) and self.states(agent)[-1] == state):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"never saw {state!r}; reports: {self.reports}")
+                self._cond.wait(left)
+
+    def wait_for_sequence(self, agent: str, states: list[str],
+                          timeout: float = 10.0) -> list[str]:
+        """Wait until *agent*'s reports begin with *states*; return all of its states."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.states(agent)[:len(states)] != states:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{agent}: wanted {states}, got {self.states(agent)}")
+                self._cond.wait(left)
+            return self.states(agent)
+
+
+class BridgeProcess:
+    """A real ``focuslight bridge -c FILE`` process (or *command*) for end-to-end tests.
+
+    stderr goes to ``bridge.log`` in *tmp*; :meth:`kill` ends it (tests call it in
+    a ``finally`` or through a fixture).
+    """
+
+    def __init__(self, tmp: Path, config: str, command: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, **(env or {})}
+        self.config = tmp / "focuslight.toml"
+        self.config.write_text(config)
+        self.log = tmp / "bridge.log"
+        self.command = command or [sys.executable, "-m", "focuslight", "bridge"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> BridgeProcess:
+        with self.log.open("wb") as err:
+            self.proc = subprocess.Popen([*self.command, "-c", str(self.config)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, env=self.env)
+        return self
+
+    def send(self, line: str) -> None:
+        """Write one command line to the process's stdin (the counter wrapper reads it)."""
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, fragment: str, timeout: float = 15.0) -> str:
+        """Wait until a line containing *fragment* reaches stderr; return that line."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in self.text().splitlines():
+                if fragment in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"bridge never logged {fragment!r}:\n{self.text()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+            if self.proc.stdin:
+                self.proc.stdin.close()
+
+
+def bridge_config(broker_url: str, prefix: str, agents: list[str], source: str,
+                  wrap_up_s: float = 30) -> str:
+    """A focuslight.toml with *agents* and one ``[[sources]]`` table (*source*, TOML text)."""
+    agent_tables = "\n".join(f"[agents.{a}]" for a in agents)
+    return (f'[bridge]\nid = "{prefix}"\nbroker = "{broker_url}"\nprefix = "{prefix}"\n'
+            f"[policy]\nwrap_up_seconds = {wrap_up_s}\n{agent_tables}\n"
+            f"[[sources]]\n{source}\n")
+
+
+def load_doc_examples(source_type: str, tmp: Path) -> list:
+    """Load every ``toml`` block of docs/sources.md that configures a *source_type* source
+    through the bridge's own config loader; return the sources they build."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", text, re.S)
+              if f'type = "{source_type}"' in b]
+    sources = []
+    for index, block in enumerate(blocks):
+        path = tmp / f"{source_type}-example{index}.toml"
+        path.write_text(block)
+        sources.extend(load(path).sources)
+    return sources

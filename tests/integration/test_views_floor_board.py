@@ -1,0 +1,419 @@
+"""The floor board: real mosquitto, the real board server, a paho peer, headless Chromium.
+
+Page checks read what a person would see: each tile's text and its computed
+colour, after statuses arrive over the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.browser import Chromium, Tab
+
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.protocol import Status, Topics
+from focuslight.views.floor_board import server as board_module
+from focuslight.views.floor_board.server import Board, Floor
+
+TOPICS = Topics("boardtest")
+BRIDGE = TOPICS.bridge_availability("main")
+LOOKS = {"available": "green", "ringing": "red", "engaged": "red", "hold": "red",
+         "wrap_up": "amber", "dnd": "purple", "away": "grey", "unknown": "blue"}
+"""The beacon's colour for each state (design, States table)."""
+PEOPLE = dict(zip(["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"],
+                  LOOKS, strict=True))
+LABELS = {"wrap_up": "wrap-up", "hold": "on hold", "dnd": "do not disturb"}
+TILES = """[...document.querySelectorAll('.tile')].map(t => [t.dataset.agent, {
+    state: t.dataset.state, text: t.innerText, bg: getComputedStyle(t).backgroundColor,
+    animation: getComputedStyle(t).animationName}])"""
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    browser = Chromium(tmp_path_factory.mktemp("chromium"))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def board(mosquitto) -> Iterator[Board]:
+    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+    yield board.start()
+    board.stop()
+
+
+@pytest.fixture
+def peer(mosquitto, peer_factory):
+    return peer_factory(mosquitto)
+
+
+@pytest.fixture
+def tabs(chromium: Chromium) -> Iterator:
+    opened: list[Tab] = []
+
+    def open_tab(url: str) -> Tab:
+        opened.append(chromium.tab(url))
+        return opened[-1]
+
+    yield open_tab
+    for tab in opened:
+        tab.close()
+
+
+def status(state: str, ago: float = 0.0, **extra: object) -> bytes:
+    body = json.loads(Status(state, "phone", time.time() - ago).encode())
+    return json.dumps({**body, **extra}).encode()
+
+
+def lines_of(tile: dict) -> list[str]:
+    """The tile's text as a person reads it, line by line."""
+    return [line for line in tile["text"].splitlines() if line]
+
+
+def tiles(tab: Tab) -> dict[str, dict]:
+    return dict(tab.evaluate(TILES))
+
+
+def wait_tiles(tab: Tab, want: dict[str, str], timeout: float = 10.0) -> dict[str, dict]:
+    """Wait until the page shows exactly the agents in *want* in those states."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = tiles(tab)
+        if {agent: tile["state"] for agent, tile in seen.items()} == want:
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"page shows {seen}, wanted {want}")
+        time.sleep(0.1)
+
+
+def colour(css: str) -> str:
+    """Name the colour a person sees in a computed ``rgb(...)`` value."""
+    r, g, b = (int(n) for n in re.findall(r"\d+", css)[:3])
+    if max(r, g, b) - min(r, g, b) < 24:
+        return "grey"
+    if r > 150 and g > 100 and b < 60:
+        return "amber"
+    if r > 2 * max(g, b):
+        return "red"
+    if g > max(r, b):
+        return "green"
+    return "purple" if r > b / 2 else "blue"
+
+
+def text(tab: Tab, element: str) -> str:
+    return tab.evaluate(f"document.getElementById({element!r}).innerText")
+
+
+def api(board: Board) -> dict:
+    with urllib.request.urlopen(board.url + "api/agents", timeout=5) as reply:
+        return json.loads(reply.read())
+
+
+def wait_api(board: Board, predicate, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while not predicate(view := api(board)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"board view never matched: {view}")
+        time.sleep(0.05)
+    return view
+
+
+def test_every_state_looks_like_the_beacon_and_the_time_ticks(board, peer, tabs,
+                                                              tmp_path: Path) -> None:
+    peer.publish(BRIDGE, "online", retain=True)
+    for person, state in PEOPLE.items():
+        peer.publish(TOPICS.status(person), status(state, ago=312), retain=True)
+    tab = tabs(board.url)
+    seen = wait_tiles(tab, PEOPLE)
+    for person, state in PEOPLE.items():
+        assert colour(seen[person]["bg"]) == LOOKS[state], (person, seen[person])
+        lines = lines_of(seen[person])
+        assert lines[:2] == [person, LABELS.get(state, state).upper()], lines
+        assert re.fullmatch(r"for 5m1[2-5]s", lines[2]), lines
+    assert text(tab, "bridges") == "bridge main: online"
+    assert tab.evaluate("document.getElementById('banner').hidden")
+    print("screenshot:", tab.screenshot(tmp_path / "board.png"))
+
+    started = "document.querySelector('[data-agent=heidi]').getAnimations()[0].startTime"
+    blink_start = tab.evaluate(started)
+    tab.wait_for("!document.querySelector('[data-agent=alice] .for').innerText.includes('5m12s')")
+    time.sleep(1.1)  # another tick: a render must not restart the blink (it would never go dark)
+    assert tab.evaluate(started) == blink_start
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    seen = wait_tiles(tab, {**PEOPLE, "alice": "engaged"})
+    assert colour(seen["alice"]["bg"]) == "red"
+    assert lines_of(seen["alice"])[1] == "ENGAGED"
+    assert re.fullmatch(r"for [0-3]s", lines_of(seen["alice"])[2])  # counts from the change
+
+    blinking = {p: t["animation"] for p, t in seen.items() if t["animation"] != "none"}
+    assert blinking == {"bob": "blink", "dave": "pulse", "heidi": "blink"}
+    tab.call("Emulation.setEmulatedMedia",
+             features=[{"name": "prefers-reduced-motion", "value": "reduce"}])
+    still = tiles(tab)
+    assert {t["animation"] for t in still.values()} == {"none"}
+    assert lines_of(still["bob"])[1] == "RINGING"
+
+
+def test_a_whole_floor_fits_one_screen(board, peer, tabs) -> None:
+    """A wall TV cannot scroll: forty agents still fit a 1280x720 screen."""
+    floor = {f"agent-{n:02d}": "available" for n in range(40)}
+    for agent in floor:
+        peer.publish(TOPICS.status(agent), status("available"), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, floor)
+    tab.wait_for("document.documentElement.scrollHeight <= window.innerHeight")
+    name = tab.evaluate("parseFloat(getComputedStyle(document.querySelector('.tile h2')).fontSize)")
+    assert name >= 16  # px: still readable from a few metres
+
+
+def test_a_dead_broker_turns_every_tile_unknown_until_it_is_back(board, mosquitto, peer,
+                                                                 peer_factory, tabs) -> None:
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    peer.publish(TOPICS.status("bob"), status("available"), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, {"alice": "engaged", "bob": "available"})
+
+    mosquitto.kill()
+    seen = wait_tiles(tab, {"alice": "unknown", "bob": "unknown"})
+    assert {colour(t["bg"]) for t in seen.values()} <= {"blue"}
+    assert "no connection to the broker" in text(tab, "banner")
+    assert text(tab, "bridges") == "bridge main: unknown"
+
+    mosquitto.start()  # a fresh broker without the retained statuses
+    peer_factory(mosquitto).publish(TOPICS.status("alice"), status("ringing"), retain=True)
+    wait_tiles(tab, {"alice": "ringing", "bob": "unknown"}, timeout=20)  # bob: nobody said
+    assert tab.evaluate("document.getElementById('banner').hidden")
+
+
+def test_an_offline_bridge_turns_its_tiles_unknown(board, peer, tabs) -> None:
+    """Like the beacon: a stamped status trusts only its bridge, an unstamped one any bridge."""
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.status("alice"), status("engaged", bridge_id="main"), retain=True)
+    peer.publish(TOPICS.status("bob"), status("engaged"), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, {"alice": "engaged", "bob": "engaged"})
+    peer.publish(TOPICS.bridge_availability("old"), "offline", retain=True)
+    wait_tiles(tab, {"alice": "engaged", "bob": "unknown"})
+    assert "bridge old is offline" in text(tab, "banner")
+    peer.publish(BRIDGE, "offline", retain=True)
+    wait_tiles(tab, {"alice": "unknown", "bob": "unknown"})
+    peer.publish(TOPICS.bridge_availability("old"), b"", retain=True)  # retired: will cleared
+    peer.publish(BRIDGE, "online", retain=True)
+    wait_tiles(tab, {"alice": "engaged", "bob": "engaged"})
+    assert text(tab, "bridges") == "bridge main: online"
+
+
+def test_the_page_shows_unknown_while_its_stream_is_down_and_reconnects(mosquitto, peer,
+                                                                        tabs) -> None:
+    settings = BrokerSettings(mosquitto.host, mosquitto.port)
+    first = Board(settings, TOPICS, ("127.0.0.1", 0)).start()
+    port = int(first.url.rsplit(":", 1)[1].strip("/"))
+    peer.publish(TOPICS.status("alice"), status("dnd"), retain=True)
+    tab = tabs(first.url)
+    wait_tiles(tab, {"alice": "dnd"})
+    tab.evaluate("window.sameDocument = true")
+
+    first.stop()
+    wait_tiles(tab, {"alice": "unknown"})
+    assert "lost the connection to the board" in text(tab, "banner")
+
+    second = Board(settings, TOPICS, ("127.0.0.1", port)).start()
+    try:
+        wait_tiles(tab, {"alice": "dnd"}, timeout=20)
+        assert tab.evaluate("window.sameDocument")  # the stream came back, not a reload
+    finally:
+        second.stop()
+
+
+def test_a_frozen_board_turns_the_page_unknown(mosquitto, peer, tabs) -> None:
+    """A stream that stays open but goes silent (board hung, half-open TCP) is not trusted."""
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    with board_process(mosquitto) as (board, url):
+        tab = tabs(url)
+        wait_tiles(tab, {"alice": "engaged"})
+        board.send_signal(signal.SIGSTOP)
+        try:
+            wait_tiles(tab, {"alice": "unknown"}, timeout=30)
+        finally:
+            board.send_signal(signal.SIGCONT)
+        wait_tiles(tab, {"alice": "engaged"}, timeout=30)
+
+
+def test_no_status_survives_a_lost_link_whoever_published_it() -> None:
+    floor = Floor({"alice": "Alice"})
+    floor.link(True)
+    floor.agent("alice", Status("engaged", "board", 1.0))  # a publisher using the board's name
+    floor.link(False)
+    assert [(a["id"], a["state"]) for a in floor.view()["agents"]] == [("alice", "unknown")]
+
+
+def test_bad_messages_are_ignored_with_one_log_line_each(board, peer, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="focuslight.views.floor_board.server")
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    wait_api(board, lambda view: view["agents"])
+    bad = [(TOPICS.status("alice"), b"{not json"),
+           (TOPICS.status("bob"), status("busy")),
+           ("boardtest/agents/Bad!/status", status("engaged")),
+           (BRIDGE, b"maybe")]
+    for topic, payload in bad:
+        peer.publish(topic, payload)
+    peer.publish(TOPICS.status("carol"), status("away"))
+    view = wait_api(board, lambda view: len(view["agents"]) == 2)
+    assert [(a["id"], a["state"]) for a in view["agents"]] == [("alice", "engaged"),
+                                                               ("carol", "away")]
+    assert view["bridges"] == []
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(bad), lines
+    for (topic, _), line in zip(bad, lines, strict=True):
+        assert line.startswith(f"board: ignored message on {topic!r}: "), line
+
+
+def test_only_the_state_vocabulary_leaves_the_board(board, peer) -> None:
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.status("alice"),
+                 status("engaged", caller="+4930555123", name="Ms Smith"), retain=True)
+    view = wait_api(board, lambda view: view["agents"] and view["bridges"])
+    assert view["agents"] == [{"id": "alice", "name": "alice", "state": "engaged",
+                               "source": "phone", "since": view["agents"][0]["since"]}]
+    with urllib.request.urlopen(board.url + "events", timeout=5) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        lines = [stream.readline() for _ in range(4)]
+    assert lines[:3] == [b"retry: 2000\n", b"\n", b"event: snapshot\n"]
+    sent = json.loads(lines[3].removeprefix(b"data: "))
+    # The caller's number and name, not a fragment a timestamp can contain by chance.
+    assert sent["agents"] == view["agents"]
+    assert b"4930555123" not in lines[3] and b"Smith" not in lines[3]
+
+
+def test_pages_past_the_cap_get_503_until_one_closes(mosquitto, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(board_module, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(board_module, "HEARTBEAT_S", 0.5)  # a closed stream is noticed sooner
+    caplog.set_level(logging.WARNING, logger="focuslight.http_server")
+    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+    board.start()
+    streams = []
+    try:
+        streams = [urllib.request.urlopen(board.url + "events", timeout=5) for _ in range(2)]
+        with pytest.raises(urllib.error.HTTPError) as busy:
+            api(board)
+        assert busy.value.code == 503 and busy.value.headers["Retry-After"] == "1"
+        assert caplog.messages == ["board: 2 connections open; answering 503 until one closes "
+                                   "(latest from 127.0.0.1)"]
+        streams.pop().close()
+        deadline = time.monotonic() + 10  # the stream's thread notices at a ping
+        while True:
+            with contextlib.suppress(urllib.error.HTTPError, ConnectionError):
+                assert "agents" in api(board)
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        for stream in streams:
+            stream.close()
+        board.stop()
+
+
+@contextlib.contextmanager
+def board_process(mosquitto, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``focuslight board`` as its own process on a free port; yields it and the page's URL."""
+    if not options:
+        options = ("--broker", mosquitto.url, "--prefix", TOPICS.prefix)
+    board = subprocess.Popen([sys.executable, "-m", "focuslight", "board", *options, "--listen",
+                              "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True)
+    try:
+        yield board, re.search(r"http://\S+", board.stdout.readline()).group(0)
+    finally:
+        board.kill()
+        board.communicate()
+
+
+def test_focuslight_board_command_serves_until_sigterm(mosquitto, tmp_path: Path) -> None:
+    """With the bridge's config: its broker and prefix, a named tile for every agent."""
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nid = "main"\nbroker = "{mosquitto.url}"\nprefix = "boardtest"\n'
+                      '[agents.alice]\nname = "Alice Martin"\n'
+                      '[[sources]]\ntype = "simulated"\n')
+    with board_process(mosquitto, "-c", str(config)) as (board, url):
+        with urllib.request.urlopen(url, timeout=5) as page:
+            html = page.read().decode()
+            assert "board.js" in html
+            assert page.headers["Content-Security-Policy"] == "default-src 'self'"
+        with urllib.request.urlopen(url + "api/agents", timeout=5) as reply:
+            agents = json.loads(reply.read())["agents"]
+        assert [(a["id"], a["name"], a["state"]) for a in agents] == [
+            ("alice", "Alice Martin", "unknown")]  # no status yet: a tile, never a guess
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "../../etc/passwd", timeout=5)
+        assert missing.value.code == 404
+        board.send_signal(signal.SIGTERM)
+        assert board.wait(10) == 0
+    bad = subprocess.run([sys.executable, "-m", "focuslight", "board", "--listen", "8080"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr
+
+
+def test_the_demo_serves_the_floor_board(mosquitto, tabs) -> None:
+    demo = subprocess.Popen([sys.executable, "-m", "focuslight", "demo", "--duration", "30",
+                             "--broker", mosquitto.url], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        url = next(match.group(0) for line in demo.stdout
+                   if (match := re.search(r"http://\S+/", line)))
+        tab = tabs(url)
+        tab.wait_for(f"({TILES}).filter(([_, t]) => t.state !== 'unknown').length == 4",
+                     timeout=20)
+        assert sorted(tiles(tab)) == ["alice", "bob", "carol", "dave"]
+        assert text(tab, "bridges") == "bridge demo: online"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=20)
+    assert demo.returncode == 0
+
+
+def test_one_offline_bridge_of_several_darkens_only_its_agents(board, peer, tabs) -> None:
+    """The banner names whose lights are unknown, not "every light" (issue 9.3)."""
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.bridge_availability("counter-1"), "online", retain=True)
+    peer.publish(TOPICS.status("alice"), status("engaged", bridge_id="main"), retain=True)
+    peer.publish(TOPICS.status("bob"), status("available", bridge_id="main"), retain=True)
+    peer.publish(TOPICS.status("counter-1"), status("engaged", bridge_id="counter-1"),
+                 retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, {"alice": "engaged", "bob": "available", "counter-1": "engaged"})
+    peer.publish(TOPICS.bridge_availability("counter-1"), "offline", retain=True)
+    wait_tiles(tab, {"alice": "engaged", "bob": "available", "counter-1": "unknown"})
+    banner = text(tab, "banner")
+    assert "bridge counter-1 is offline: counter-1 shows unknown" in banner, banner
+    assert "alice" not in banner and "bob" not in banner and "every light" not in banner
+    assert api(board)["doubts"] == ["bridge counter-1 is offline: counter-1 shows unknown"]
+
+
+def test_the_floor_names_the_agents_each_doubt_darkens() -> None:
+    floor = Floor({"alice": "Alice", "bob": "Bob", "carol": "Carol"})
+    floor.link(True)
+    floor.agent("alice", Status("engaged", "phone", 1.0, "main"))
+    floor.agent("bob", Status("available", "phone", 1.0, "pc-7"))
+    floor.agent("carol", Status("dnd", "phone", 1.0, None))  # an older bridge: no bridge_id
+    floor.bridge("pc-7", "offline")
+    floor.bridge("pc-9", "offline")
+    view = floor.view()
+    assert {a["id"]: a["state"] for a in view["agents"]} == {
+        "alice": "engaged", "bob": "unknown", "carol": "unknown"}
+    assert view["doubts"] == ["bridge pc-7 is offline: Bob, Carol show unknown",
+                              "bridge pc-9 is offline: Carol shows unknown"]
+    floor.link(False)
+    assert floor.view()["doubts"][0] == "no connection to the broker: every light shows unknown"

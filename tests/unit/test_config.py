@@ -1,0 +1,139 @@
+"""focuslight.toml validation: every bad file is one line naming file, key and expectation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from focuslight.cli import main
+from focuslight.config import load
+
+GOOD = """
+[bridge]
+id = "main"
+broker = "mqtt://127.0.0.1:1883"
+[policy]
+wrap_up_seconds = 15
+[agents.alice]
+name = "Alice"
+beacons = ["alice-desk"]
+[agents.bob]
+[[sources]]
+type = "simulated"
+agents = ["alice"]
+speed = 2
+"""
+
+BAD = [
+    ("[bridge\nid = 1", "(syntax)", "valid TOML"),
+    ("[bridge]\nid = 'Main Bridge'", "bridge.id", "[a-z0-9_-]{1,64}"),
+    ("[bridge]\nbroker = 'http://x'", "bridge.broker", "mqtt://HOST:PORT"),
+    ("[bridge]\nbroker = 'mqtt://x:99999'", "bridge.broker", "mqtt://HOST:PORT"),
+    ("[bridge]\nprefix = 'a/#'", "bridge.prefix", "without + or #"),
+    ("[bridge]\nbrokr = 'mqtt://x'", "bridge.brokr", "a known key"),
+    ("[policy]\nwrap_up_seconds = 'soon'", "policy.wrap_up_seconds", "a number in 0..3600"),
+    ("[policy]\nwrap_up_seconds = -1", "policy.wrap_up_seconds", "a number in 0..3600"),
+    ("[agents.Alice]", "agents.Alice", "agent ids matching"),
+    ("[agents.alice]\nbeacons = 'desk'", "agents.alice.beacons", "a list of ids"),
+    ("[agents.alice]\ncolour = 'red'", "agents.alice.colour", "a known key"),
+    ("[[sources]]\ntype = 'pbx'", "sources[0].type", "one of"),
+    ("[agents.a]\n[[sources]]\ntype = 'simulated'\nagents = ['b']", "sources[0]",
+     "only agents declared"),
+    ("[agents.a]\n[[sources]]\ntype = 'simulated'\nsped = 2", "sources[0].sped", "a known key"),
+    ("[agents.a]\n[[sources]]\ntype = 'simulated'\n[[sources]]\ntype = 'simulated'",
+     "sources", "a distinct name"),
+    ("sources = 3", "sources", "an array of tables"),
+    ("[agent.alice]", "agent", "a known key"),
+]
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(GOOD)
+    config = load(path)
+    assert config.wrap_up_s == 15
+    assert config.agents["alice"].name == "Alice"
+    assert config.agent_for_beacon("alice-desk") == "alice"
+    assert config.agent_for_beacon("bob") == "bob"
+    assert config.agent_for_beacon("stranger") is None
+    assert [s.name for s in config.sources] == ["simulated"]
+    assert config.sources[0].agents == ("alice",)
+
+
+@pytest.mark.parametrize(("text", "key", "expected"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
+def test_bad_config_names_file_key_and_expectation(tmp_path: Path, capsys, text: str, key: str,
+                                                   expected: str) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    assert main(["bridge", "-c", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{path}: {key}: expected" in err
+    assert expected in err
+
+
+def test_missing_file(tmp_path: Path, capsys) -> None:
+    assert main(["bridge", "-c", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: (file): expected an existing TOML file" in capsys.readouterr().err
+
+
+def test_broker_flag_and_env_override_the_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(GOOD)
+    monkeypatch.setenv("FOCUSLIGHT_BROKER", "mqtts://env.example:8884")
+    assert load(path).broker.url == "mqtts://env.example:8884"
+    assert load(path, "mqtt://flag.example").broker.url == "mqtt://flag.example:1883"
+    monkeypatch.delenv("FOCUSLIGHT_BROKER")
+    assert load(path).broker.url == "mqtt://127.0.0.1:1883"
+
+
+def test_check_and_exit_code_from_a_real_process(tmp_path: Path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(GOOD.replace("speed = 2", "speed = 'fast'"))
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"focuslight bridge: {path}: sources[0].speed: expected a "
+                                   "number in 0.01..10000, got 'fast'")
+
+
+def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "focuslight.toml"
+    path.write_text(example)
+    config = load(path)
+    assert [s.name for s in config.sources] == ["phone", "counter"]
+    assert config.agent_for_beacon("alice-desk") == "alice"
+    assert config.serial_beacons[0].agent == "bob"
+    assert config.home_assistant_prefix == "homeassistant"
+
+
+def test_a_directory_as_the_config_is_one_line_not_a_traceback(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(tmp_path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"focuslight bridge: {tmp_path}: (file): expected a TOML"
+                                   " file, got 'a directory'")
+
+
+def test_an_empty_config_fails_the_check(tmp_path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text("")
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.strip() == (f"focuslight bridge: {path}: agents: expected at least one"
+                                   " agent, e.g. [agents.alice], got 'none'")
+
+
+def test_the_check_counts_in_english(tmp_path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text('[agents.alice]\n[[sources]]\ntype = "simulated"\n')
+    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
+                           "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ok — 1 agent, 1 source, broker" in done.stdout

@@ -1,0 +1,145 @@
+"""The merge policy, rule by rule: every pair of states, wrap-up grace, manual overrides."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from focuslight.core.policy import PRIORITY, AgentPolicy, merge
+from focuslight.protocol import STATES
+
+
+def expected_pair(a: str, b: str) -> str:
+    """The design's table, written out independently of the implementation."""
+    order = ["engaged", "hold", "ringing", "wrap_up", "dnd", "away", "available"]
+    if a == b == "unknown":
+        return "unknown"
+    known = [s for s in (a, b) if s != "unknown"]
+    best = min(known, key=order.index)
+    if "unknown" in (a, b) and best in ("available", "away"):
+        return "unknown"
+    return best
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.product(STATES, repeat=2)))
+def test_merge_every_pair(a: str, b: str) -> None:
+    assert merge([a, b]) == expected_pair(a, b)
+    assert merge([b, a]) == merge([a, b])
+
+
+def test_priority_covers_every_state_but_unknown() -> None:
+    assert set(PRIORITY) == set(STATES) - {"unknown"}
+
+
+def test_no_information_is_unknown() -> None:
+    assert merge([]) == "unknown"
+    assert AgentPolicy("alice", sources=["phone"]).state == "unknown"
+
+
+def test_engaged_from_live_source_beats_a_dead_one() -> None:
+    assert merge(["unknown", "unknown", "engaged"]) == "engaged"
+    assert merge(["unknown", "dnd"]) == "dnd"
+
+
+def make(wrap: float = 30) -> AgentPolicy:
+    return AgentPolicy("alice", wrap_up_s=wrap, sources=["phone", "counter"])
+
+
+def test_silent_source_keeps_agent_unknown() -> None:
+    agent = make()
+    agent.report("phone", "available", 0, 1000)
+    assert agent.state == "unknown"  # counter has not said anything yet
+    agent.report("counter", "available", 0, 1001)
+    assert (agent.state, agent.since) == ("available", 1001)
+
+
+def test_wrap_up_grace_after_contact() -> None:
+    agent = make(wrap=30)
+    agent.report("counter", "available", 0, 0)
+    agent.report("phone", "ringing", 1, 1)
+    agent.report("phone", "engaged", 2, 2)
+    agent.report("phone", "available", 10, 10)
+    assert (agent.state, agent.source) == ("wrap_up", "phone")
+    assert agent.next_deadline() == 40
+    agent.expire(39.9, 39.9)
+    assert agent.state == "wrap_up"
+    agent.expire(40, 40)
+    assert agent.state == "available"
+    assert agent.next_deadline() is None
+
+
+def test_missed_call_has_no_wrap_up() -> None:
+    agent = make()
+    agent.report("counter", "available", 0, 0)
+    agent.report("phone", "ringing", 1, 1)
+    agent.report("phone", "available", 5, 5)
+    assert agent.state == "available"
+
+
+def test_new_contact_during_wrap_up_wins() -> None:
+    agent = make()
+    agent.report("counter", "available", 0, 0)
+    agent.report("phone", "engaged", 1, 1)
+    agent.report("phone", "available", 2, 2)
+    agent.report("phone", "engaged", 3, 3)
+    agent.expire(100, 100)
+    assert agent.state == "engaged"
+
+
+def test_zero_grace_goes_straight_to_available() -> None:
+    agent = make(wrap=0)
+    agent.report("counter", "available", 0, 0)
+    agent.report("phone", "hold", 1, 1)
+    agent.report("phone", "available", 2, 2)
+    assert agent.state == "available"
+
+
+def test_manual_override_with_expiry_and_auto() -> None:
+    agent = make()
+    for source in ("phone", "counter"):
+        agent.report(source, "available", 0, 0)
+    agent.set_manual("dnd", 1, 10, 10)
+    assert (agent.state, agent.source) == ("dnd", "manual")
+    agent.report("phone", "engaged", 20, 20)
+    assert agent.state == "engaged"  # a customer beats focus time
+    agent.report("phone", "available", 30, 30)
+    agent.expire(60, 60)
+    assert agent.state == "dnd"  # grace over, still inside the minute
+    agent.expire(70, 70)
+    assert agent.state == "available"
+    agent.set_manual("away", None, 80, 80)
+    agent.expire(10_000, 10_000)
+    assert agent.state == "away"
+    agent.set_manual("auto", None, 10_001, 10_001)
+    assert agent.state == "available"
+
+
+def test_manual_available_ends_wrap_up_early() -> None:
+    agent = make()
+    agent.report("counter", "available", 0, 0)
+    agent.report("phone", "engaged", 1, 1)
+    agent.report("phone", "available", 2, 2)
+    agent.set_manual("available", None, 3, 3)
+    assert agent.state == "available"
+
+
+def test_button_press_toggles_and_hold_clears() -> None:
+    agent = make()
+    for source in ("phone", "counter"):
+        agent.report(source, "available", 0, 0)
+    agent.button("press", 1, 1)
+    assert agent.state == "dnd"
+    agent.button("press", 2, 2)
+    assert agent.state == "available"
+    agent.button("press", 3, 3)
+    agent.button("hold", 4, 4)
+    assert agent.state == "available"
+
+
+def test_source_change_keeps_since_when_state_stays() -> None:
+    agent = make()
+    agent.report("counter", "engaged", 0, 100)
+    agent.report("phone", "engaged", 1, 101)
+    agent.report("counter", "available", 2, 102)
+    assert (agent.state, agent.source, agent.since) == ("engaged", "phone", 100)
