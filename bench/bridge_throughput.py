@@ -4,7 +4,7 @@
     .venv/bin/python bench/bridge_throughput.py [--agents 1000 5000] [--changes-per-agent 20]
 
 For each agent count it starts a fresh broker (mosquitto if installed, else
-the embedded one), runs the real Bridge + MqttLink in this process, and a
+the embedded one), runs the real Hub + MqttOutput in this process, and a
 separate paho subscriber process that counts every status message that
 arrives. Each round changes every agent once (engaged ↔ available, no
 wrap-up) and waits until the subscriber has received every change of the
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from focuslight.config import Config
-from focuslight.core.hub import Bridge, agents_from_ids
+from focuslight.core.hub import Hub, agents_from_ids
 from focuslight.mqtt.client import BrokerSettings
-from focuslight.outputs.mqtt import MqttLink
+from focuslight.outputs.mqtt import MqttOutput
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 
 COUNTER = r"""
@@ -82,10 +82,10 @@ def run_once(agents: int, per_agent: int) -> dict[str, float | str]:
     with tempfile.TemporaryDirectory() as tmp:
         broker, port, broker_name = start_broker(Path(tmp))
         ids = [f"agent-{i:05d}" for i in range(agents)]
-        bridge = Bridge(agents_from_ids(ids), wrap_up_s=0)
+        bridge = Hub(agents_from_ids(ids), wrap_up_s=0)
         config = Config("bench", "bench", BrokerSettings("127.0.0.1", port), "bench", 0,
                         bridge.agents, [])
-        link = MqttLink(bridge, config)
+        link = MqttOutput(bridge, config)
         bridge.outputs.append(link)
         total = agents * per_agent
         counter = subprocess.Popen([sys.executable, "-c", COUNTER, str(port), str(agents),

@@ -228,9 +228,9 @@ def serve(target: str) -> None:
         sys.stdin.read()
         source.stop()
     else:
-        from focuslight.views.floor_board.server import Board
+        from focuslight.views.floor_board.server import FloorBoard
 
-        board = Board(BrokerSettings("127.0.0.1", free_port()), Topics(), ("127.0.0.1", 0),
+        board = FloorBoard(BrokerSettings("127.0.0.1", free_port()), Topics(), ("127.0.0.1", 0),
                       {AGENT: "Alice"}).start()
         print(board.url, flush=True)
         sys.stdin.read()

@@ -5,8 +5,8 @@
 
 Latency: sipp phones make ``--calls`` calls, one after the other, to
 extension 201 through Kamailio (registrar + proxy + dialog + pua_dialoginfo
-+ presence, tests/helpers/kamailio.py). The SIP source, the Bridge and its
-MqttLink run in this process against mosquitto, as ``focuslight bridge``
++ presence, tests/helpers/kamailio.py). The SIP source, the Hub and its
+MqttOutput run in this process against mosquitto, as ``focuslight bridge``
 runs them; a paho subscriber in this process receives alice's status. Each
 sample is the time from the moment the source's socket returned a NOTIFY
 to the moment the subscriber received the status that NOTIFY caused
@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers.kamailio import DOMAIN, PASSWORD, USERNAME, Kamailio, Phone
 
 from focuslight.config import Config
-from focuslight.core.hub import Bridge, agents_from_ids
+from focuslight.core.hub import Hub, agents_from_ids
 from focuslight.mqtt.client import BrokerSettings
-from focuslight.outputs.mqtt import MqttLink
+from focuslight.outputs.mqtt import MqttOutput
 from focuslight.sources.sip import blf as sip
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 
@@ -131,10 +131,10 @@ def main() -> None:
             server="127.0.0.1", port=kamailio.port, domain=DOMAIN, username=USERNAME,
             password=PASSWORD, extensions={"201": "alice"}, probe=args.probe,
             restart_grace=args.grace))
-        bridge = Bridge(agents_from_ids(["alice"]), sources=[source], wrap_up_s=0)
+        bridge = Hub(agents_from_ids(["alice"]), sources=[source], wrap_up_s=0)
         config = Config("bench", "bench", BrokerSettings("127.0.0.1", port), "bench", 0,
                         bridge.agents, [source])
-        link = MqttLink(bridge, config)
+        link = MqttOutput(bridge, config)
         bridge.outputs.append(link)
         watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         watcher.on_message = lambda _c, _u, msg: timeline.on_status(

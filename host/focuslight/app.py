@@ -12,8 +12,8 @@ import threading
 from types import FrameType
 
 from .config import Config
-from .core.hub import Bridge
-from .outputs.mqtt import MqttLink
+from .core.hub import Hub
+from .outputs.mqtt import MqttOutput
 from .overrides import OverrideStore
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,14 @@ def plural(count: int, noun: str) -> str:
 
 
 class Service:
-    """The assembled bridge: :class:`Bridge` + :class:`MqttLink` + USB serial beacons."""
+    """The assembled bridge: :class:`Hub` + :class:`MqttOutput` + USB serial beacons."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         path = config.overrides_path()
-        self.bridge = Bridge(config.agents, config.sources, config.wrap_up_s,
+        self.bridge = Hub(config.agents, config.sources, config.wrap_up_s,
                              store=OverrideStore(path) if path else None)
-        self.link = MqttLink(self.bridge, config)
+        self.link = MqttOutput(self.bridge, config)
         self.bridge.outputs.append(self.link)
         for beacon in config.serial_beacons:
             beacon.on_event = self.bridge.button

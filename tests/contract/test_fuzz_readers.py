@@ -26,13 +26,13 @@ import pytest
 from helpers.fuzz_payloads import ID, expect_event, expect_set, expect_status, ident, payloads
 
 from focuslight.config import load
-from focuslight.core.hub import Bridge
+from focuslight.core.hub import Hub
 from focuslight.core.policy import MANUAL
 from focuslight.mqtt.client import BrokerSettings
-from focuslight.outputs.mqtt import MqttLink
+from focuslight.outputs.mqtt import MqttOutput
 from focuslight.outputs.serial_beacon import SerialBeacon, _LineReader
 from focuslight.protocol import Topics
-from focuslight.views.floor_board.server import Board
+from focuslight.views.floor_board.server import FloorBoard
 from focuslight.views.watch import LiveTable, read_message
 
 SEED = 20261201
@@ -87,8 +87,8 @@ def config_file(tmp_path: Path, url: str = "mqtt://127.0.0.1:1") -> Path:
 def test_the_bridge_survives_any_set_and_event(tmp_path, guarded) -> None:
     import random
     config = load(config_file(tmp_path))
-    bridge = Bridge(config.agents, [])
-    link = MqttLink(bridge, config)  # never started: its on_message is what paho would call
+    bridge = Hub(config.agents, [])
+    link = MqttOutput(bridge, config)  # never started: its on_message is what paho would call
     bridge.start()
     rng = random.Random(SEED)
     manual: str | None = None  # what alice's manual override must be
@@ -128,7 +128,7 @@ def test_the_bridge_survives_any_set_and_event(tmp_path, guarded) -> None:
 
 def test_the_board_reader_survives_any_status(guarded) -> None:
     import random
-    board = Board(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
     board.floor.link(True)
     rng = random.Random(SEED + 1)
     want: dict[str, str] = {}  # alice's expected tile, from the oracle
@@ -194,7 +194,7 @@ def test_the_watch_reader_survives_any_status(guarded) -> None:
 def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
     """Beacon telemetry and availability: any beacon account may write its own."""
     import random
-    board = Board(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
     board.floor.link(True)
     board._on_message(None, None, message(f"{PREFIX}/agents/alice/status",
                                           b'{"v":1,"state":"engaged","source":"phone","since":1}'))

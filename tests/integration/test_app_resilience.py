@@ -23,8 +23,8 @@ import pytest
 
 from focuslight.app import EXIT_DEAF, Service, run_until_signal
 from focuslight.config import load
-from focuslight.core.hub import Bridge
-from focuslight.outputs.mqtt import KEEPALIVE_S, MqttLink
+from focuslight.core.hub import Hub
+from focuslight.outputs.mqtt import KEEPALIVE_S, MqttOutput
 from focuslight.protocol import Status, Topics, decode_availability, decode_status
 from focuslight.protocol.trust import shown
 from focuslight.tools.embedded_broker import free_port, wait_for_port
@@ -315,8 +315,8 @@ class Count(logging.Handler):
 
 def test_fifty_thousand_unknown_ids_cost_bounded_memory(tmp_path):
     config = load(config_file(tmp_path, "mqtt://127.0.0.1:1"))
-    bridge = Bridge(config.agents, [])
-    link = MqttLink(bridge, config)  # not started: only its message handling is used
+    bridge = Hub(config.agents, [])
+    link = MqttOutput(bridge, config)  # not started: only its message handling is used
     counter = Count()
     logger = logging.getLogger("focuslight")
     logger.addHandler(counter)

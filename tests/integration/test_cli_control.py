@@ -29,7 +29,7 @@ from focuslight.protocol import Topics
 from focuslight.sources.base import Source, StatusSink
 from focuslight.state import DiscoveryLedger
 from focuslight.tools.embedded_broker import free_port
-from focuslight.views.floor_board.server import Board
+from focuslight.views.floor_board.server import FloorBoard
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "ctl"
@@ -275,7 +275,7 @@ def test_a_bridge_retires_the_agents_dropped_from_its_config(mosquitto, bridges,
 
     watch = subprocess.Popen([*FOCUSLIGHT, "watch", "--broker", mosquitto.url,
                               "--prefix", PREFIX], stdout=subprocess.PIPE, text=True)
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
     board.start()
     try:
         assert watch.stdout is not None
@@ -360,7 +360,7 @@ def test_a_bridge_retires_over_a_thousand_dropped_agents_at_once(mosquitto, brid
     assert set(held) == {TOPICS.status("a0000")}
 
 
-def wait_board(board: Board, predicate, timeout: float = 15) -> None:
+def wait_board(board: FloorBoard, predicate, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with urllib.request.urlopen(board.url + "api/agents", timeout=5) as reply:

@@ -27,7 +27,7 @@ from focuslight.protocol import Status, Topics
 from focuslight.sources.webhook import WebhookSource
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 from focuslight.views.floor_board import server as board_module
-from focuslight.views.floor_board.server import Board
+from focuslight.views.floor_board.server import FloorBoard
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-load-tests"
@@ -77,14 +77,14 @@ def webhook() -> Iterator[tuple[WebhookSource, RecordingSink]]:
 
 
 @pytest.fixture
-def board(mosquitto) -> Iterator[Board]:
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0),
+def board(mosquitto) -> Iterator[FloorBoard]:
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0),
                   {"alice": "Alice"})
     yield board.start()
     board.stop()
 
 
-def board_port(board: Board) -> int:
+def board_port(board: FloorBoard) -> int:
     return int(board.url.rsplit(":", 1)[1].strip("/"))
 
 
@@ -269,7 +269,7 @@ def test_a_page_that_stops_reading_is_dropped_and_holds_bounded_memory(
         mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_server, "WRITE_TIMEOUT_S", 3.0)
     names = {f"agent-{n:04d}": f"Agent number {n}" for n in range(1000)}
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0),
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0),
                   names).start()
     port = board_port(board)
     frame = len(json.dumps(board.floor.view()))

@@ -25,7 +25,7 @@ from helpers.browser import Chromium, Tab
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
 from focuslight.views.floor_board import server as board_module
-from focuslight.views.floor_board.server import Board, Floor
+from focuslight.views.floor_board.server import Floor, FloorBoard
 
 TOPICS = Topics("boardtest")
 BRIDGE = TOPICS.bridge_availability("main")
@@ -48,8 +48,8 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
 
 
 @pytest.fixture
-def board(mosquitto) -> Iterator[Board]:
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+def board(mosquitto) -> Iterator[FloorBoard]:
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
     yield board.start()
     board.stop()
 
@@ -116,12 +116,12 @@ def text(tab: Tab, element: str) -> str:
     return tab.evaluate(f"document.getElementById({element!r}).innerText")
 
 
-def api(board: Board) -> dict:
+def api(board: FloorBoard) -> dict:
     with urllib.request.urlopen(board.url + "api/agents", timeout=5) as reply:
         return json.loads(reply.read())
 
 
-def wait_api(board: Board, predicate, timeout: float = 10.0) -> dict:
+def wait_api(board: FloorBoard, predicate, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
     while not predicate(view := api(board)):
         if time.monotonic() > deadline:
@@ -219,7 +219,7 @@ def test_an_offline_bridge_turns_its_tiles_unknown(board, peer, tabs) -> None:
 def test_the_page_shows_unknown_while_its_stream_is_down_and_reconnects(mosquitto, peer,
                                                                         tabs) -> None:
     settings = BrokerSettings(mosquitto.host, mosquitto.port)
-    first = Board(settings, TOPICS, ("127.0.0.1", 0)).start()
+    first = FloorBoard(settings, TOPICS, ("127.0.0.1", 0)).start()
     port = int(first.url.rsplit(":", 1)[1].strip("/"))
     peer.publish(TOPICS.status("alice"), status("dnd"), retain=True)
     tab = tabs(first.url)
@@ -230,7 +230,7 @@ def test_the_page_shows_unknown_while_its_stream_is_down_and_reconnects(mosquitt
     wait_tiles(tab, {"alice": "unknown"})
     assert "lost the connection to the board" in text(tab, "banner")
 
-    second = Board(settings, TOPICS, ("127.0.0.1", port)).start()
+    second = FloorBoard(settings, TOPICS, ("127.0.0.1", port)).start()
     try:
         wait_tiles(tab, {"alice": "dnd"}, timeout=20)
         assert tab.evaluate("window.sameDocument")  # the stream came back, not a reload
@@ -302,7 +302,7 @@ def test_pages_past_the_cap_get_503_until_one_closes(mosquitto, monkeypatch, cap
     monkeypatch.setattr(board_module, "MAX_CONNECTIONS", 2)
     monkeypatch.setattr(board_module, "HEARTBEAT_S", 0.5)  # a closed stream is noticed sooner
     caplog.set_level(logging.WARNING, logger="focuslight.http_server")
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
     board.start()
     streams = []
     try:

@@ -17,15 +17,15 @@ from helpers.firmware import beacon_factory
 import focuslight
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
-from focuslight.views.floor_board.server import Board
+from focuslight.views.floor_board.server import FloorBoard
 
 PREFIX = "boardbeacons"
 TOPICS = Topics(PREFIX)
 
 
 @pytest.fixture
-def board(mosquitto) -> Iterator[Board]:
-    board = Board(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
+def board(mosquitto) -> Iterator[FloorBoard]:
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS, ("127.0.0.1", 0))
     yield board.start()
     board.stop()
 
@@ -35,7 +35,7 @@ def beacons():
     yield from beacon_factory()
 
 
-def view(board: Board, predicate, timeout: float = 15.0) -> dict:
+def view(board: FloorBoard, predicate, timeout: float = 15.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         with urllib.request.urlopen(board.url + "api/agents", timeout=5) as reply:

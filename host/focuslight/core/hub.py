@@ -9,7 +9,7 @@ beacons); unchanged statuses are never re-sent.
 
 Example (no broker needed; an output is anything with ``publish``)::
 
-    bridge = Bridge({"alice": AgentSettings("alice", "Alice")}, sources=[])
+    bridge = Hub({"alice": AgentSettings("alice", "Alice")}, sources=[])
     bridge.outputs.append(my_output)
     bridge.start()
     bridge.report("alice", "phone", "engaged")
@@ -34,7 +34,7 @@ from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
+ClockFn = Callable[[], float]
 Event = Callable[[float, float], None]
 Replier = Callable[[SetReply], None]
 
@@ -91,7 +91,7 @@ class StatusOutput(Protocol):
         """Show *status* for *agent*; called from the bridge's worker thread."""
 
 
-class Bridge:
+class Hub:
     """Merges per-source states into per-agent statuses and hands changes to outputs.
 
     :param agents: the configured agents; reports about anybody else are
@@ -105,8 +105,8 @@ class Bridge:
     """
 
     def __init__(self, agents: dict[str, AgentSettings], sources: Iterable[Source] = (),
-                 wrap_up_s: float = DEFAULT_WRAP_UP_S, *, clock: Clock = time.monotonic,
-                 wall: Clock = time.time, store: OverrideStore | None = None) -> None:
+                 wrap_up_s: float = DEFAULT_WRAP_UP_S, *, clock: ClockFn = time.monotonic,
+                 wall: ClockFn = time.time, store: OverrideStore | None = None) -> None:
         self.agents = agents
         self.store = store
         self.sources = list(sources)

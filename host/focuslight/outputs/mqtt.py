@@ -16,7 +16,7 @@ It owns the paho client and everything protocol v1 says about the bridge:
   a ``set`` for an agent it does not own gets no answer, since another
   bridge on the broker may own it;
 * after each connect it reads the retained statuses on the broker (see
-  :meth:`MqttLink._on_status`) and retires every agent that *this* bridge (by ``bridge_id``)
+  :meth:`MqttOutput._on_status`) and retires every agent that *this* bridge (by ``bridge_id``)
   published but no longer has in its config: the retained status and the
   Home Assistant discovery configs are cleared with empty retained messages;
 * Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
@@ -51,7 +51,7 @@ from dataclasses import replace
 import paho.mqtt.client as mqtt
 
 from ..config import Config
-from ..core.hub import Bridge
+from ..core.hub import Hub
 from ..mqtt.client import (
     BrokerSettings,
     connect_failure,
@@ -100,8 +100,8 @@ rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
 5,000 agents falling from ~20,000 to ~500 changes/s)."""
 
 
-class MqttLink:
-    """Connects a :class:`Bridge` to one broker.
+class MqttOutput:
+    """Connects a :class:`Hub` to one broker.
 
     :param bridge: the core whose statuses to publish and to which commands go.
     :param config: broker, prefix, bridge id and the beacon → agent map.
@@ -109,7 +109,7 @@ class MqttLink:
         the link can no longer hear the broker (see :class:`Liveness`).
     """
 
-    def __init__(self, bridge: Bridge, config: Config,
+    def __init__(self, bridge: Hub, config: Config,
                  on_dead: Callable[[str], None] | None = None) -> None:
         self.bridge, self.config = bridge, config
         self.topics = Topics(config.prefix)
@@ -384,7 +384,7 @@ class Liveness:
     :param check_s: seconds between checks. :param deaf_after_s: see above.
     """
 
-    def __init__(self, link: MqttLink, on_dead: Callable[[str], None] | None = None,
+    def __init__(self, link: MqttOutput, on_dead: Callable[[str], None] | None = None,
                  check_s: float = CHECK_S, deaf_after_s: float = DEAF_AFTER_S) -> None:
         self.link, self.on_dead = link, on_dead
         self.check_s, self.deaf_after_s = check_s, deaf_after_s

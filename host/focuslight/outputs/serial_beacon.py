@@ -25,7 +25,7 @@ How the bridge uses it (``config.load`` builds the beacons with
 :func:`from_config` and checks their agent; ``service.Service`` wires them):
 each beacon is a bridge output (``publish(agent, status)`` → :meth:`show`)
 appended before ``bridge.start()`` so it gets every agent's first status;
-``on_event`` is ``Bridge.button``, whose signature ``(agent, action, beacon)``
+``on_event`` is ``Hub.button``, whose signature ``(agent, action, beacon)``
 it has, so a press acts exactly like an MQTT button event; the beacons start
 before the bridge and stop after it (:meth:`stop` says ``offline`` first).
 
@@ -142,7 +142,7 @@ class SerialBeacon:
         self._update(status=status.encode())
 
     def publish(self, agent: str, status: Status) -> None:
-        """Bridge output: show *status* if it is this beacon's agent."""
+        """Hub output: show *status* if it is this beacon's agent."""
         if agent == self.agent:
             self.show(status)
 

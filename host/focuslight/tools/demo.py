@@ -50,7 +50,7 @@ from ..mqtt.client import ENV_BROKER, BrokerError, BrokerSettings
 from ..protocol import Status, Topics
 from ..sources.base import Source, StatusSink
 from ..sources.simulated import SimulatedSource
-from ..views.floor_board.server import Board
+from ..views.floor_board.server import FloorBoard
 from ..views.watch import COLOURS, format_duration
 from . import embedded_broker
 from .virtual_beacon import Look, VirtualBeacon, firmware_config
@@ -113,7 +113,7 @@ class DeskSource(Source):
 
 
 class ChangeFeed:
-    """Bridge output that queues every agent change for the screen."""
+    """Hub output that queues every agent change for the screen."""
 
     def __init__(self) -> None:
         self.changes: queue.Queue[tuple[str, Status]] = queue.Queue()
@@ -211,12 +211,12 @@ def _broker(args: argparse.Namespace,
     return BrokerSettings("127.0.0.1", port), name
 
 
-def _start_board(settings: BrokerSettings, topics: Topics) -> Board:
+def _start_board(settings: BrokerSettings, topics: Topics) -> FloorBoard:
     """The floor board on 8080, or on any free port if 8080 is taken (even a moment ago)."""
     try:
-        return Board(settings, topics, ("127.0.0.1", 8080)).start()
+        return FloorBoard(settings, topics, ("127.0.0.1", 8080)).start()
     except OSError:
-        return Board(settings, topics, ("127.0.0.1", 0)).start()
+        return FloorBoard(settings, topics, ("127.0.0.1", 0)).start()
 
 
 def _port_free(port: int) -> bool:

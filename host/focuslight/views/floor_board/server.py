@@ -17,7 +17,7 @@ puts in a payload ever reaches a browser.
 
 Example (``focuslight demo`` starts one the same way)::
 
-    board = Board(BrokerSettings("127.0.0.1", 1883), Topics(), ("127.0.0.1", 0)).start()
+    board = FloorBoard(BrokerSettings("127.0.0.1", 1883), Topics(), ("127.0.0.1", 0)).start()
     print(board.url)
     board.stop()
 """
@@ -226,7 +226,7 @@ def _listing(names: list[str], most: int = 6) -> str:
     return f"{', '.join(names[:most])} and {len(names) - most} more"
 
 
-class Board:
+class FloorBoard:
     """The floor board: an MQTT reader feeding a :class:`Floor`, and the web server over it.
 
     :param settings: the broker to read.
@@ -253,7 +253,7 @@ class Board:
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
-    def start(self) -> Board:
+    def start(self) -> FloorBoard:
         """Listen (raises OSError if the address is taken), then connect to the broker."""
         self._server = _serve(self.listen, self.floor)
         self._client = self._follow()
@@ -456,7 +456,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings, topics, names = _broker_and_names(args)
-    board = Board(settings, topics, args.listen, names)
+    board = FloorBoard(settings, topics, args.listen, names)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
