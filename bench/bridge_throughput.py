@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from focuslight.config import Config
-from focuslight.core.hub import Hub, agents_from_ids
+from focuslight.core.agents import agents_from_ids
+from focuslight.core.hub import Hub
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.mqtt import MqttOutput
 from focuslight.tools.embedded_broker import free_port, wait_for_port

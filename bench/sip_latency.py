@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers.kamailio import DOMAIN, PASSWORD, USERNAME, Kamailio, Phone
 
 from focuslight.config import Config
-from focuslight.core.hub import Hub, agents_from_ids
+from focuslight.core.agents import agents_from_ids
+from focuslight.core.hub import Hub
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.mqtt import MqttOutput
 from focuslight.sources.sip import blf as sip

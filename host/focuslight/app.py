@@ -14,6 +14,7 @@ from types import FrameType
 from .config import Config
 from .core.hub import Hub
 from .outputs.mqtt import MqttOutput
+from .outputs.serial_beacon import SerialBeacon
 from .overrides import OverrideStore
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,17 @@ class Service:
         self.config = config
         path = config.overrides_path()
         self.bridge = Hub(config.agents, config.sources, config.wrap_up_s,
-                             store=OverrideStore(path) if path else None)
+                          store=OverrideStore(path) if path else None)
         self.link = MqttOutput(self.bridge, config)
-        self.bridge.outputs.append(self.link)
         for beacon in config.serial_beacons:
             beacon.on_event = self.bridge.button
-            self.bridge.outputs.append(beacon)
+        self.outputs: list[MqttOutput | SerialBeacon] = [self.link, *config.serial_beacons]
+        """Every output, in start order (see :mod:`focuslight.outputs.base`)."""
+        self.bridge.outputs.extend(self.outputs)
 
     def start(self) -> None:
-        self.link.start()
-        for beacon in self.config.serial_beacons:
-            beacon.start()
+        for output in self.outputs:
+            output.start()
         self.bridge.start()
         log.info("bridge %r serving %s from %s", self.config.bridge_id,
                  plural(len(self.config.agents), "agent"),
@@ -53,9 +54,8 @@ class Service:
 
     def stop(self) -> None:
         self.bridge.stop()
-        for beacon in self.config.serial_beacons:
-            beacon.stop()
-        self.link.stop()
+        for output in reversed(self.outputs):
+            output.stop()
         log.info("bridge %r stopped", self.config.bridge_id)
 
 

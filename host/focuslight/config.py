@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_section import ConfigError, Section
+from .core.agents import AgentSettings
 from .core.policy import DEFAULT_WRAP_UP_S
 from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
 from .outputs import serial_beacon as serial_link
@@ -33,15 +34,6 @@ from .outputs.serial_beacon import SerialBeacon
 from .overrides import default_state_dir
 from .protocol import ID_PATTERN, ProtocolError, Topics
 from .sources import Source, build_source
-
-
-@dataclass(slots=True)
-class AgentSettings:
-    """One agent: who they are and which beacons' buttons speak for them."""
-
-    id: str
-    name: str
-    beacons: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from focuslight.app import Service
-from focuslight.config import AgentSettings, load
+from focuslight.config import load
+from focuslight.core.agents import AgentSettings
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.home_assistant import Discovery
 from focuslight.protocol import Topics

@@ -288,7 +288,7 @@ def test_the_counter_bridge_writes_only_its_own_agent(clients) -> None:
 
 def test_discovery_reaches_home_assistant_only_from_the_rightful_bridge(clients) -> None:
     """The topics the bridge's discovery really uses (focuslight.outputs.home_assistant)."""
-    from focuslight.config import AgentSettings
+    from focuslight.core.agents import AgentSettings
     from focuslight.outputs.home_assistant import Discovery
     from focuslight.protocol import Topics
 

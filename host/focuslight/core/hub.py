@@ -22,73 +22,24 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from ..config import AgentSettings
+from ..logs import OnceLog
 from ..overrides import Override, OverrideStore
-from ..protocol import AUTO, STATES, SetCommand, SetReply, Status, check_id
+from ..protocol import AUTO, STATES, SetCommand, SetReply, Status
 from ..sources.base import Source
+from .agents import AgentSettings
 from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
+
+if TYPE_CHECKING:
+    from ..outputs.base import Output
 
 log = logging.getLogger(__name__)
 
 ClockFn = Callable[[], float]
 Event = Callable[[float, float], None]
 Replier = Callable[[SetReply], None]
-
-
-WARN_ONCE_LIMIT = 1024
-"""How many distinct warnings (unknown agent, unknown beacon, unknown state) the
-bridge remembers having logged. Past it the oldest is forgotten, so memory stays
-bounded whatever a publisher invents; a forgotten one may be logged again."""
-
-
-class OnceLog:
-    """Logs each warning once per key, remembering at most *limit* keys.
-
-    A flood of made-up ids (a beacon account publishing for 50,000 agents)
-    costs at most *limit* remembered keys and one log line per new key, not a
-    set that grows for as long as the bridge runs. Thread-safe.
-
-    :param logger: where the warnings go.
-    :param limit: keys remembered, least recently seen forgotten first.
-    """
-
-    def __init__(self, logger: logging.Logger, limit: int = WARN_ONCE_LIMIT) -> None:
-        self.logger, self.limit = logger, limit
-        self._seen: OrderedDict[Hashable, None] = OrderedDict()
-        self._lock = threading.Lock()
-        self._full_said = False
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def warn(self, key: Hashable, message: str, *args: object) -> bool:
-        """Log *message* unless *key* was logged recently; True if it was logged now."""
-        with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
-                return False
-            self._seen[key] = None
-            full = len(self._seen) > self.limit
-            if full:
-                self._seen.popitem(last=False)
-            say_full, self._full_said = full and not self._full_said, self._full_said or full
-        self.logger.warning(message, *args)
-        if say_full:
-            self.logger.warning("more than %d distinct ignored ids/states: something is"
-                                " inventing them (check the broker's ACL); the oldest may be"
-                                " logged again", self.limit)
-        return True
-
-
-class StatusOutput(Protocol):
-    """Somewhere merged statuses go: the MQTT link, a serial beacon, a test recorder."""
-
-    def publish(self, agent: str, status: Status) -> None:
-        """Show *status* for *agent*; called from the bridge's worker thread."""
 
 
 class Hub:
@@ -111,7 +62,7 @@ class Hub:
         self.store = store
         self.sources = list(sources)
         self.clock, self.wall = clock, wall
-        self.outputs: list[StatusOutput] = []
+        self.outputs: list[Output] = []
         self.policies = {
             agent: AgentPolicy(agent, wrap_up_s,
                                [s.name for s in self.sources if agent in s.agents], wall())
@@ -329,8 +280,3 @@ def _outcome(policy: AgentPolicy, command: SetCommand, wall: float) -> SetReply:
     reason = (f"{policy.state} (source {policy.source}) outranks {command.state}; "
               f"{command.state} shows once that ends")
     return SetReply("outranked", command.id, command.state, policy.state, reason, until)
-
-
-def agents_from_ids(ids: Iterable[str]) -> dict[str, AgentSettings]:
-    """Agent settings for plain ids (demo, benchmarks): name = id, no beacons."""
-    return {check_id(a, "agent"): AgentSettings(a, a) for a in ids}

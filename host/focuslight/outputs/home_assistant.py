@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import __version__
-from ..config import AgentSettings
+from ..core.agents import AgentSettings
 from ..protocol import AUTO, OFFLINE, ONLINE, STATES, Topics
 from ..protocol.telemetry import telemetry_topic
 

@@ -52,6 +52,7 @@ import paho.mqtt.client as mqtt
 
 from ..config import Config
 from ..core.hub import Hub
+from ..logs import Problem
 from ..mqtt.client import (
     BrokerSettings,
     connect_failure,
@@ -132,7 +133,7 @@ class MqttOutput:
         self.ledger = DiscoveryLedger(config.state_file("discovery"))
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
-        self._problem: str | None = None
+        self._problem = Problem(log, level=logging.ERROR)
         self._dropped: tuple[float, bool] | None = None
         self.liveness = Liveness(self, on_dead)
 
@@ -209,12 +210,12 @@ class MqttOutput:
                     reason: mqtt.ReasonCode, _props: object) -> None:
         with last_resort(log, "on_connect"):
             if reason.is_failure:
-                self._say_problem(f"broker {self.config.broker.url} refused the bridge: {reason}"
+                self._problem.say(f"broker {self.config.broker.url} refused the bridge: {reason}"
                                   " (check username/password in [bridge] and the broker's"
                                   " password file)")
                 return
             log.info("connected to %s", self.config.broker.url)
-            self._problem = None
+            self._problem.clear()
             self._check_takeover()
             self.liveness.session_started()
             _, self._subscription = client.subscribe([(self.topics.all_set(), 1),
@@ -223,14 +224,8 @@ class MqttOutput:
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         with last_resort(log, "on_connect_fail"):
-            self._say_problem(connect_failure(self.config.broker)
+            self._problem.say(connect_failure(self.config.broker)
                               + f"; retrying with backoff up to {RECONNECT_MAX_S} s")
-
-    def _say_problem(self, problem: str) -> None:
-        """One log line per distinct connection problem, not one per retry."""
-        if problem != self._problem:
-            log.error("%s", problem)
-            self._problem = problem
 
     def _check_takeover(self) -> None:
         """Log when the broker closed a healthy session and let us straight back in.

@@ -53,6 +53,7 @@ from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
 from ..config_section import Section
+from ..logs import Problem
 from ..mqtt.client import last_resort
 from ..protocol import OFFLINE, ONLINE, VERSION, ProtocolError, Status, decode_event
 
@@ -126,7 +127,7 @@ class SerialBeacon:
         self._sent_status: bytes | None = None
         self._sent_bridge: bool | None = None
         self._next_heartbeat = 0.0
-        self._last_problem: str | None = None
+        self._problem = Problem(log, f"serial beacon {self.beacon}: ")
         self._warned_hello: str | None = None
         self.connected = threading.Event()
         """Set while the port is open; for tests and status pages."""
@@ -186,7 +187,7 @@ class SerialBeacon:
         try:
             self._serve(ser)
         except (serial.SerialException, OSError) as err:
-            self._problem(ABSENT, f"lost {ser.port} ({err}); re-opening it when it is back")
+            self._problem.say(ABSENT, f"lost {ser.port} ({err}); re-opening it when it is back")
         finally:
             with self._lock:
                 self._serial = None
@@ -196,29 +197,23 @@ class SerialBeacon:
     def _open(self) -> serial.Serial | None:
         device = self.port or find_port(str(self.serial_number), self._ports())
         if device is None or (os.name == "posix" and not os.path.exists(device)):
-            self._problem(ABSENT, f"{device or self.serial_number} is not plugged in; waiting"
+            self._problem.say(ABSENT, f"{device or self.serial_number} is not plugged in; waiting"
                           " for it")
             return None
         try:
             ser = serial.Serial(device, self.baudrate, timeout=POLL_S,
                                 write_timeout=WRITE_TIMEOUT_S, exclusive=True)
         except (serial.SerialException, OSError) as err:
-            self._problem(str(err), f"cannot open {device} ({err}); retrying every"
+            self._problem.say(str(err), f"cannot open {device} ({err}); retrying every"
                           f" {RETRY_S:g} s")
             return None
         with self._lock:
             self._serial = ser
             self._sent_status = self._sent_bridge = None
-        self._last_problem = None
+        self._problem.clear()
         self.connected.set()
         log.info("serial beacon %s: connected on %s", self.beacon, device)
         return ser
-
-    def _problem(self, kind: str, message: str) -> None:
-        """Log a connection problem once, not once per retry."""
-        if kind != self._last_problem:
-            log.warning("serial beacon %s: %s", self.beacon, message)
-            self._last_problem = kind
 
     def _serve(self, ser: serial.Serial) -> None:
         reader = _LineReader(f"serial beacon {self.beacon} on {ser.port}")

@@ -44,7 +44,7 @@ from typing import Any
 
 from ..app import Service
 from ..config import Config
-from ..core.hub import agents_from_ids
+from ..core.agents import agents_from_ids
 from ..core.policy import MANUAL
 from ..mqtt.client import ENV_BROKER, BrokerError, BrokerSettings
 from ..protocol import Status, Topics

@@ -41,6 +41,7 @@ import paho.mqtt.client as mqtt
 
 from ...config import load
 from ...http_server import HttpError, HttpServer, Request, Response, Stream
+from ...logs import Problem
 from ...mqtt.client import (
     BrokerSettings,
     connect_failure,
@@ -78,6 +79,7 @@ MAX_CONNECTIONS = 4096
 BOARD = "board"
 """The source named on a status the board itself concluded is ``unknown``."""
 UNKNOWN = "unknown"
+OUTAGE = "outage"
 PAGES = {"/": ("index.html", "text/html"), "/board.js": ("board.js", "text/javascript"),
          "/board.css": ("board.css", "text/css")}
 
@@ -242,7 +244,7 @@ class FloorBoard:
         self.floor = Floor(names)
         self._server: HttpServer | None = None
         self._client: mqtt.Client | None = None
-        self._outage_logged = False
+        self._outage = Problem(log, "board: ")
 
     @property
     def url(self) -> str:
@@ -261,7 +263,7 @@ class FloorBoard:
         return self
 
     def stop(self) -> None:
-        self._outage_logged = True  # our own goodbye is no outage
+        self._outage.current = OUTAGE  # our own goodbye is no outage
         self.floor.close()
         if self._server:
             self._server.stop()
@@ -288,7 +290,7 @@ class FloorBoard:
                             reason)
                 return
             log.info("board: connected to %s", self.settings.url)
-            self._outage_logged = False
+            self._outage.clear()
             client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1),
                               (all_telemetry(self.topics), 1),
                               (all_beacon_availability(self.topics), 1)])
@@ -305,9 +307,7 @@ class FloorBoard:
 
     def _link_down(self, why: str) -> None:
         """One log line per outage, however many reconnect attempts it takes."""
-        if not self._outage_logged:
-            log.warning("board: %s; every tile shows unknown until it answers", why)
-            self._outage_logged = True
+        self._outage.say(OUTAGE, f"{why}; every tile shows unknown until it answers")
         self.floor.link(False)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
