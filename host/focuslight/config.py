@@ -89,8 +89,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(path, "(syntax)", "valid TOML", str(err)) from None
 
 
-def load(path: str | Path, broker_flag: str | None = None) -> Config:
-    """Read and validate *path*; *broker_flag* (``--broker``) overrides the file."""
+def load(path: str | Path, broker_flag: str | None = None, *, build: bool = True) -> Config:
+    """Read and validate *path*; *broker_flag* (``--broker``) overrides the file.
+
+    With *build* False only who and where are read (agents, broker, prefix): a reader
+    such as the floor board needs no sources or serial beacons and builds none.
+    """
     root = Section(read_toml(path), path)
     bridge = root.section("bridge", optional=True)
     policy = root.section("policy", optional=True)
@@ -107,10 +111,15 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
     config.state_dir = bridge.str("state_dir", str(default_state_dir())) or None
     bridge.finish()
     policy.finish()
-    agent_ids = tuple(config.agents)
-    config.sources = [build_source(s, agent_ids) for s in root.sections("sources")]
-    _check_source_agents(root, config)
-    config.serial_beacons = [_serial_beacon(s, config) for s in root.sections("serial_beacons")]
+    if build:
+        agent_ids = tuple(config.agents)
+        config.sources = [build_source(s, agent_ids) for s in root.sections("sources")]
+        _check_source_agents(root, config)
+        config.serial_beacons = [_serial_beacon(s, config)
+                                 for s in root.sections("serial_beacons")]
+    else:
+        root.raw("sources", [])
+        root.raw("serial_beacons", [])
     root.finish()
     return config
 
@@ -126,11 +135,12 @@ def require_agents(config: Config) -> None:
 
 
 def _broker(bridge: Section, flag: str | None) -> BrokerSettings:
-    url = broker_from_env(flag, bridge.str("broker", None))
+    configured = bridge.str("broker", None)
     try:
-        settings = BrokerSettings.parse(url)
+        settings = BrokerSettings.resolve(flag, configured)
     except BrokerURLError as err:
-        raise bridge.error("broker", "mqtt://HOST:PORT or mqtts://HOST:PORT", url) from err
+        raise bridge.error("broker", "mqtt://HOST:PORT or mqtts://HOST:PORT",
+                           broker_from_env(flag, configured)) from err
     return settings.with_credentials(bridge.str("username", None), bridge.str("password", None),
                                      bridge.str("ca_file", None))
 

@@ -71,6 +71,12 @@ class BrokerSettings:
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None)
 
+    @classmethod
+    def resolve(cls, flag: str | None, configured: str | None = None) -> BrokerSettings:
+        """The one rule for which broker: ``--broker`` (*flag*), then $FOCUSLIGHT_BROKER,
+        then *configured* (the config file's), then ``mqtt://127.0.0.1:1883``."""
+        return cls.parse(broker_from_env(flag, configured))
+
     def with_credentials(self, username: str | None, password: str | None,
                          ca_file: str | None = None) -> BrokerSettings:
         """Override credentials given separately from the URL (flags, config keys)."""

@@ -27,7 +27,6 @@ the broker last: no "lost the broker" on the way out.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -46,7 +45,7 @@ from ..app import Service
 from ..config import Config
 from ..core.agents import agents_from_ids
 from ..core.policy import MANUAL
-from ..mqtt.client import ENV_BROKER, BrokerError, BrokerSettings
+from ..mqtt.client import BrokerError, BrokerSettings
 from ..protocol import Status, Topics
 from ..sources.base import Source, StatusSink
 from ..sources.simulated import SimulatedSource
@@ -122,37 +121,30 @@ class ChangeFeed:
         self.changes.put((agent, status))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--agents", type=int, default=4, choices=range(1, len(DEMO_AGENTS) + 1),
-                        metavar="N", help=f"agents on the floor, 1..{len(DEMO_AGENTS)} "
-                                          "(default 4)")
-    parser.add_argument("--duration", type=float, metavar="S",
-                        help="stop by itself after S seconds (unattended runs)")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="time multiplier for the simulated agents, the tour and the "
-                             "wrap-up grace (default 1)")
-    parser.add_argument("--no-tour", action="store_true",
-                        help="piped: don't play alice's tour, only obey stdin commands")
-    parser.add_argument("--local-broker", choices=embedded_broker.KINDS, default="auto",
-                        help="without --broker: which local broker to start (default auto: "
-                             "mosquitto when installed, else amqtt from the demo extra)")
+def run(yours: BrokerSettings | None = None, *, agents: int = 4, duration: float | None = None,
+        speed: float = 1.0, tour: bool = True, local_broker: str = "auto",
+        prefix: str | None = None) -> int:
+    """Run the demo until Ctrl-C, SIGTERM or *duration* seconds; the exit status.
 
-
-def run(args: argparse.Namespace) -> int:
+    :param yours: the user's broker; None starts a local one (*local_broker*: ``auto``,
+        ``mosquitto`` or ``amqtt``).
+    :param agents: agents on the floor, 1..8. :param speed: time multiplier.
+    :param tour: play alice's tour (on a terminal: only with a *duration*).
+    """
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if args.duration:
-        _later(args.duration, stop.set)
+    if duration:
+        _later(duration, stop.set)
     with contextlib.ExitStack() as started:
-        settings, broker_name = _broker(args, started)
-        topics = Topics(args.prefix or "focuslight")
-        agents = DEMO_AGENTS[:args.agents]
-        desk = DeskSource(agents[0])
-        simulated = SimulatedSource("simulated", agents[1:], seed=7, speed=args.speed,
+        settings, broker_name = _broker(yours, local_broker, started)
+        topics = Topics(prefix or "focuslight")
+        names = DEMO_AGENTS[:agents]
+        desk = DeskSource(names[0])
+        simulated = SimulatedSource("simulated", names[1:], seed=7, speed=speed,
                                     idle_s=25, contact_s=30)
-        config = Config("(demo)", "demo", settings, topics.prefix, WRAP_UP_S / args.speed,
-                        agents_from_ids(agents), [desk, simulated] if agents[1:] else [desk])
-        config.agents[agents[0]].beacons.append(f"{agents[0]}-desk")
+        config = Config("(demo)", "demo", settings, topics.prefix, WRAP_UP_S / speed,
+                        agents_from_ids(names), [desk, simulated] if names[1:] else [desk])
+        config.agents[names[0]].beacons.append(f"{names[0]}-desk")
         service = Service(config)
         feed = ChangeFeed()
         service.bridge.outputs.append(feed)
@@ -160,18 +152,18 @@ def run(args: argparse.Namespace) -> int:
         started.callback(service.stop)
         board = _start_board(settings, topics)
         started.callback(board.stop)
-        beacon = VirtualBeacon(_beacon_config(settings, topics, agents[0]),
+        beacon = VirtualBeacon(_beacon_config(settings, topics, names[0]),
                                frames=_interactive())
         started.callback(beacon.close)
         actions = {"call": desk.press_call, "hold": desk.toggle_hold,
                    "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
-        screen = Screen(settings, service, beacon, feed, actions, stop, board.url, args.speed)
+        screen = Screen(settings, service, beacon, feed, actions, stop, board.url, speed)
         screen.broker_name = broker_name
         try:
             if _interactive():
                 logging.getLogger().setLevel(logging.WARNING)  # the screen tells the story
-                return screen.interactive(tour=bool(args.duration) and not args.no_tour)
-            return screen.lines(tour=not args.no_tour)
+                return screen.interactive(tour=bool(duration) and tour)
+            return screen.lines(tour=tour)
         except KeyboardInterrupt:
             return 0
         finally:
@@ -189,17 +181,14 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _broker(args: argparse.Namespace,
+def _broker(yours: BrokerSettings | None, kind: str,
             started: contextlib.ExitStack) -> tuple[BrokerSettings, str]:
     """The user's broker if they named one, else a local one (1883 if free), and its name.
 
     Raises :class:`BrokerError` saying what to install when no local broker is there.
     """
-    from ..cli import broker_settings
-
-    if args.broker or os.environ.get(ENV_BROKER):
-        return broker_settings(args), "yours"
-    kind = getattr(args, "local_broker", "auto")
+    if yours is not None:
+        return yours, "yours"
     if not embedded_broker.can_spawn(kind):
         raise BrokerError(embedded_broker.MISSING)
     try:
@@ -231,9 +220,8 @@ def _port_free(port: int) -> bool:
 
 
 def _beacon_config(settings: BrokerSettings, topics: Topics, agent: str) -> dict[str, Any]:
-    args = argparse.Namespace(agent=agent, beacon=f"{agent}-desk", brightness=1.0,
-                              available_off=False, keepalive=10, prefix=topics.prefix)
-    return firmware_config(args, settings)
+    return firmware_config(settings, agent, beacon=f"{agent}-desk", prefix=topics.prefix,
+                           keepalive=10)
 
 
 class Screen:

@@ -54,7 +54,7 @@ from serial.tools import list_ports
 
 from ..config import read_toml
 from ..config_section import Section
-from ..mqtt.client import BrokerSettings, BrokerURLError, broker_from_env, make_client
+from ..mqtt.client import BrokerSettings, BrokerURLError, make_client
 from ..protocol import ONLINE, ProtocolError, Topics, check_id
 
 CA_FILE = "ca.pem"
@@ -156,59 +156,9 @@ class Board:
         return f"MicroPython {version} on {self.platform} ({mpy}, arch {self.arch or 'none'})"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flash flags; ``--broker``/``--username``/``--password``/``--prefix`` come from cli."""
-    board = parser.add_argument_group("board")
-    board.add_argument("--port", help="serial device, e.g. /dev/ttyACM0 (default: the only"
-                       " USB serial device plugged in)")
-    board.add_argument("--board", choices=sorted(BOARD_ARCHS), help="board kind (default:"
-                       " from the board's sys.platform)")
-    board.add_argument("--firmware", type=Path, default=FIRMWARE_DIR, metavar="DIR",
-                       help="firmware folder (default: %(default)s)")
-    board.add_argument("--source", action="store_true", help="copy .py sources instead of"
-                       " compiling to .mpy (slower imports, more RAM)")
-    board.add_argument("--no-reset", action="store_true", help="leave the board as it is"
-                       " after the copy: no reset, main.py not started, no wait")
-    board.add_argument("--dry-run", action="store_true", help="print the steps, touch nothing")
-    device = parser.add_argument_group("device config (config.json)")
-    device.add_argument("-c", "--config", metavar="FILE", help="focuslight.toml: broker,"
-                        " credentials and prefix from its [bridge] table")
-    device.add_argument("--agent", required=True, help="agent whose status the beacon shows")
-    device.add_argument("--beacon", help="this beacon's id (default: <agent>-beacon)")
-    device.add_argument("--wifi-ssid", help="Wi-Fi network (needed for --transport mqtt)")
-    device.add_argument("--wifi-password", default="", help="Wi-Fi password")
-    device.add_argument("--transport", choices=("mqtt", "serial"), default="mqtt",
-                        help="mqtt over Wi-Fi, or serial: driven by the bridge over USB")
-    device.add_argument("--led", choices=("neopixel", "rgb"), default="neopixel",
-                        help="LED kind (default %(default)s)")
-    device.add_argument("--brightness", type=float, default=None, metavar="0..1",
-                        help="LED brightness (default: firmware's)")
-    device.add_argument("--led-pin", type=int, metavar="GPIO", help="NeoPixel data pin"
-                        " (default: the board's, see hardware/)")
-    device.add_argument("--led-count", type=int, metavar="N", help="NeoPixels on the ring")
-    device.add_argument("--rgb-pins", metavar="R,G,B", help="GPIOs of an RGB LED")
-    device.add_argument("--button-pin", type=int, metavar="GPIO", help="button GPIO")
-    device.add_argument("--ntp-host", metavar="HOST", help="NTP server a board with an"
-                        " mqtts:// broker sets its clock from, for certificate dates"
-                        " (default: the firmware's, pool.ntp.org)")
-    device.add_argument("--available-off", action="store_true",
-                        help="LED off instead of dim green when available")
-    wait = parser.add_argument_group("after flashing")
-    wait.add_argument("--no-wait", action="store_true",
-                      help="do not wait for the beacon to come online on MQTT")
-    wait.add_argument("--timeout", type=float, default=90, metavar="S",
-                      help="seconds to wait for online (default %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _flash(args)
-    except FlashError as err:
-        print(f"focuslight flash: {err}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _flash(args: argparse.Namespace) -> int:
+def flash(args: argparse.Namespace) -> int:
+    """Everything ``focuslight flash`` does (the steps in this module's docstring), from its
+    options; FlashError says what went wrong."""
     firmware = _check_firmware(args.firmware)
     bridge = _bridge_settings(args)
     port = args.port or detect_port(allow_none=args.dry_run)
@@ -511,9 +461,8 @@ def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
         configured = bridge.str("broker", None)
         username, password = bridge.str("username", None), bridge.str("password", None)
         prefix = bridge.str("prefix", None)
-    url = broker_from_env(getattr(args, "broker", None), configured)
     try:
-        settings = BrokerSettings.parse(url)
+        settings = BrokerSettings.resolve(getattr(args, "broker", None), configured)
     except BrokerURLError as err:
         raise FlashError(f"--broker: {err}") from None
     settings = settings.with_credentials(getattr(args, "username", None),
@@ -560,18 +509,30 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
     _check_pins(kind, args)
     if args.brightness is not None and not 0 <= args.brightness <= 1:
         raise FlashError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
+    return beacon_config(broker, bridge.prefix, agent, beacon, kind,
+                         wifi_ssid=args.wifi_ssid or "", wifi_password=args.wifi_password,
+                         led=args.led, available_off=args.available_off,
+                         transport=args.transport, brightness=args.brightness,
+                         neopixel_pin=args.led_pin, neopixel_count=args.led_count,
+                         button_pin=args.button_pin, rgb_pins=_pins(args.rgb_pins),
+                         ntp_host=args.ntp_host)
+
+
+def beacon_config(broker: BrokerSettings, prefix: str, agent: str, beacon: str, board: str,
+                  **keys: Any) -> dict[str, Any]:
+    """A beacon's ``config.json``: the keys every beacon has, and *keys* (docs/firmware.md).
+
+    The one place it is built, for a board (:func:`device_config`) and for the virtual
+    beacon alike, so the broker, its credentials and TLS reach both the same way. A key
+    whose value is None is left out: the firmware's default applies.
+    """
     config: dict[str, Any] = {
-        "wifi_ssid": args.wifi_ssid or "", "wifi_password": args.wifi_password,
         "broker": broker.host, "port": broker.port,
         "username": broker.username or "", "password": broker.password or "",
-        "prefix": bridge.prefix, "agent": agent, "beacon": beacon, "board": kind,
-        "led": args.led, "available_off": args.available_off, "transport": args.transport}
+        "prefix": prefix, "agent": agent, "beacon": beacon, "board": board}
     if broker.tls:
         config.update(tls=True, ca_file=CA_FILE)
-    optional = {"brightness": args.brightness, "neopixel_pin": args.led_pin,
-                "neopixel_count": args.led_count, "button_pin": args.button_pin,
-                "rgb_pins": _pins(args.rgb_pins), "ntp_host": args.ntp_host}
-    config.update({k: v for k, v in optional.items() if v is not None})
+    config.update({k: v for k, v in keys.items() if v is not None})
     return config
 
 

@@ -53,9 +53,7 @@ from ..protocol.payloads import ProtocolError, Topics, _load, check_id
 from ..protocol.telemetry import Telemetry, decode_telemetry, telemetry_topic
 from .flash import (
     CA_FILE,
-    FIRMWARE_DIR,
     Board,
-    FlashError,
     Plan,
     _bridge_settings,
     _check_firmware,
@@ -92,38 +90,9 @@ class UpdateTopics:
         return cls(base, f"{base}/get", f"{base}/data", f"{base}/status")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--beacon", required=True, help="the beacon's id, e.g. alice-desk")
-    parser.add_argument("-c", "--config", metavar="FILE", help="focuslight.toml: broker,"
-                        " credentials and prefix from its [bridge] table")
-    parser.add_argument("--firmware", type=Path, default=FIRMWARE_DIR, metavar="DIR",
-                        help="firmware folder (default: %(default)s)")
-    parser.add_argument("--source", action="store_true", help="send .py sources instead of"
-                        " compiling to .mpy for the beacon")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        dest="changes", help="change a key of the beacon's config.json with"
-                        " the update (VALUE is JSON, else text; null restores the default);"
-                        " repeatable")
-    parser.add_argument("--beacon-ca", metavar="PEM", help="a new site CA for the beacon's"
-                        " MQTT over TLS (its ca.pem), e.g. with --set tls=true --set port=8883")
-    parser.add_argument("--force", action="store_true",
-                        help="offer the firmware even if the beacon already runs its version")
-    parser.add_argument("--trial", type=int, default=90, metavar="S",
-                        help="seconds the new firmware has to reach the broker before the"
-                             " beacon rolls it back (default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=300, metavar="S",
-                        help="seconds to wait for the beacon's result (default %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _update(args)
-    except (UpdateError, FlashError, ProtocolError) as err:
-        print(f"focuslight update: {err}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _update(args: argparse.Namespace) -> int:
+def update(args: argparse.Namespace) -> int:
+    """Everything ``focuslight update`` does, from its options; UpdateError, FlashError or
+    ProtocolError say what went wrong."""
     beacon = check_id(args.beacon, "--beacon")
     firmware = _check_firmware(args.firmware)
     if not 10 <= args.trial <= 3600:

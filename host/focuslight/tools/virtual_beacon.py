@@ -20,7 +20,6 @@ too.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import json
@@ -43,7 +42,7 @@ from typing import Any, TextIO
 
 from ..mqtt.client import BrokerSettings
 from ..protocol import Topics, check_id
-from .flash import CA_FILE, FIRMWARE_DIR, check_ca_file
+from .flash import CA_FILE, FIRMWARE_DIR, beacon_config, check_ca_file
 
 HOLD_SECONDS = 1.3
 """How long a virtual hold keeps the button down (the firmware's hold is 1 s)."""
@@ -52,50 +51,12 @@ EXIT_CONFIG = 2
 _PR_SET_PDEATHSIG = 1
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Beacon options; the broker options (--broker, --prefix, ...) come from the CLI."""
-    parser.add_argument("--virtual", action="store_true",
-                        help="run the firmware on the MicroPython unix port (the only mode here;"
-                             " real boards get it with `focuslight flash`)")
-    parser.add_argument("--agent", required=True, help="agent whose status the beacon shows")
-    parser.add_argument("--beacon", help="beacon id (default: AGENT-virtual)")
-    parser.add_argument("--brightness", type=float, default=1.0,
-                        help="LED brightness 0..1 (default 1)")
-    parser.add_argument("--available-off", action="store_true",
-                        help="show 'available' as dark instead of dim green")
-    parser.add_argument("--keepalive", type=int, default=30,
-                        help="MQTT keepalive in seconds (default 30)")
-    parser.add_argument("--telemetry", type=int, default=60, metavar="S",
-                        help="publish telemetry every S seconds (default 60)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run until Ctrl-C / SIGTERM (or the firmware stops); return the exit code."""
-    if not args.virtual:
-        print("focuslight beacon: only --virtual runs here; put the firmware on a board with"
-              " `focuslight flash`", file=sys.stderr)
-        return EXIT_CONFIG
-    from ..cli import broker_settings
-
-    try:
-        broker = broker_settings(args)
-        config = firmware_config(args, broker)
-    except ValueError as err:
-        print(f"focuslight beacon: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    with VirtualBeacon(config, frames=interactive, files=ca_files(broker)) as beacon:
-        try:
-            if interactive:
-                return TerminalView(beacon).run()
-            return LineView(beacon).run()
-        except KeyboardInterrupt:
-            return 0
-
-
-def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[str, Any]:
-    """The ``config.json`` the firmware boots with, same keys as on a board.
+def firmware_config(broker: BrokerSettings, agent: str, *, beacon: str | None = None,
+                    prefix: str | None = None, brightness: float = 1.0,
+                    available_off: bool = False, keepalive: int = 30,
+                    telemetry: int = 60) -> dict[str, Any]:
+    """The ``config.json`` the firmware boots with, same keys as on a board
+    (:func:`~focuslight.tools.flash.beacon_config`); ValueError names the bad option.
 
     With an ``mqtts://`` broker the beacon also needs ``--ca-file`` beside it as
     ``ca.pem`` (see :func:`ca_files`).
@@ -105,21 +66,18 @@ def firmware_config(args: argparse.Namespace, broker: BrokerSettings) -> dict[st
                          " CA it is given (it has no system CA store)")
     if broker.tls:
         check_ca_file(broker.ca_file)
-    agent = check_id(args.agent, "--agent")
-    if not 0 <= args.brightness <= 1:
-        raise ValueError(f"--brightness must be a number from 0 to 1, got {args.brightness}")
-    if not 5 <= args.keepalive <= 3600:
-        raise ValueError(f"--keepalive must be 5..3600 seconds, got {args.keepalive}")
-    telemetry = getattr(args, "telemetry", 60)
+    agent = check_id(agent, "--agent")
+    if not 0 <= brightness <= 1:
+        raise ValueError(f"--brightness must be a number from 0 to 1, got {brightness}")
+    if not 5 <= keepalive <= 3600:
+        raise ValueError(f"--keepalive must be 5..3600 seconds, got {keepalive}")
     if not 5 <= telemetry <= 3600:
         raise ValueError(f"--telemetry must be 5..3600 seconds, got {telemetry}")
-    return {"agent": agent, "beacon": check_id(args.beacon or f"{agent}-virtual", "--beacon"),
-            "board": "unix", "led": "neopixel", "transport": "mqtt",
-            "broker": broker.host, "port": broker.port, "username": broker.username or "",
-            "password": broker.password or "", "prefix": Topics(args.prefix or "focuslight").prefix,
-            "brightness": args.brightness, "available_off": args.available_off,
-            "keepalive": args.keepalive, "telemetry": telemetry, "tls": broker.tls,
-            **({"ca_file": CA_FILE} if broker.tls else {})}
+    return beacon_config(broker, Topics(prefix or "focuslight").prefix, agent,
+                         check_id(beacon or f"{agent}-virtual", "--beacon"), "unix",
+                         led="neopixel", transport="mqtt", brightness=brightness,
+                         available_off=available_off, keepalive=keepalive,
+                         telemetry=telemetry, tls=broker.tls)
 
 
 def ca_files(broker: BrokerSettings) -> dict[str, bytes]:
@@ -413,16 +371,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+if __name__ == "__main__":  # python -m focuslight.tools.virtual_beacon ARGS
+    from focuslight.cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m focuslight.tools.virtual_beacon ARGS`` = ``focuslight beacon --virtual ARGS``."""
-    from ..cli import main as cli_main
-
-    return cli_main(["beacon", "--virtual", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["beacon", "--virtual", *sys.argv[1:]]))

@@ -12,7 +12,6 @@ never a stale state as if it were live.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -245,22 +244,16 @@ def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) ->
             + (f" OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--once", action="store_true",
-                        help="print the current (retained) table once and exit, for scripts")
-    parser.add_argument("--json", action="store_true",
-                        help="with --once: print {agent: {state, source, since}} as JSON;"
-                             " a state watch may not believe is 'unknown', with 'published'"
-                             " and 'why' beside it")
-
-
-def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> int:
+def run(settings: BrokerSettings, topics: Topics, once: bool = False,
+        as_json: bool = False) -> int:
+    """Follow the broker until Ctrl-C: redraw on a terminal, a line per change when piped;
+    with *once*, print the retained table (*as_json*: as JSON) and return."""
     table = LiveTable()
-    live = sys.stdout.isatty() and not args.once
-    printer = None if live or args.once else lambda line: print(line, flush=True)
+    live = sys.stdout.isatty() and not once
+    printer = None if live or once else lambda line: print(line, flush=True)
     client = follow(settings, topics, table, printer)
     try:
-        if args.once:
+        if once:
             time.sleep(1.0)  # retained messages arrive right after SUBACK
             if not client.is_connected():
                 print(f"focuslight watch: cannot reach broker {settings.url}; {UNREACHABLE_HINT}",
@@ -269,7 +262,7 @@ def run(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> i
             print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
                               | ({"published": s.state, "why": why} if why else {})
                               for a, (s, shown, why) in table.shown().items()}, indent=1)
-                  if args.json else table.render(time.time(), colour=False))
+                  if as_json else table.render(time.time(), colour=False))
             return 0
         while True:
             time.sleep(1.0)
