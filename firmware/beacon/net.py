@@ -36,10 +36,10 @@ class MqttLink:
     def __init__(self, cfg, view, changed):
         self._cfg, self._view, self._changed = cfg, view, changed
         p, beacon = cfg["prefix"], cfg["beacon"]
-        self._t_status = ("%s/agents/%s/status" % (p, cfg["agent"])).encode()
+        self._t_status = protocol.topic(p, "agents", cfg["agent"], "status").encode()
         self._t_bridges = ("%s/bridges/" % p).encode()
-        self._t_event = "%s/beacons/%s/event" % (p, beacon)
-        self._t_avail = "%s/beacons/%s/availability" % (p, beacon)
+        self._t_event = protocol.topic(p, "beacons", beacon, "event")
+        self._t_avail = protocol.topic(p, "beacons", beacon, "availability")
         self._t_avail_b = self._t_avail.encode()
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py

@@ -232,6 +232,29 @@ def decode_availability(payload):
     raise ValueError("availability must be 'online' or 'offline'")
 
 
+def host_line(line):
+    """A line from the host on the serial link: ("bridge", online) or ("status", state).
+
+    The host writes the status payload as on MQTT, and {"v":1,"bridge":"online"} or
+    "offline" as its heartbeat; anything else is a ValueError saying why
+    (tests/contract/vectors/serial.json, as the host's protocol/serial_lines.py).
+    """
+    body = load(line)
+    if "bridge" in body:
+        check_version(body)
+        state = body["bridge"]
+        if state != ONLINE and state != OFFLINE:
+            raise ValueError("bridge must be 'online' or 'offline'")
+        return "bridge", state == ONLINE
+    return "status", status_of(body)[0]
+
+
+def topic(prefix, family, ident, leaf):
+    """A v1 topic: <prefix>/<family>/<id>/<leaf>, as the host's Topics builds it
+    (tests/contract/vectors/topics.json)."""
+    return "%s/%s/%s/%s" % (prefix, family, ident, leaf)
+
+
 def event(action):
     """The event payload (str) for a button action."""
     return _EVENTS[action]

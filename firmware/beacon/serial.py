@@ -64,15 +64,11 @@ class SerialLink:
     def _handle(self, line):
         v = self._view
         try:
-            body = protocol.load(line)
-            if "bridge" in body:
-                protocol.check_version(body)
-                state = body["bridge"]
-                if state != protocol.ONLINE and state != protocol.OFFLINE:
-                    raise ValueError("bridge must be 'online' or 'offline'")
-                v.bridge("host", state == protocol.ONLINE)
+            kind, value = protocol.host_line(line)
+            if kind == "bridge":
+                v.bridge("host", value)
             else:
-                v.status = protocol.status_of(body)[0]
+                v.status = value
         except ValueError as e:
             log("serial: ignored line: %s" % e)
             return

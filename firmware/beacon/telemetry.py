@@ -10,6 +10,7 @@ import json
 import sys
 from time import ticks_diff, ticks_ms
 
+from beacon.protocol import topic
 from beacon.version import VERSION
 
 # machine.reset_cause() values by name (ports define only some of them)
@@ -39,7 +40,7 @@ class Telemetry:
     def __init__(self, cfg, link, wlan=None):
         self._link, self._wlan = link, wlan
         self._agent, self._board = cfg["agent"], cfg["board"]
-        self.topic = "%s/beacons/%s/telemetry" % (cfg["prefix"], cfg["beacon"])
+        self.topic = topic(cfg["prefix"], "beacons", cfg["beacon"], "telemetry")
         self._cause = reset_cause()
         self._up_ms, self._last = 0, ticks_ms()
         self._period_ms = cfg["telemetry"] * 1000

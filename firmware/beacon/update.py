@@ -126,7 +126,7 @@ class Updater:
     confirms a new firmware once it reached the broker."""
 
     def __init__(self, cfg, link):
-        base = "%s/beacons/%s/update" % (cfg["prefix"], cfg["beacon"])
+        base = protocol.topic(cfg["prefix"], "beacons", cfg["beacon"], "update")
         self._t_offer, self._t_data = base.encode(), (base + "/data").encode()
         self.topics = (self._t_offer, self._t_data)
         self._t_get, self._t_status = base + "/get", base + "/status"

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from .. import __version__
 from ..core.agents import AgentSettings
 from ..protocol import AUTO, OFFLINE, ONLINE, STATES, Topics
-from ..protocol.telemetry import telemetry_topic
 
 DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 HA_CHOICES: tuple[str, ...] = (AUTO, "available", "dnd", "away")
@@ -150,7 +149,7 @@ class Discovery:
         return _dump(body)
 
     def _firmware(self, beacon: str) -> bytes:
-        telemetry = telemetry_topic(self.topics, beacon)
+        telemetry = self.topics.beacon_telemetry(beacon)
         body = self._beacon(beacon, "Firmware") | {
             "state_topic": telemetry,
             "value_template": "{{ value_json.firmware }}",

@@ -41,7 +41,6 @@ Config (``focuslight.toml``)::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -55,7 +54,8 @@ from serial.tools.list_ports_common import ListPortInfo
 from ..config_section import Section
 from ..logs import Problem
 from ..mqtt.client import last_resort
-from ..protocol import OFFLINE, ONLINE, VERSION, ProtocolError, Status, decode_event
+from ..protocol import ProtocolError, Status
+from ..protocol.serial_lines import bridge_line, read_beacon_line, status_line
 
 log = logging.getLogger(__name__)
 
@@ -223,17 +223,17 @@ class SerialBeacon:
             for line in reader.feed(data):
                 with last_resort(log, f"serial beacon {self.beacon}: handling a line"):
                     self._handle(line)
-        ser.write(_bridge_line(False))
+        ser.write(bridge_line(False))
 
     def _write_pending(self, ser: serial.Serial) -> None:
         with self._lock:
             status, online = self._status, self._bridge_online
         now = time.monotonic()
         if online != self._sent_bridge or now >= self._next_heartbeat:
-            ser.write(_bridge_line(online))
+            ser.write(bridge_line(online))
             self._sent_bridge, self._next_heartbeat = online, now + self.heartbeat_s
         if status is not None and status != self._sent_status:
-            ser.write(status + b"\n")
+            ser.write(status_line(status))
             self._sent_status = status
 
     def _handle(self, line: bytes) -> None:
@@ -243,15 +243,16 @@ class SerialBeacon:
         ProtocolError); :func:`last_resort` around the call is for bugs.
         """
         try:
-            body = json.loads(line) if line.startswith(b"{") else None
-        except (ValueError, RecursionError):
-            body = None
-        if not isinstance(body, dict) or not ({"button", "hello"} & body.keys()):
-            log.debug("serial beacon %s says: %s", self.beacon, _printable(line))
-        elif "hello" in body:
-            self._hello(body)
+            said = read_beacon_line(line)
+        except ProtocolError as err:
+            log.warning("serial beacon %s: ignoring bad event line (%s)", self.beacon, err)
+            return
+        if said.hello is not None:
+            self._hello(said.hello)
+        elif said.button is not None:
+            self._button(said.button)
         else:
-            self._button(line)
+            log.debug("serial beacon %s says: %s", self.beacon, _printable(line))
 
     def _hello(self, body: dict[str, object]) -> None:
         log.info("serial beacon %s: firmware started (hello %s)", self.beacon, body)
@@ -263,15 +264,10 @@ class SerialBeacon:
             self._warned_hello = str(said)
         self._sent_status = self._sent_bridge = None
 
-    def _button(self, line: bytes) -> None:
-        try:
-            event = decode_event(line)
-        except ProtocolError as err:
-            log.warning("serial beacon %s: ignoring bad event line (%s)", self.beacon, err)
-            return
-        log.info("serial beacon %s: button %s", self.beacon, event.button)
+    def _button(self, button: str) -> None:
+        log.info("serial beacon %s: button %s", self.beacon, button)
         if self.on_event is not None:
-            self.on_event(self.agent, event.button, self.beacon)
+            self.on_event(self.agent, button, self.beacon)
 
 
 class _LineReader:
@@ -312,11 +308,6 @@ def _printable(line: bytes) -> str:
     """The line for a log, with control characters escaped (no terminal tricks)."""
     text = line.decode("utf-8", "backslashreplace")
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _bridge_line(online: bool) -> bytes:
-    state = ONLINE if online else OFFLINE
-    return json.dumps({"v": VERSION, "bridge": state}, separators=(",", ":")).encode() + b"\n"
 
 
 def from_config(section: Section, on_event: EventHandler | None = None) -> SerialBeacon:

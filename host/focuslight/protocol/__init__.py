@@ -21,7 +21,6 @@ from .payloads import (
     SetCommand,
     SetReply,
     Status,
-    Topics,
     check_id,
     decode_availability,
     decode_event,
@@ -31,6 +30,7 @@ from .payloads import (
     set_request_id,
     shorten,
 )
+from .topics import Topics
 
 __all__ = [
     "AUTO",

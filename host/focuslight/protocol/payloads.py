@@ -1,4 +1,4 @@
-"""MQTT protocol v1: the state vocabulary, the topics and the JSON payloads.
+"""MQTT protocol v1: the state vocabulary and the JSON payloads (topics: :mod:`.topics`).
 
 Every receiver in focuslight (bridge, CLI, board, firmware) validates what it
 reads with the same rules, so a bad publisher can never put a light into a
@@ -13,9 +13,6 @@ holds them to it.
 
 Example::
 
-    >>> topics = Topics("focuslight")
-    >>> topics.status("alice")
-    'focuslight/agents/alice/status'
     >>> decode_status(b'{"v":1,"state":"engaged","source":"phone","since":1.5}').state
     'engaged'
 """
@@ -234,66 +231,6 @@ def decode_availability(payload: bytes) -> str:
         shown = word[:40].decode("utf-8", "replace")
         raise ProtocolError(f"availability must be 'online' or 'offline', got {shown!r}")
     return word.decode()
-
-
-class Topics:
-    """Builds and parses the v1 topic tree under one *prefix* (default ``focuslight``).
-
-    The prefix lets several sites or test runs share one broker without
-    seeing each other's lights.
-    """
-
-    def __init__(self, prefix: str = "focuslight") -> None:
-        if not prefix or "#" in prefix or "+" in prefix or prefix.endswith("/"):
-            raise ProtocolError(f"topic prefix must be plain text, no wildcards: {prefix!r}")
-        self.prefix = prefix
-
-    def status(self, agent: str) -> str:
-        return f"{self.prefix}/agents/{agent}/status"
-
-    def set(self, agent: str) -> str:
-        return f"{self.prefix}/agents/{agent}/set"
-
-    def reply(self, agent: str) -> str:
-        return f"{self.prefix}/agents/{agent}/reply"
-
-    def beacon_availability(self, beacon: str) -> str:
-        return f"{self.prefix}/beacons/{beacon}/availability"
-
-    def beacon_event(self, beacon: str) -> str:
-        return f"{self.prefix}/beacons/{beacon}/event"
-
-    def bridge_availability(self, bridge: str) -> str:
-        return f"{self.prefix}/bridges/{bridge}/availability"
-
-    def bridge_check(self, bridge: str) -> str:
-        """The bridge's self-check: it publishes here and must hear it back (not retained)."""
-        return f"{self.prefix}/bridges/{bridge}/check"
-
-    def all_status(self) -> str:
-        return f"{self.prefix}/agents/+/status"
-
-    def all_set(self) -> str:
-        return f"{self.prefix}/agents/+/set"
-
-    def all_events(self) -> str:
-        return f"{self.prefix}/beacons/+/event"
-
-    def all_bridges(self) -> str:
-        return f"{self.prefix}/bridges/+/availability"
-
-    def parse(self, topic: str) -> tuple[str, str, str]:
-        """Split *topic* into ``(family, id, leaf)``, e.g. ``("agents", "alice", "set")``.
-
-        Raises :class:`ProtocolError` for topics outside this prefix or with a bad id.
-        """
-        head = self.prefix + "/"
-        parts = topic[len(head):].split("/") if topic.startswith(head) else []
-        if len(parts) != 3 or parts[0] not in ("agents", "beacons", "bridges"):
-            raise ProtocolError(f"not a focuslight v1 topic: {shorten(topic)}")
-        family, ident, leaf = parts
-        check_id(ident, family[:-1])
-        return family, ident, leaf
 
 
 def _dump(body: dict[str, Any]) -> bytes:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import __version__
-from .payloads import ProtocolError, Topics, _check_version, _load, check_id
+from .payloads import ProtocolError, _check_version, _load, check_id
 
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z.+_-]{1,32}")
 """What a firmware version string may look like (``0.2.0``, ``0.2.1rc1``, ``0.2.1+site``)."""
@@ -56,18 +56,6 @@ class Telemetry:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "outdated": self.outdated}
-
-
-def telemetry_topic(topics: Topics, beacon: str) -> str:
-    return f"{topics.prefix}/beacons/{beacon}/telemetry"
-
-
-def all_telemetry(topics: Topics) -> str:
-    return f"{topics.prefix}/beacons/+/telemetry"
-
-
-def all_beacon_availability(topics: Topics) -> str:
-    return f"{topics.prefix}/beacons/+/availability"
 
 
 def decode_telemetry(beacon: str, payload: bytes) -> Telemetry:

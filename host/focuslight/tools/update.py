@@ -49,8 +49,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..mqtt.client import BrokerSettings, last_resort, make_client
-from ..protocol.payloads import ProtocolError, Topics, _load, check_id
-from ..protocol.telemetry import Telemetry, decode_telemetry, telemetry_topic
+from ..protocol import ProtocolError, Topics, check_id
+from ..protocol.payloads import _load
+from ..protocol.telemetry import Telemetry, decode_telemetry
 from .flash import (
     CA_FILE,
     Board,
@@ -220,7 +221,7 @@ class Session:
     def __init__(self, settings: BrokerSettings, topics: Topics, beacon: str) -> None:
         self.beacon, self.settings = beacon, settings
         self.topics = UpdateTopics.of(topics, beacon)
-        self.t_telemetry = telemetry_topic(topics, beacon)
+        self.t_telemetry = topics.beacon_telemetry(beacon)
         self.t_link = topics.beacon_availability(beacon)
         self.report: Telemetry | None = None
         self.link: str | None = None

@@ -40,7 +40,7 @@ from ..protocol import (
     decode_status,
     trust,
 )
-from ..protocol.telemetry import Telemetry, all_beacon_availability, all_telemetry, decode_telemetry
+from ..protocol.telemetry import Telemetry, decode_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,7 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
                 say(f"{datetime.now():%H:%M:%S} broker {settings.url} refused: {reason}")
                 return
             # bridges first: a status is then judged against its bridge from the first line on
-            c.subscribe([(topics.all_bridges(), 1), (topics.all_status(), 1),
-                         (all_telemetry(topics), 1), (all_beacon_availability(topics), 1)])
+            c.subscribe([(topic, 1) for topic in topics.views()])
             say(table.link(True))
 
     def on_disconnect(*_args: object) -> None:

@@ -57,8 +57,6 @@ from ...protocol import (
 )
 from ...protocol.telemetry import (
     Telemetry,
-    all_beacon_availability,
-    all_telemetry,
     decode_telemetry,
 )
 
@@ -287,9 +285,7 @@ class FloorBoard:
                 return
             log.info("board: connected to %s", self.settings.url)
             self._outage.clear()
-            client.subscribe([(self.topics.all_status(), 1), (self.topics.all_bridges(), 1),
-                              (all_telemetry(self.topics), 1),
-                              (all_beacon_availability(self.topics), 1)])
+            client.subscribe([(topic, 1) for topic in self.topics.views()])
             self.floor.link(True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,

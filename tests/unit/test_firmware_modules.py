@@ -1,10 +1,10 @@
 """Firmware modules on the real MicroPython unix port (not CPython).
 
 Each test runs a small script with ``micropython -X heapsize=200k`` and the
-firmware on MICROPYPATH, then checks what it printed: the shared protocol
-vectors through the firmware decoder, the render table against the design
-(through the unix NeoPixel seam), the button's debounce and hold with a fake
-clock, and the boot-time config validation.
+firmware on MICROPYPATH, then checks what it printed: the render table against
+the design (through the unix NeoPixel seam), the button's debounce and hold
+with a fake clock, the boot-time config validation. The shared vectors run
+through the firmware in ``tests/contract/test_firmware_vectors.py``.
 """
 
 from __future__ import annotations
@@ -16,107 +16,9 @@ import subprocess
 import time
 
 import pytest
-from helpers.firmware import ROOT, VECTORS, run_script
+from helpers.firmware import ROOT, run_script
 
-from focuslight.protocol import decode_event
 from focuslight.tools.virtual_beacon import firmware_command, firmware_env, free_udp_port
-
-VECTOR_SCRIPT = f"""
-import json
-from beacon import protocol
-
-def run(name, decode):
-    out = []
-    for case in json.load(open("{VECTORS}/" + name + ".json"))["cases"]:
-        if "payload_hex" in case:
-            payload = bytes.fromhex(case["payload_hex"])
-        else:
-            payload = case["payload"].encode()
-        try:
-            out.append(["ok", decode(payload)])
-        except ValueError as e:
-            out.append(["error", str(e)])
-    return out
-
-ids = [protocol.is_id(c["id"]) for c in json.load(open("{VECTORS}/ids.json"))["cases"]]
-print(json.dumps({{"status": run("status", protocol.decode_status),
-                  "availability": run("availability", protocol.decode_availability),
-                  "ids": ids, "press": protocol.event("press"), "hold": protocol.event("hold"),
-                  "hello": protocol.hello("alice-desk", "alice")}}))
-"""
-
-
-@pytest.fixture(scope="module")
-def decoded(tmp_path_factory) -> dict:
-    return json.loads(run_script(VECTOR_SCRIPT, tmp_path_factory.mktemp("vectors")).stdout)
-
-
-def _cases(name: str) -> list[dict]:
-    return json.loads((VECTORS / f"{name}.json").read_text())["cases"]
-
-
-def test_status_vectors_pass_the_firmware_decoder(decoded) -> None:
-    for case, (verdict, value) in zip(_cases("status"), decoded["status"], strict=True):
-        if case["ok"]:
-            assert verdict == "ok", (case["name"], value)
-            assert value == [case["state"], case["source"], pytest.approx(case["since"]),
-                             case.get("bridge_id")]
-        else:
-            assert verdict == "error", case["name"]
-            assert case["reason"].lower() in value.lower(), (case["name"], value)
-
-
-def test_availability_and_id_vectors_pass_the_firmware_decoder(decoded) -> None:
-    for case, (verdict, value) in zip(_cases("availability"), decoded["availability"],
-                                      strict=True):
-        assert (verdict == "ok") == case["ok"], case
-        if case["ok"]:
-            assert value == case["value"]
-    assert decoded["ids"] == [case["ok"] for case in _cases("ids")]
-
-
-def test_firmware_events_and_hello_are_valid_protocol(decoded) -> None:
-    assert decode_event(decoded["press"].encode()).button == "press"
-    assert decode_event(decoded["hold"].encode()).button == "hold"
-    assert json.loads(decoded["hello"]) == {"v": 1, "hello": "alice-desk", "agent": "alice"}
-
-
-TRUST_SCRIPT = f"""
-import json
-from beacon.view import View
-
-out = []
-for case in json.load(open("{VECTORS}/trust.json"))["cases"]:
-    view, retained = View(), {{}}  # retained: what the broker would send again if asked
-    for event in case["events"]:
-        if event[0] == "link":
-            if event[1]:
-                view.linked = True
-            else:
-                view.lost()
-        elif event[0] == "status":
-            view.set_status(event[1], event[2] if len(event) > 2 else None)
-        else:
-            name, avail = event[1], event[2]
-            if avail is None:
-                retained.pop(name, None)
-            else:
-                retained[name] = avail
-            view.bridge(name, None if avail is None else avail == "online")
-        asked = view.unsure()  # net.py re-subscribes to that bridge's topic: play the broker
-        if asked and asked in retained:
-            view.bridge(asked, retained[asked] == "online")
-    out.append(view.shown())
-print(json.dumps(out))
-"""
-
-
-def test_trust_vectors_through_the_firmware_view(tmp_path) -> None:
-    """tests/contract/vectors/trust.json, also run against host/focuslight/protocol/trust.py."""
-    cases = json.loads((VECTORS / "trust.json").read_text())["cases"]
-    got = json.loads(run_script(TRUST_SCRIPT, tmp_path).stdout)
-    assert {c["name"]: g for c, g in zip(cases, got, strict=True)} == {
-        c["name"]: c["shown"] for c in cases}
 
 
 def test_a_message_handler_that_raises_costs_one_log_line_not_the_link(tmp_path) -> None:
