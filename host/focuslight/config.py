@@ -29,7 +29,7 @@ from .config_section import ConfigError, Section
 from .core.agents import AgentSettings
 from .core.policy import DEFAULT_WRAP_UP_S
 from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
-from .outputs import serial_beacon as serial_link
+from .outputs import serial_beacon
 from .outputs.serial_beacon import SerialBeacon
 from .overrides import default_state_dir
 from .protocol import ID_PATTERN, ProtocolError, Topics
@@ -177,7 +177,7 @@ def _agents(root: Section) -> dict[str, AgentSettings]:
 
 
 def _serial_beacon(section: Section, config: Config) -> SerialBeacon:
-    beacon = serial_link.from_config(section)
+    beacon = serial_beacon.from_config(section)
     if beacon.agent not in config.agents:
         raise section.error("agent", "an agent declared under [agents]", beacon.agent)
     return beacon

@@ -2,7 +2,7 @@
 implementation.
 
 ``host/focuslight/protocol/trust.py`` decides for the board and ``focuslight watch``; the
-firmware's View replays the same file on the unix port (``test_firmware_unit.py``).
+firmware's View replays the same file on the unix port (``test_firmware_vectors.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``focuslight set`` answers and retiring removed agents (focuslight.cli.control, mqtt_link).
+"""``focuslight set`` answers and retiring removed agents (focuslight.cli.control, outputs.mqtt).
 
 Real mosquitto, real ``focuslight`` processes for the commands, a real bridge
 (in this process where a test must speak for a source).

@@ -22,7 +22,7 @@ All port I/O happens on one thread, so :meth:`SerialBeacon.publish` never
 blocks the caller, even when the beacon has stopped reading.
 
 How the bridge uses it (``config.load`` builds the beacons with
-:func:`from_config` and checks their agent; ``service.Service`` wires them):
+:func:`from_config` and checks their agent; ``app.Service`` wires them):
 each beacon is a bridge output (``publish(agent, status)`` → :meth:`show`)
 appended before ``bridge.start()`` so it gets every agent's first status;
 ``on_event`` is ``Hub.button``, whose signature ``(agent, action, beacon)``

@@ -26,7 +26,7 @@ refreshed early every ``probe`` seconds so such a restart is noticed.
 Several dialogs on one extension (call waiting, transfer) merge as
 engaged > hold > ringing; several extensions of one agent merge the same way.
 Caller numbers and names in the XML are never read out of it (see
-:mod:`.sip_dialog`) and never logged.
+:mod:`.dialog`) and never logged.
 
 Config (one ``[[sources]]`` table)::
 
@@ -185,7 +185,7 @@ class BlfClient:
     """The SUBSCRIBE/NOTIFY state machine for all extensions on one PBX.
 
     Runs in the caller's thread (:meth:`run`); talks to the PBX through one
-    :class:`~.sip_transport.Transport` and calls ``report(agent, state)``
+    :class:`~.transport.Transport` and calls ``report(agent, state)``
     whenever an agent's merged state changes.
     """
 
