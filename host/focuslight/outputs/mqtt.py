@@ -75,6 +75,7 @@ from ..protocol import (
     set_request_id,
 )
 from ..state import DiscoveryLedger
+from ..worker import Worker
 from .home_assistant import Discovery
 
 log = logging.getLogger(__name__)
@@ -385,8 +386,7 @@ class Liveness:
         self.check_s, self.deaf_after_s = check_s, deaf_after_s
         self.dead: str | None = None
         """Why the link was given up, once it was."""
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("focuslight-liveness", self._run)
         self._lock = threading.Lock()
         self._session_at: float | None = None
         self._heard_at: float | None = None
@@ -395,15 +395,10 @@ class Liveness:
         self._sent = 0
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="focuslight-liveness",
-                                        daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
     # -- what the link tells it (paho's thread) ----------------------------------
 
@@ -455,7 +450,7 @@ class Liveness:
                 " broker")
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.check_s):
+        while not self._worker.stopping.wait(self.check_s):
             with last_resort(log, "the liveness check"):
                 why = self.problem()
                 if why is not None:

@@ -56,6 +56,7 @@ from ..logs import Problem
 from ..mqtt.client import last_resort
 from ..protocol import ProtocolError, Status
 from ..protocol.serial_lines import bridge_line, read_beacon_line, status_line
+from ..worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ class SerialBeacon:
         self.baudrate, self.heartbeat_s = baudrate, heartbeat_s
         self._ports = ports
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"serial-{self.beacon}", self._run, wake=(self._update,),
+                              join_s=WRITE_TIMEOUT_S + 2)
         self._serial: serial.Serial | None = None
         self._status: bytes | None = None
         self._bridge_online = True
@@ -152,17 +153,11 @@ class SerialBeacon:
         self._update(online=online)
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"serial-{self.beacon}",
-                                        daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
         """Say ``offline`` to the beacon (it shows ``unknown`` at once) and close the port."""
-        self._stopping.set()
-        self._update()  # wake the I/O thread to see it is stopping
-        if self._thread:
-            self._thread.join(timeout=WRITE_TIMEOUT_S + 2)
+        self._worker.stop()  # _update wakes the I/O thread to see it is stopping
 
     # -- the I/O thread ------------------------------------------------------------
 
@@ -176,12 +171,12 @@ class SerialBeacon:
                 self._serial.cancel_read()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self._worker.stopping.is_set():
             ser = self._open()
             if ser is not None:
                 self._serve_until_lost(ser)
             # also after a loss: give the OS time to remove the dead device node
-            self._stopping.wait(RETRY_S)
+            self._worker.stopping.wait(RETRY_S)
 
     def _serve_until_lost(self, ser: serial.Serial) -> None:
         try:
@@ -217,7 +212,7 @@ class SerialBeacon:
 
     def _serve(self, ser: serial.Serial) -> None:
         reader = _LineReader(f"serial beacon {self.beacon} on {ser.port}")
-        while not self._stopping.is_set():
+        while not self._worker.stopping.is_set():
             self._write_pending(ser)
             data = ser.read(ser.in_waiting or 1)
             for line in reader.feed(data):

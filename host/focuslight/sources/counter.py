@@ -56,6 +56,7 @@ from gpiozero import (
 from gpiozero.mixins import EventsMixin
 
 from ..config_section import Section
+from ..worker import Worker
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock, Hysteresis
 
@@ -227,27 +228,20 @@ class CounterSource(Source):
         self._sink: StatusSink | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"counter-{self.name}", self._run, wake=(self._wake.set,))
 
     def start(self, sink: StatusSink) -> None:
         self._sink = sink
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"counter-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._worker.stop()
         self._close()
 
     # -- worker ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping:
+        while not self._worker.stopping.is_set():
             now = self.clock.now()
             if (self._devices is None and not self._open()) or self._went_silent():
                 deadline = now + self.retry_s
@@ -294,7 +288,7 @@ class CounterSource(Source):
         """Wait (real time: gpiozero samples in real time) for every first reading."""
         end = time.monotonic() + SETTLE_S
         for spec, device in devices:
-            while not spec.settled(device) and not self._stopping:
+            while not spec.settled(device) and not self._worker.stopping.is_set():
                 if time.monotonic() > end:
                     raise SensorSilent(spec)
                 time.sleep(0.02)

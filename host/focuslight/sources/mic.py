@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import threading
 from pathlib import Path
 
 from ..config_section import Section
+from ..worker import Worker
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock, Hysteresis
 
@@ -101,19 +101,14 @@ class MicSource(Source):
         self._sink: StatusSink | None = None
         self._reported: str | None = None
         self._failure: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"mic-{self.name}", self._run)
 
     def start(self, sink: StatusSink) -> None:
         self._sink = sink
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"mic-{self.name}", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
     def look(self) -> bool:
         """One look at the world: is a microphone open? Raises :class:`Unseen`."""
@@ -133,7 +128,7 @@ class MicSource(Source):
 
     def _run(self) -> None:
         next_look = self.clock.now()
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             now = self.clock.now()
             if now >= next_look:
                 self._take_a_look(now)
@@ -141,7 +136,7 @@ class MicSource(Source):
             if self._failure is None:
                 self._report(self.hysteresis.state(now))
             due = self.hysteresis.deadline() if self._failure is None else None
-            self.clock.sleep_until(min(next_look, due or next_look), self._stop)
+            self.clock.sleep_until(min(next_look, due or next_look), self._worker.stopping)
 
     def _take_a_look(self, now: float) -> None:
         try:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import heapq
 import logging
 import random
-import threading
 import time
 from collections.abc import Iterable, Iterator
 
 from ..config_section import Section
+from ..worker import Worker
 from .base import Source, StatusSink
 
 log = logging.getLogger(__name__)
@@ -58,19 +58,13 @@ class SimulatedSource(Source):
                  idle_s: float = 40.0, contact_s: float = 60.0) -> None:
         super().__init__(name, agents)
         self.seed, self.speed, self.idle_s, self.contact_s = seed, speed, idle_s, contact_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"source-{self.name}", self._play)
 
     def start(self, sink: StatusSink) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._play, args=(sink,), daemon=True,
-                                        name=f"source-{self.name}")
-        self._thread.start()
+        self._worker.start(sink)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
     def _play(self, sink: StatusSink) -> None:
         """Each agent's next (due time, state) waits on one heap; the earliest is reported."""
@@ -80,9 +74,9 @@ class SimulatedSource(Source):
             day = agent_day(random.Random(f"{self.seed}/{agent}"), self.idle_s, self.contact_s)
             wait, state = next(day)
             heapq.heappush(queue, (start + wait / self.speed, index, state, day))
-        while queue and not self._stop.is_set():
+        while queue and not self._worker.stopping.is_set():
             due, index, state, day = queue[0]
-            if self._stop.wait(max(0.0, due - time.monotonic())):
+            if self._worker.stopping.wait(max(0.0, due - time.monotonic())):
                 return
             sink.report(self.agents[index], self.name, state)
             wait, following = next(day)

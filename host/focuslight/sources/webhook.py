@@ -42,6 +42,7 @@ from typing import Any
 from ..config_section import Section
 from ..http_server import HttpError, HttpServer, Request, Response
 from ..protocol import STATES
+from ..worker import Worker
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock
 
@@ -88,24 +89,17 @@ class WebhookSource(Source):
         self._sink: StatusSink | None = None
         self._heard: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"webhook-{self.name}", self._run, wake=(self._wake.set,))
         self.server: HttpServer | None = None
         """The HTTP server while listening (its :meth:`~HttpServer.stats` for tests)."""
 
     def start(self, sink: StatusSink) -> None:
         self._sink = sink
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"webhook-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._worker.stop()
 
     # -- listening ------------------------------------------------------------------
 
@@ -119,7 +113,7 @@ class WebhookSource(Source):
     def _listen(self) -> HttpServer | None:
         """Bind, retrying every ``retry_s`` while the port is taken; None once stopped."""
         failure: str | None = None
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             try:
                 server = HttpServer((self.bind, self.port), self.respond,
                                     f"webhook {self.name}",
@@ -133,7 +127,7 @@ class WebhookSource(Source):
                     failure = why
                     for agent in self.agents:
                         self._deliver(agent, "unknown")
-                self.clock.sleep_until(self.clock.now() + self.retry_s, self._stop)
+                self.clock.sleep_until(self.clock.now() + self.retry_s, self._worker.stopping)
                 continue
             log.info("webhook %s: listening on http://%s:%d/v1/agents/<agent>/state",
                      self.name, self.bind, server.port)
@@ -142,7 +136,7 @@ class WebhookSource(Source):
 
     def _watch_silence(self) -> None:
         """With ``stale_s``: an agent nobody posted about for that long reads ``unknown``."""
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             now = self.clock.now()
             with self._lock:
                 for agent in [a for a, t in self._heard.items() if now >= t + self.stale_s]:

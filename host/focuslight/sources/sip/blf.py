@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config_section import Section
+from ...worker import Worker
 from ..base import Source, StatusSink, configured_agents
 from .auth import authorization, best_challenge
 from .dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
@@ -692,22 +693,18 @@ class SipSource(Source):
     def __init__(self, name: str, settings: SipSettings) -> None:
         super().__init__(name, dict.fromkeys(settings.extensions.values()))
         self.settings = settings
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"sip-{name}", self._serve)
 
     def start(self, sink: StatusSink) -> None:
         client = BlfClient(self.settings, lambda agent, state: sink.report(agent, self.name,
                                                                            state), self.name)
-        self._stopping.clear()
-        self._thread = threading.Thread(target=client.run, args=(self._stopping,),
-                                        name=f"sip-{self.name}", daemon=True)
-        self._thread.start()
+        self._worker.start(client)
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._worker.stop()
+
+    def _serve(self, client: BlfClient) -> None:
+        client.run(self._worker.stopping)
 
 
 def from_config(section: Section, agents: tuple[str, ...]) -> SipSource:
