@@ -166,7 +166,7 @@ class MqttOutput:
         self.client.loop_stop()
 
     def publish(self, agent: str, status: Status) -> None:
-        """StatusOutput: retained QoS 1; while offline, the next session re-sends it."""
+        """Output: retained QoS 1; while offline, the next session re-sends it."""
         self.outbox.put(self.topics.status(agent), self._payload(status))
 
     def _payload(self, status: Status) -> bytes:
