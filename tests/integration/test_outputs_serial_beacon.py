@@ -31,7 +31,7 @@ AVAILABLE = Status("available", "phone", 1700000060.0)
 
 
 class LogWatch(logging.Handler):
-    """Collects serial_link's log lines so tests can wait for what the host saw."""
+    """Collects the serial beacon output's log lines so tests can wait for what the host saw."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
