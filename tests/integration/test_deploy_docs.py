@@ -453,7 +453,7 @@ def test_no_account_can_take_the_bridges_client_id(site_broker: int, clients,
 
 
 def test_the_counter_bridge_hears_its_own_check(clients) -> None:
-    """Every bridge checks it still hears the broker on bridges/<id>/check (outputs.mqtt.Liveness)."""
+    """Every bridge checks it still hears the broker on bridges/<id>/check (Liveness)."""
     counter = clients("counter-1")
     counter.subscribe("focuslight/bridges/counter-1/check")
     counter.publish("focuslight/bridges/counter-1/check", "1")
