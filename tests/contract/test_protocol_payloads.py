@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from focuslight.protocol import payloads as protocol
+from focuslight import protocol
 
 VECTORS = Path(__file__).parent / "vectors"
 
