@@ -1,4 +1,5 @@
-"""Test doubles for the sources' two seams: the clock and the status sink.
+"""Test doubles for the sources' seams: the clock, the status sink, a source the test
+speaks for.
 
 ``FakeClock`` implements :class:`focuslight.sources.timing.Clock`; time moves
 only when a test calls :meth:`FakeClock.advance`, and :meth:`FakeClock.settle`
@@ -17,6 +18,26 @@ import time
 from pathlib import Path
 
 from focuslight.config import load
+from focuslight.sources.base import Source, StatusSink
+
+
+class HandSource(Source):
+    """A source the test speaks for (:meth:`say`), through the interface real sources use."""
+
+    def __init__(self, name: str = "phone",
+                 agents: list[str] | tuple[str, ...] = ("alice", "bob")) -> None:
+        super().__init__(name, agents)
+        self.sink: StatusSink | None = None
+
+    def start(self, sink: StatusSink) -> None:
+        self.sink = sink
+
+    def stop(self) -> None:
+        self.sink = None
+
+    def say(self, agent: str, state: str) -> None:
+        assert self.sink is not None
+        self.sink.report(agent, self.name, state)
 
 
 class FakeClock:

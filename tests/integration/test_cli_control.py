@@ -20,6 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from helpers.sources import HandSource
 
 from focuslight.app import Service
 from focuslight.config import load
@@ -27,7 +28,6 @@ from focuslight.core.agents import AgentSettings
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.home_assistant import Discovery
 from focuslight.protocol import Topics
-from focuslight.sources.base import Source, StatusSink
 from focuslight.state import DiscoveryLedger
 from focuslight.tools.embedded_broker import free_port
 from focuslight.views.floor_board.server import FloorBoard
@@ -35,24 +35,6 @@ from focuslight.views.floor_board.server import FloorBoard
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "ctl"
 TOPICS = Topics(PREFIX)
-
-
-class Phone(Source):
-    """A source the test speaks for, through the interface real sources use."""
-
-    def __init__(self, agents: list[str]) -> None:
-        super().__init__("phone", agents)
-        self.sink: StatusSink | None = None
-
-    def start(self, sink: StatusSink) -> None:
-        self.sink = sink
-
-    def stop(self) -> None:
-        self.sink = None
-
-    def say(self, agent: str, state: str) -> None:
-        assert self.sink is not None
-        self.sink.report(agent, self.name, state)
 
 
 class Client:
@@ -135,11 +117,11 @@ def bridges(tmp_path: Path, mosquitto) -> Iterator:
     """Start in-process bridges with a Phone source: ``start(id, agents)``."""
     running: list[Service] = []
 
-    def start(bridge: str, agents: list[str], discovery: bool = True) -> tuple[Service, Phone]:
+    def start(bridge: str, agents: list[str], discovery: bool = True) -> tuple[Service, HandSource]:
         config = load(write_config(tmp_path, mosquitto.url, bridge, agents, f"{bridge}.toml"))
         if not discovery:
             config.home_assistant_prefix = None
-        phone = Phone(agents)
+        phone = HandSource("phone", agents)
         config.sources = [phone]
         service = Service(config)
         service.start()

@@ -18,37 +18,19 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from helpers.sources import HandSource
 
 from focuslight import __version__
 from focuslight.app import Service
 from focuslight.config import load
-from focuslight.sources.base import Source, StatusSink
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 TELEMETRY = {"v": 1, "agent": "alice", "firmware": "0.2.0", "ip": "192.168.1.23", "rssi": -61,
              "uptime": 1234, "heap_free": 81234, "reset_cause": "power_on"}
 
 
-class Phone(Source):
-    """The agents' phone, spoken for by the test through the real Source interface."""
-
-    def __init__(self) -> None:
-        super().__init__("phone", ["alice", "bob"])
-        self.sink: StatusSink | None = None
-
-    def start(self, sink: StatusSink) -> None:
-        self.sink = sink
-
-    def stop(self) -> None:
-        self.sink = None
-
-    def say(self, agent: str, state: str) -> None:
-        assert self.sink is not None
-        self.sink.report(agent, self.name, state)
-
-
 @pytest.fixture
-def bridge(mosquitto, tmp_path: Path) -> Iterator[Phone]:
+def bridge(mosquitto, tmp_path: Path) -> Iterator[HandSource]:
     path = tmp_path / "focuslight.toml"
     path.write_text(f"""
 [bridge]
@@ -63,7 +45,7 @@ beacons = ["alice-desk"]
 [agents.bob]
 """)
     config = load(path)
-    phone = Phone()
+    phone = HandSource()
     config.sources = [phone]
     service = Service(config)
     service.start()

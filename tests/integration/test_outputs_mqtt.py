@@ -11,30 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.sources import HandSource
 
 from focuslight.app import Service
 from focuslight.config import load
-from focuslight.sources.base import Source, StatusSink
 
 PREFIX = "t"
-
-
-class HandSource(Source):
-    """A source the test speaks for, through the same interface the real ones use."""
-
-    def __init__(self, name: str, agents: list[str]) -> None:
-        super().__init__(name, agents)
-        self.sink: StatusSink | None = None
-
-    def start(self, sink: StatusSink) -> None:
-        self.sink = sink
-
-    def stop(self) -> None:
-        self.sink = None
-
-    def say(self, agent: str, state: str) -> None:
-        assert self.sink is not None
-        self.sink.report(agent, self.name, state)
 
 
 def write_config(tmp_path: Path, url: str, wrap_up: float = 30, sources: str = "") -> Path:
