@@ -138,3 +138,60 @@ def test_watch_never_lists_a_beacon_as_a_bridge(broker, peer_factory) -> None:
     assert done.returncode == 0, done.stderr
     bridges = [line for line in done.stdout.splitlines() if line.startswith("bridges:")]
     assert bridges == ["bridges: demo online"], done.stdout
+
+
+def test_overlapping_subscriptions_get_each_retained_message_once_per_matching_filter(
+        broker, peer_factory) -> None:
+    """The issue's repro, with mosquitto as the reference: a client holding ``o/#`` and
+    ``o/+/x`` gets a retained ``o/a/x`` once per SUBSCRIBE whose filter matches it (MQTT-3.8.4-3:
+    mosquitto 2.0.11 sends it twice, once per filter), ``o/b/y`` once, and never ``p/a/x``,
+    which only another client's filter matches; a later client connecting replays nothing."""
+    other = peer_factory(broker)
+    other.subscribe("p/#")  # another client's filter: amqtt 0.12 replayed it to everyone
+    writer = peer_factory(broker)
+    for topic in ("o/a/x", "o/b/y", "p/a/x"):
+        writer.publish(topic, topic, retain=True)
+    other.wait_for("p/a/x")
+    reader = peer_factory(broker)
+    reader.subscribe("o/#")
+    seen = _until_marker(reader, writer, "o/end/1")
+    reader.subscribe("o/+/x")
+    seen += _until_marker(reader, writer, "o/end/x")  # matches both filters: live copies vary
+    peer_factory(broker)  # a later connect must not replay anything to anyone
+    seen += _until_marker(reader, writer, "o/end/2")
+    retained = sorted(topic for topic, was_retained in seen if was_retained)
+    assert retained == ["o/a/x", "o/a/x", "o/b/y"]
+    assert all(topic.startswith("o/") for topic, _ in seen)
+
+
+def _until_marker(reader, writer, marker: str) -> list[tuple[str, bool]]:
+    """Every (topic, retained) *reader* got before the live *marker*: what a filter's SUBSCRIBE
+    replays and what a connect may wrongly replay are all in by then (amqtt sends the replay
+    after the SUBACK, before it handles the marker's PUBLISH from another client)."""
+    writer.publish(marker, b"end")
+    seen = []
+    while (msg := reader.messages.get(timeout=10)).topic != marker:
+        seen.append((msg.topic, bool(msg.retain)))
+    return seen
+
+
+def test_the_embedded_broker_refuses_an_amqtt_without_the_hooked_method() -> None:
+    """A future amqtt that renames the private method the fix overrides would bring the
+    double replay back silently: the broker refuses to start, in one line, instead."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from amqtt.broker import Broker\n"
+         "del Broker._publish_retained_messages_for_subscription\n"
+         "from focuslight.tools.embedded_broker import main; sys.exit(main(['--port', '0']))"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "has no Broker._publish_retained_messages_for_subscription" in lines[0]
+    assert "pip install 'amqtt>=0.12.1,<0.13'" in lines[0]
+
+
+def test_the_demo_extra_pins_amqtt_to_the_verified_release() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"]["demo"] == ["amqtt>=0.12.1,<0.13"]

@@ -6,14 +6,18 @@ when one is installed. Only without it does it fall back to amqtt (pure
 Python, MQTT 3.1.1), which is the ``demo`` extra (``pip install -e
 '.[demo]'``): production installs do not pull its dependency tree.
 
-amqtt 0.12 has one bug that made the demo lie, patched here by
-:class:`_Broker`: on every connect it replayed the retained messages matching
-*every* client's subscriptions to the new client. A client got each retained
-message twice (once at connect, once for its own SUBSCRIBE) and got retained
-messages it never subscribed to (``watch`` saw a beacon's availability and
-listed the beacon as a bridge). Checked with paho-mqtt 2.x: retained
-messages, QoS 1 and Last Will delivery all work (``tests/integration/test_outputs_mqtt.py``
-and ``tests/integration/test_tools_embedded_broker.py`` run against it).
+amqtt 0.12 has one bug that made the demo lie, patched here by :class:`_Broker` (a
+private method, so the ``demo`` extra pins amqtt to 0.12.x and the broker refuses to
+start when the method is gone): on every connect it replayed the retained messages
+matching *every* client's subscriptions to the new client. A client got each retained
+message twice (once at connect, once for its own SUBSCRIBE) and got retained messages it
+never subscribed to (``watch`` saw a beacon's availability and listed the beacon as a
+bridge). Now, like mosquitto 2.0.11, a client gets a retained message once per SUBSCRIBE
+whose filter matches it; a *live* message matching two of its filters comes twice from
+amqtt, once from mosquitto (MQTT 3.1.1 §3.3.5 allows both). Checked with paho-mqtt 2.x:
+retained messages, QoS 1 and Last Will delivery all work
+(``tests/integration/test_outputs_mqtt.py`` and
+``tests/integration/test_tools_embedded_broker.py`` run against it).
 
 Either broker runs in its own session (process group), so a Ctrl-C on the
 demo's terminal reaches only the demo, which stops its clients first and the
@@ -62,9 +66,28 @@ def broker_config(host: str, port: int) -> dict:
     }
 
 
+HOOK = "_publish_retained_messages_for_subscription"
+"""The private amqtt method :class:`_Broker` overrides; pyproject pins amqtt to the
+releases it was verified on (0.12.x), and :func:`main` refuses to start without it."""
+
+
+class AmqttMismatch(RuntimeError):
+    """The installed amqtt lacks the method the retained-replay fix hooks."""
+
+
 def _broker_class() -> type:
-    """amqtt's Broker with its retained-message replay fixed (see the module docstring)."""
+    """amqtt's Broker with its retained-message replay fixed (see the module docstring).
+
+    The fix overrides a private method: should a future amqtt rename it, the override
+    would silently do nothing and the demo would lie again, so this refuses instead."""
     from amqtt.broker import Broker
+
+    if not callable(getattr(Broker, HOOK, None)):
+        from importlib.metadata import version
+
+        raise AmqttMismatch(
+            f"amqtt {version('amqtt')} has no Broker.{HOOK}, which focuslight's retained-message"
+            " fix needs: pip install 'amqtt>=0.12.1,<0.13' (or install mosquitto)")
 
     class _Broker(Broker):
         async def _publish_retained_messages_for_subscription(
@@ -226,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(serve(args.host, args.port))
+    except AmqttMismatch as err:
+        print(f"embedded broker: {err}", file=sys.stderr)
+        return 2
     except AmqttError as err:
         print(f"embedded broker: cannot listen on {args.host}:{args.port}: {err.__cause__ or err}",
               file=sys.stderr)
