@@ -29,7 +29,7 @@ def bridge(tmp_path: Path):
     """Start `focuslight bridge -c` with one SIP source; killed at the end of the test."""
     procs: list[subprocess.Popen] = []
 
-    def start(broker_url: str, pbx_port: int) -> tuple[subprocess.Popen, Path]:
+    def start(broker_url: str, pbx_port: int, *options: str) -> tuple[subprocess.Popen, Path]:
         config = tmp_path / "focuslight.toml"
         config.write_text(f"""
 [bridge]
@@ -52,7 +52,7 @@ timeout = 3
         log = tmp_path / "bridge.log"
         with log.open("wb") as err:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "focuslight", "bridge", "-c", str(config)],
+                [sys.executable, "-m", "focuslight", "bridge", *options, "-c", str(config)],
                 stdout=subprocess.DEVNULL, stderr=err))
         return procs[-1], log
 
@@ -62,15 +62,17 @@ timeout = 3
         proc.wait()
 
 
+@pytest.mark.parametrize("options", [(), ("--verbose",)], ids=["info", "debug"])
 def test_phone_states_reach_mqtt_without_caller_data(mosquitto, peer_factory, bridge,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, options: tuple) -> None:
+    """No caller number or name on any topic, in any payload, or in the bridge's log."""
     everything = peer_factory(mosquitto)  # never waited on: keeps every message
     everything.subscribe(f"{PREFIX}/#")
     watcher = peer_factory(mosquitto)
     watcher.subscribe(STATUS)
     pbx = Sipp("e2e_call", free_port(), tmp_path, transport="tcp").start()
     try:
-        proc, log = bridge(mosquitto.url, pbx.port)
+        proc, log = bridge(mosquitto.url, pbx.port, *options)
         for state in ("ringing", "engaged", "wrap_up"):
             assert watcher.wait_for_state(STATUS, state, timeout=15)["source"] == "phone"
         assert pbx.finish() == 0, pbx.log()
@@ -81,6 +83,14 @@ def test_phone_states_reach_mqtt_without_caller_data(mosquitto, peer_factory, br
     assert proc.poll() is None, log.read_text()  # PBX gone is no reason to crash
     outage = [line for line in log.read_text().splitlines() if "unreachable" in line]
     assert len(outage) == 1, log.read_text()
+
+    logged = log.read_text(errors="replace")
+    assert "sip source" in logged  # the log was captured: the outage line above is in it
+    digits = CALLER_NUMBER.lstrip("+")
+    for i in range(len(digits) - 6):  # any 7 digits of the number, as the log would write them
+        assert digits[i:i + 7] not in logged, f"caller digits in the log ({digits[i:i + 7]})"
+    for word in CALLER_NAME.split():
+        assert word not in logged, f"caller name in the log ({word})"
 
     published = list(everything.messages.queue)
     assert any(m.topic == STATUS for m in published)
