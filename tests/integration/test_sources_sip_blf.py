@@ -255,16 +255,41 @@ class StreamPbx:
                   "Content-Length: 0"]
         self.conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
 
-    def notify(self, subscribe: str, cseq: int, body: bytes) -> None:
+    def notify(self, subscribe: str, cseq: int, body: bytes,
+               state: str = "active;expires=600") -> None:
         contact = re.search(r"<([^>]*)>", self.header(subscribe, "Contact")).group(1)
         head = [f"NOTIFY {contact} SIP/2.0",
                 f"Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKn{cseq}",
                 f"From: {self.header(subscribe, 'To').split(';tag=')[0]};tag=pbx",
                 f"To: {self.header(subscribe, 'From')}",
                 f"Call-ID: {self.header(subscribe, 'Call-ID')}", f"CSeq: {cseq} NOTIFY",
-                "Event: dialog", "Subscription-State: active;expires=600",
+                "Event: dialog", f"Subscription-State: {state}",
                 "Content-Type: application/dialog-info+xml", f"Content-Length: {len(body)}"]
         self.conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+
+def test_terminated_with_retry_after_waits_that_long_showing_unknown(watch) -> None:
+    """RFC 6665 4.1.3: "timeout" alone means subscribe again at once; with retry-after=2 the
+    source waits 2 s, and no live subscription carries a state meanwhile: unknown."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sink = watch(server.getsockname()[1], transport="tcp")
+        server.settimeout(5)
+        conn, _ = server.accept()
+        with conn:
+            pbx = StreamPbx(conn)
+            subscribe = pbx.expect("SUBSCRIBE")
+            pbx.answer(subscribe, 200)
+            pbx.notify(subscribe, 1, _full(0, "confirmed"))
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged"])
+            ended = time.monotonic()  # before the NOTIFY leaves: the source can't see it sooner
+            pbx.notify(subscribe, 2, b"", state="terminated;reason=timeout;retry-after=2")
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged", "unknown"])
+            pbx.expect("SUBSCRIBE")
+            waited = time.monotonic() - ended
+            assert sink.states("alice") == ["engaged", "unknown"]  # unknown all along
+    assert 1.95 <= waited < 8, waited  # the upper bound only guards a hang on a busy machine
 
 
 @pytest.mark.parametrize("state", ["terminated;reason=timeout", "terminated;reason=deactivated",
