@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from helpers.sipp import CALLER_NUMBER, Sipp
 from helpers.sources import RecordingSink
 
 from focuslight.sources.sip import SipSettings, SipSource
+from focuslight.sources.sip.blf import BlfClient
+from focuslight.sources.sip.message import SipMessage
 from focuslight.tools.embedded_broker import free_port
 
 
@@ -290,6 +293,59 @@ def test_terminated_with_retry_after_waits_that_long_showing_unknown(watch) -> N
             waited = time.monotonic() - ended
             assert sink.states("alice") == ["engaged", "unknown"]  # unknown all along
     assert 1.95 <= waited < 8, waited  # the upper bound only guards a hang on a busy machine
+
+
+class BuggyClient(BlfClient):
+    """A :class:`BlfClient` with a bug its body reader trips over on one dialog id.
+
+    The subclass is the seam: what is under test is :meth:`BlfClient.run`'s
+    last resort, which every real bug would reach the same way. The exception's
+    message quotes the caller, as a real one might; the log must not.
+    """
+
+    def _apply_body(self, sub, message: SipMessage, now: float) -> None:
+        if b'id="trip"' in message.body:
+            raise ValueError(f"a bug while reading the call from {CALLER_NUMBER}")
+        super()._apply_body(sub, message, now)
+
+
+def test_a_bug_in_a_handler_turns_lamps_unknown_logs_once_and_keeps_serving(caplog) -> None:
+    sink = RecordingSink()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = BuggyClient(SipSettings(server="127.0.0.1", port=server.getsockname()[1],
+                                         transport="tcp", extensions={"201": "alice"},
+                                         timeout=3.0),
+                             lambda agent, state: sink.report(agent, "phone", state), "phone")
+        stopping = threading.Event()
+        thread = threading.Thread(target=client.run, args=(stopping,), daemon=True)
+        thread.start()
+        try:
+            server.settimeout(5)
+            for version, conn_no in ((0, 1), (2, 2)):
+                conn, _ = server.accept()  # the second: the source connects again by itself
+                with conn:
+                    pbx = StreamPbx(conn)
+                    subscribe = pbx.expect("SUBSCRIBE")
+                    pbx.answer(subscribe, 200)
+                    pbx.notify(subscribe, 1, _full(version, "confirmed"))
+                    assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+                    if conn_no == 1:
+                        sink.wait_for_sequence("alice", ["engaged"])
+                        pbx.notify(subscribe, 2, _full(1, "confirmed").replace(
+                            b'id="d1"', b'id="trip"'))
+                        assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+                        sink.wait_for_sequence("alice", ["engaged", "unknown"])
+                    else:
+                        sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
+        finally:
+            stopping.set()
+            thread.join(10)
+    assert not thread.is_alive()
+    lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
+    bug = [line for line in lines if "internal error" in line]
+    assert len(bug) == 1, lines
+    assert "ValueError" in bug[0] and "please report it" in bug[0], bug
+    assert not any(CALLER_NUMBER[1:] in line for line in lines), lines
 
 
 @pytest.mark.parametrize("state", ["terminated;reason=timeout", "terminated;reason=deactivated",
