@@ -45,8 +45,6 @@ class SerialLink:
     def _byte(self, c):
         if c == 10:  # "\n"
             self._end_line()
-        elif c == 13:
-            return
         elif self._len < _LINE_MAX:
             self._line[self._len] = c
             self._len += 1
@@ -54,7 +52,12 @@ class SerialLink:
             self._too_long += 1
 
     def _end_line(self):
+        # Only a final "\r" is part of the line ending ("\r\n"): one anywhere else stays
+        # and the line is judged as the host would (a raw CR inside a string is no JSON;
+        # dropping it made {"state":"avail\rable"} show green).
         n, dropped = self._len, self._too_long
+        if n and not dropped and self._line[n - 1] == 13:
+            n -= 1
         self._len = self._too_long = 0
         if dropped:
             log("serial: ignored a %d-byte line (limit %d)" % (n + dropped, _LINE_MAX))

@@ -1,4 +1,4 @@
-"""Seeded fuzzing of the firmware's status reader, on the real MicroPython unix port.
+"""Seeded fuzzing of the firmware's readers, on the real MicroPython unix port.
 
 12,000 payloads from ``tests/helpers/status_fuzz.py`` (almost-valid ``available``
 statuses broken in every way a lenient parser forgives) go through the
@@ -8,6 +8,12 @@ ValueError, and no payload the host rejects may come out as a state. Then a
 few hundred of the rejected ones go through a real mosquitto to the running
 virtual beacon, which must show nothing for any of them (no ``available``
 look, no crash) and still show the next valid status.
+
+The other readers get 10,000 each, one micropython process per reader: bridge
+availability and the USB serial link's lines (fed byte by byte through
+``SerialLink``) against the host's decoders, and the retained update offer
+(``update.offer_of``) against the documented rule on the host's strict JSON
+(the host writes offers, it has no reader for them).
 """
 
 from __future__ import annotations
@@ -18,15 +24,51 @@ from pathlib import Path
 
 import pytest
 from helpers.firmware import PREFIX, STATUS, beacon_factory, run_script, status
-from helpers.status_fuzz import availability_payloads, host_availability, host_decision, payloads
+from helpers.status_fuzz import (
+    availability_payloads,
+    host_availability,
+    host_decision,
+    host_serial_line,
+    offers,
+    payloads,
+    reference_offer,
+    serial_lines,
+)
 
 SEED = 20261201
 COUNT = 12_000
+EACH = 10_000
 OVER_BROKER = 300
 
 READER = """
 import sys
 from beacon import protocol
+if KIND == "offer":
+    from beacon import update
+if KIND == "serial":
+    from beacon.serial import SerialLink
+
+    class View:  # what SerialLink hands a decision to (beacon.view.View's face)
+        status = linked = None
+        def bridge(self, name, online):
+            self.got = "ok bridge %s" % online
+
+    view = View()
+    changed = []
+    link = SerialLink({"beacon": "b", "agent": "a"}, view, lambda: changed.append(1))
+
+    def serial_line(line):
+        \"\"\"Byte by byte through the reader, as the host writes it, ending in \\n.\"\"\"
+        view.got, view.status, changed[:] = None, None, []
+        for c in line:
+            link._byte(c)
+        link._byte(10)
+        if not changed:
+            print("rejected")
+        elif view.got:
+            print(view.got)
+        else:
+            print("ok status", view.status)
 
 f = open("payloads.bin", "rb")
 while True:
@@ -35,6 +77,12 @@ while True:
         break
     payload = f.read(head[0] | head[1] << 8)
     try:
+        if KIND == "serial":
+            serial_line(payload)
+            continue
+        if KIND == "offer":
+            print("ok %s %s %d %s %d" % update.offer_of(payload))
+            continue
         if KIND == "status":
             state, source, since, bridge = protocol.decode_status(payload)
             print("ok", state, source, repr(since), bridge)
@@ -51,8 +99,9 @@ def firmware_decisions(cases: list[bytes], tmp_path: Path, kind: str = "status")
     with open(tmp_path / "payloads.bin", "wb") as out:
         for payload in cases:
             out.write(struct.pack("<H", len(payload)) + payload)
-    lines = run_script(f"KIND = {kind!r}\n" + READER, tmp_path,
-                       timeout=120).stdout.splitlines()
+    lines = [line for line in run_script(f"KIND = {kind!r}\n" + READER, tmp_path,
+                                         timeout=120).stdout.splitlines()
+             if not line.startswith("beacon: ")]  # the reader's own log lines
     assert len(lines) == len(cases), lines[-5:]
     return lines
 
@@ -89,16 +138,44 @@ def test_12000_fuzzed_payloads_decide_as_the_host_does(tmp_path: Path) -> None:
     assert 0 < available < len(cases)  # the comparison saw both answers
 
 
-def test_3000_fuzzed_availability_payloads_decide_as_the_host_does(tmp_path: Path) -> None:
+def test_10000_fuzzed_availability_payloads_decide_as_the_host_does(tmp_path: Path) -> None:
     """A bridge's ``offline`` the beacon does not understand would leave it trusting the
     bridge: both sides must read every availability payload alike."""
-    cases = availability_payloads(SEED, 3000)
+    cases = availability_payloads(SEED, EACH)
     lines = firmware_decisions(cases, tmp_path, "availability")
     host = [host_availability(p) for p in cases]
     disagree = [(p, line, h) for p, line, h in zip(cases, lines, host, strict=True)
                 if line != ("rejected" if h is None else f"ok {h}")]
     assert disagree == []
     assert 0 < sum(h is not None for h in host) < len(cases)
+
+
+def test_10000_fuzzed_serial_lines_decide_as_the_host_does(tmp_path: Path) -> None:
+    """The USB link's reader (beacon.serial.SerialLink, fed byte by byte): every line the
+    host's rules reject changes nothing, every other one gives the host's reading."""
+    cases = serial_lines(SEED, EACH)
+    lines = firmware_decisions(cases, tmp_path, "serial")
+    host = [host_serial_line(line) for line in cases]
+    expected = ["rejected" if h is None else f"ok {h[0]} {h[1]}" for h in host]
+    disagree = [(p, line, e) for p, line, e in zip(cases, lines, expected, strict=True)
+                if line != e]
+    assert disagree[:5] == []
+    accepted = [e for e in expected if e != "rejected"]
+    assert "ok status available" in accepted and "ok bridge True" in accepted
+    assert "ok bridge False" in accepted and len(accepted) < len(cases) / 2
+
+
+def test_10000_fuzzed_update_offers_decide_as_the_rules_say(tmp_path: Path) -> None:
+    """The retained offer (beacon.update.offer_of) starts a download and a trial: one taken
+    that the rules refuse would put a beacon through an update nobody offered."""
+    cases = offers(SEED, EACH)
+    lines = firmware_decisions(cases, tmp_path, "offer")
+    reference = [reference_offer(p) for p in cases]
+    expected = ["rejected" if ref is None else "ok " + " ".join(map(str, ref)) for ref in reference]
+    disagree = [(p, line, e) for p, line, e in zip(cases, lines, expected, strict=True)
+                if line != e]
+    assert disagree[:5] == []
+    assert 0 < sum(ref is not None for ref in reference) < len(cases) / 2
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def dump(r: random.Random, body: object) -> str:
 
 
 def _byte_edit(r: random.Random, text: str) -> bytes:
-    data = bytearray(text.encode())
+    data = bytearray(text.encode("utf-8", "surrogatepass"))
     for _ in range(r.randint(1, 3)):
         at = r.randrange(len(data) + 1)
         op = r.random()
@@ -95,7 +95,7 @@ def _lenient_edit(r: random.Random, text: str) -> bytes:
         if spots:
             at = r.choice(spots)
             text = text[:at] + new + text[at + len(old):]
-    return text.encode()
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _field_edit(r: random.Random, body: dict) -> bytes:
@@ -178,3 +178,126 @@ def host_availability(payload: bytes) -> str | None:
         return decode_availability(payload)
     except ProtocolError:
         return None
+
+
+def _mutate(r: random.Random, body: dict, fields: list[str], odd: list) -> bytes:
+    """One payload from a valid *body*: byte, lenient or field edits, raw bytes, or valid."""
+    pick = r.random()
+    if pick < 0.25:
+        return _byte_edit(r, dump(r, body))
+    if pick < 0.5:
+        return _lenient_edit(r, dump(r, body))
+    if pick < 0.8:
+        key = r.choice(fields)
+        if r.random() < 0.15:
+            body.pop(key, None)
+        else:
+            body[key] = r.choice(odd)
+        try:
+            return dump(r, body).encode()
+        except (ValueError, UnicodeEncodeError):
+            return json.dumps(body).encode("utf-8", "surrogatepass")
+    if pick < 0.95:
+        return dump(r, body).encode("utf-8", "surrogatepass")
+    return _raw(r)
+
+
+def serial_lines(seed: int, count: int) -> list[bytes]:
+    """Lines a host could write to a USB beacon (without the ``\\n``): statuses as on MQTT
+    and ``{"v":1,"bridge":...}`` heartbeats, broken as :func:`payloads` breaks statuses,
+    with stray ``\\r`` bytes (the firmware takes a ``\\r\\n`` ending) and oversized lines."""
+    r = random.Random(seed)
+    statuses = iter(payloads(seed + 1, count))
+    out: list[bytes] = []
+    while len(out) < count:
+        pick = r.random()
+        if pick < 0.5:
+            line = next(statuses)
+        else:
+            body = {"v": 1, "bridge": r.choice(["online", "offline"])}
+            if r.random() < 0.3:
+                body["extra"] = tree(r, 2)
+            if r.random() < 0.2:
+                body["state"] = "available"
+            line = _mutate(r, body, ["v", "bridge"], [*ODD_VALUES, "ONLINE", "online ", "on"])
+        if r.random() < 0.1:  # a \r anywhere: only a final one is the line ending
+            at = r.randrange(len(line) + 1)
+            line = line[:at] + b"\r" + line[at:]
+        out.append(line.replace(b"\n", b""))
+    return out
+
+
+def host_serial_line(line: bytes) -> tuple[str, object] | None:
+    """``("bridge", online)`` or ``("status", state)`` as the host's rules read *line*
+    (``protocol/serial_lines.py``: the status payload exactly as on MQTT, or the bridge
+    heartbeat; a final ``\\r`` is part of the line ending), else None."""
+    from focuslight.protocol.payloads import _check_version, _load
+
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    try:
+        body = _load(line)
+        if "bridge" in body:
+            _check_version(body, required=True)
+            if body["bridge"] not in ("online", "offline"):
+                return None
+            return "bridge", body["bridge"] == "online"
+    except ProtocolError:
+        return None
+    decision = host_decision(line)
+    return None if decision is None else ("status", decision[0])
+
+
+def offers(seed: int, count: int) -> list[bytes]:
+    """Retained update offers (``{"v":1,"id":...,"version":...,"manifest":{...},"trial_s":n}``,
+    as ``focuslight update`` publishes them), broken in every field and as JSON."""
+    r = random.Random(seed)
+    odd = [*ODD_VALUES, "0.3.0", "0.3.0+dev", "a" * 32, "a" * 33, "k3j2", "k3 j2", "../x",
+           9, 10, 3600, 3601, 4096, 4097, 90.0, "90", "f" * 64, "F" * 64, "f" * 63,
+           {"size": 10, "sha256": "0" * 64}, {"size": 0, "sha256": "0" * 64}]
+    out: list[bytes] = []
+    while len(out) < count:
+        body: dict = {"v": 1, "id": r.choice(["k3j2", "0a1b2c3d", "x" * 32]),
+                      "version": r.choice(["0.3.0", "1.0.0-rc1", "0.2.1+site_a"]),
+                      "manifest": {"size": r.choice([1, 812, 4096, r.randint(1, 4096)]),
+                                   "sha256": "".join(r.choice("0123456789abcdef")
+                                                     for _ in range(64))}}
+        if r.random() < 0.7:
+            body["trial_s"] = r.choice([10, 90, 3600, r.randint(10, 3600)])
+        if r.random() < 0.3:
+            manifest = body["manifest"]
+            manifest[r.choice(["size", "sha256"])] = r.choice(odd)
+            text = dump(r, body)
+            out.append(text.encode("utf-8", "surrogatepass") if r.random() < 0.8
+                       else _byte_edit(r, text))
+            continue
+        out.append(_mutate(r, body, ["v", "id", "version", "manifest", "trial_s"], odd))
+    return out
+
+
+def _word(value: object, extra: str = "") -> bool:
+    return (isinstance(value, str) and 0 < len(value) <= 32
+            and all(c.isascii() and (c.isalnum() or c in extra) for c in value))
+
+
+def reference_offer(payload: bytes) -> tuple | None:
+    """``(id, version, manifest size, sha256, trial_s)`` for an offer the rules accept, else
+    None: the host has no offer reader (it only writes offers), so this is the documented
+    rule (docs/firmware.md, "Updating beacons over the network") on the host's strict JSON."""
+    from focuslight.protocol.payloads import _check_version, _load
+
+    try:
+        body = _load(payload)
+        _check_version(body, required=True)
+    except ProtocolError:
+        return None
+    ident, version, manifest = body.get("id"), body.get("version"), body.get("manifest")
+    trial = body.get("trial_s", 90)
+    if not (_word(ident) and _word(version, ".+_-") and isinstance(manifest, dict)):
+        return None
+    size, sha = manifest.get("size"), manifest.get("sha256")
+    if (type(size) is not int or not 0 < size <= 4096 or not isinstance(sha, str)
+            or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)
+            or type(trial) is not int or not 10 <= trial <= 3600):
+        return None
+    return ident, version, size, sha, trial
