@@ -138,14 +138,16 @@ def test_the_board_reader_survives_any_status(guarded) -> None:
         if rng.random() < 0.1:  # an availability, sometimes for alice's bridge
             who = rng.choice(["main", "other", ident(rng)])
             text = rng.choice([b"online", b"offline", b"", b" offline\n", payload[:20]])
-            board._on_message(None, None, message(f"{PREFIX}/bridges/{who}/availability", text))
+            board.follower._on_message(None, None,
+                                       message(f"{PREFIX}/bridges/{who}/availability", text))
             word = text.decode("utf-8", "replace").strip()
             if ID.fullmatch(who) and not text:
                 bridges.pop(who, None)  # a cleared retained availability forgets the bridge
             elif ID.fullmatch(who) and word in ("online", "offline"):
                 bridges[who] = word
         who = "alice" if rng.random() < 0.7 else ident(rng)
-        board._on_message(None, None, message(topic_for(who, "agents", "status", n), payload))
+        board.follower._on_message(None, None,
+                                   message(topic_for(who, "agents", "status", n), payload))
         if who == "alice" and n % 97:
             status = expect_status(payload)
             if not payload:
@@ -196,7 +198,7 @@ def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
     import random
     board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
     board.floor.link(True)
-    board._on_message(None, None, message(f"{PREFIX}/agents/alice/status",
+    board.follower._on_message(None, None, message(f"{PREFIX}/agents/alice/status",
                                           b'{"v":1,"state":"engaged","source":"phone","since":1}'))
     table, topics = LiveTable(), Topics(PREFIX)
     table.link(True)
@@ -204,7 +206,7 @@ def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
     for n, payload in enumerate(payloads("telemetry", PER_READER, SEED + 5)):
         leaf = "telemetry" if rng.random() < 0.8 else "availability"
         msg = message(topic_for(ident(rng), "beacons", leaf, n), payload)
-        board._on_message(None, None, msg)
+        board.follower._on_message(None, None, msg)
         read_message(table, topics, msg)
     assert guarded.caught == [], guarded.caught[:5]
     assert [a["state"] for a in board.floor.view()["agents"]] == ["engaged"]

@@ -27,11 +27,10 @@ from .. import __version__
 from ..mqtt.client import (
     UNREACHABLE_HINT,
     BrokerSettings,
-    last_resort,
-    make_client,
     topic_for_log,
     topic_of,
 )
+from ..mqtt.follower import Follower
 from ..protocol import (
     ProtocolError,
     Status,
@@ -182,39 +181,25 @@ def read_message(table: LiveTable, topics: Topics, msg: mqtt.MQTTMessage) -> str
 
 
 def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
-           on_line: Callable[[str], None] | None = None) -> mqtt.Client:
-    """Start a client that keeps *table* current; *on_line* gets one line per change."""
+           on_line: Callable[[str], None] | None = None) -> Follower:
+    """Start following the broker, keeping *table* current; *on_line* gets one line per
+    change (bridges are subscribed first: a status is judged against its bridge from the
+    first line on)."""
 
     def say(line: str | None) -> None:
         if on_line and line is not None:
             on_line(line)
 
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with last_resort(log, "watch: on_message"):
-            say(read_message(table, topics, msg))
+    def down(_why: str) -> None:
+        if table.linked:
+            say(table.link(False))
 
-    def on_connect(c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode,
-                   _p: object) -> None:
-        with last_resort(log, "watch: on_connect"):
-            if reason.is_failure:
-                say(f"{datetime.now():%H:%M:%S} broker {settings.url} refused: {reason}")
-                return
-            # bridges first: a status is then judged against its bridge from the first line on
-            c.subscribe([(topic, 1) for topic in topics.views()])
-            say(table.link(True))
-
-    def on_disconnect(*_args: object) -> None:
-        with last_resort(log, "watch: on_disconnect"):
-            if table.linked:
-                say(table.link(False))
-
-    client = make_client(settings)
-    client.on_message = on_message
-    client.on_connect = on_connect
-    client.on_disconnect = on_disconnect
-    client.connect_async(settings.host, settings.port, keepalive=30)
-    client.loop_start()
-    return client
+    return Follower(settings, topics, "watch",
+                    on_message=lambda msg: say(read_message(table, topics, msg)),
+                    on_up=lambda: say(table.link(True)), on_down=down,
+                    on_refused=lambda reason: say(f"{datetime.now():%H:%M:%S} broker"
+                                                  f" {settings.url} refused: {reason}"),
+                    keepalive=30, reconnect_max_s=120).start()
 
 
 def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str | None:
@@ -270,8 +255,7 @@ def run(settings: BrokerSettings, topics: Topics, once: bool = False,
     except KeyboardInterrupt:
         return 0
     finally:
-        client.loop_stop()
-        client.disconnect()
+        client.stop()
 
 
 def _redraw(out: TextIO, settings: BrokerSettings, table: LiveTable, connected: bool) -> None:

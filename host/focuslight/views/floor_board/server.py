@@ -40,12 +40,10 @@ from ...http_server import HttpError, HttpServer, Request, Response, Stream
 from ...logs import Problem
 from ...mqtt.client import (
     BrokerSettings,
-    connect_failure,
-    last_resort,
-    make_client,
     topic_for_log,
     topic_of,
 )
+from ...mqtt.follower import Follower
 from ...protocol import (
     OFFLINE,
     ProtocolError,
@@ -237,7 +235,10 @@ class FloorBoard:
         self.settings, self.topics, self.listen = settings, topics, listen
         self.floor = Floor(names)
         self._server: HttpServer | None = None
-        self._client: mqtt.Client | None = None
+        self.follower = Follower(settings, topics, "board", on_message=self._on_message,
+                                 on_up=self._link_up, on_down=self._link_down,
+                                 on_refused=self._refused)
+        """The MQTT reader (connects in :meth:`start`)."""
         self._outage = Problem(log, "board: ")
 
     @property
@@ -252,7 +253,7 @@ class FloorBoard:
     def start(self) -> FloorBoard:
         """Listen (raises OSError if the address is taken), then connect to the broker."""
         self._server = _serve(self.listen, self.floor)
-        self._client = self._follow()
+        self.follower.start()
         log.info("floor board on %s, reading %s", self.url, self.settings.url)
         return self
 
@@ -261,53 +262,26 @@ class FloorBoard:
         self.floor.close()
         if self._server:
             self._server.stop()
-        if self._client:
-            self._client.disconnect()
-            self._client.loop_stop()
+        self.follower.stop()
 
-    def _follow(self) -> mqtt.Client:
-        client = make_client(self.settings)
-        client.reconnect_delay_set(1, 10)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_message = self._on_message
-        client.connect_async(self.settings.host, self.settings.port, keepalive=15)
-        client.loop_start()
-        return client
+    def _link_up(self) -> None:
+        log.info("board: connected to %s", self.settings.url)
+        self._outage.clear()
+        self.floor.link(True)
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object,
-                    reason: mqtt.ReasonCode, _p: object) -> None:
-        with last_resort(log, "board: on_connect"):
-            if reason.is_failure:
-                log.warning("board: broker %s refused the connection: %s", self.settings.url,
-                            reason)
-                return
-            log.info("board: connected to %s", self.settings.url)
-            self._outage.clear()
-            client.subscribe([(topic, 1) for topic in self.topics.views()])
-            self.floor.link(True)
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,
-                       reason: mqtt.ReasonCode, _p: object) -> None:
-        with last_resort(log, "board: on_disconnect"):
-            self._link_down(f"lost the broker {self.settings.url} ({reason})")
-
-    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
-        with last_resort(log, "board: on_connect_fail"):
-            self._link_down(connect_failure(self.settings))
+    def _refused(self, reason: str) -> None:
+        log.warning("board: broker %s refused the connection: %s", self.settings.url, reason)
 
     def _link_down(self, why: str) -> None:
         """One log line per outage, however many reconnect attempts it takes."""
         self._outage.say(OUTAGE, f"{why}; every tile shows unknown until it answers")
         self.floor.link(False)
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with last_resort(log, "board: on_message"):
-            try:
-                self.receive(topic_of(msg), msg.payload)
-            except ProtocolError as err:
-                log.warning("board: ignored message on %r: %s", topic_for_log(msg), err)
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.receive(topic_of(msg), msg.payload)
+        except ProtocolError as err:
+            log.warning("board: ignored message on %r: %s", topic_for_log(msg), err)
 
     def receive(self, topic: str, payload: bytes) -> None:
         """One message from the broker into the :class:`Floor`; ProtocolError if it is bad.
