@@ -65,10 +65,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config_section import Section
+from ...core.policy import merge
 from ...worker import Worker
 from ..base import Source, StatusSink, configured_agents
 from .auth import authorization, best_challenge
-from .dialog import RANK, DialogInfoError, DialogView, parse_dialog_info
+from .dialog import DialogInfoError, DialogView, parse_dialog_info
 from .message import (
     MAX_MESSAGE,
     SipMessage,
@@ -657,13 +658,9 @@ class BlfClient:
     def _set_state(self, sub: _Subscription, state: str) -> None:
         sub.state = state
         states = [s.state for s in self.subs if s.agent == sub.agent]
-        busy = [s for s in states if s in RANK]
-        if busy:
-            merged = max(busy, key=RANK.__getitem__)
-        elif all(s == "available" for s in states):
-            merged = "available"
-        else:
-            merged = "unknown"
+        # several extensions of one agent: the core's ranking, so a call on any of them
+        # shows, and one extension in doubt makes an otherwise available agent unknown
+        merged = merge(states)
         if self.reported.get(sub.agent) != merged:
             self.reported[sub.agent] = merged
             self.report(sub.agent, merged)

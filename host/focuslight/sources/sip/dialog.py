@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.parsers import expat
 
+from ...core.policy import merge
 from .message import is_decimal
 
 MAX_BODY = 65536
@@ -34,8 +35,6 @@ reports hold this way (unless ``presence-hold-state=confirmed``); a call that
 is still arriving with early media looks the same. :class:`DialogView` tells
 them apart: ``hold`` on a dialog already seen confirmed, ``ringing`` otherwise."""
 _RENDERING = {"+sip.rendering", "sip.rendering"}
-RANK = {"engaged": 3, "hold": 2, "ringing": 1}
-"""Merge order of one extension's dialogs: engaged > hold > ringing (then available)."""
 
 
 class DialogInfoError(ValueError):
@@ -191,5 +190,6 @@ class DialogView:
 
     @property
     def state(self) -> str:
-        """The extension's state: the highest-ranked dialog, else ``available``."""
-        return max(self.dialogs.values(), key=RANK.__getitem__, default="available")
+        """The extension's state: its dialogs merged by the one ranking
+        (:func:`focuslight.core.policy.merge`: engaged > hold > ringing), else ``available``."""
+        return merge(self.dialogs.values()) if self.dialogs else "available"
