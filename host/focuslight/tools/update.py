@@ -52,16 +52,9 @@ from ..mqtt.client import BrokerSettings, last_resort, make_client
 from ..protocol import ProtocolError, Topics, check_id
 from ..protocol.payloads import _load
 from ..protocol.telemetry import Telemetry, decode_telemetry
-from .flash import (
-    CA_FILE,
-    Board,
-    Plan,
-    _bridge_settings,
-    _check_firmware,
-    _run,
-    check_ca_file,
-    wants_mpy,
-)
+from .flash.board import Board, _run, wants_mpy
+from .flash.device_config import CA_FILE, _bridge_settings, check_ca_file
+from .flash.plan import Plan, _check_firmware
 
 log = logging.getLogger(__name__)
 
