@@ -228,7 +228,7 @@ def serve(target: str) -> None:
         sys.stdin.read()
         source.stop()
     else:
-        from focuslight.views.floor_board.server import FloorBoard
+        from focuslight.views.floor_board import FloorBoard
 
         board = FloorBoard(BrokerSettings("127.0.0.1", free_port()), Topics(), ("127.0.0.1", 0),
                       {AGENT: "Alice"}).start()

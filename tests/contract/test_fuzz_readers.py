@@ -32,7 +32,7 @@ from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.mqtt import MqttOutput
 from focuslight.outputs.serial_beacon import SerialBeacon, _LineReader
 from focuslight.protocol import Topics
-from focuslight.views.floor_board.server import FloorBoard
+from focuslight.views.floor_board import FloorBoard
 from focuslight.views.watch import LiveTable, read_message
 
 SEED = 20261201

@@ -30,7 +30,7 @@ from focuslight.outputs.home_assistant import Discovery
 from focuslight.protocol import Topics
 from focuslight.state import DiscoveryLedger
 from focuslight.tools.embedded_broker import free_port
-from focuslight.views.floor_board.server import FloorBoard
+from focuslight.views.floor_board import FloorBoard
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "ctl"

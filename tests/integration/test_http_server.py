@@ -26,8 +26,8 @@ from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
 from focuslight.sources.webhook import WebhookSource
 from focuslight.tools.embedded_broker import free_port, wait_for_port
-from focuslight.views.floor_board import server as board_module
-from focuslight.views.floor_board.server import FloorBoard
+from focuslight.views.floor_board import FloorBoard
+from focuslight.views.floor_board import web as board_module
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-load-tests"

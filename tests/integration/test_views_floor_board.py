@@ -24,8 +24,8 @@ from helpers.browser import Chromium, Tab
 
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
-from focuslight.views.floor_board import server as board_module
-from focuslight.views.floor_board.server import Floor, FloorBoard
+from focuslight.views.floor_board import Floor, FloorBoard
+from focuslight.views.floor_board import web as board_module
 
 TOPICS = Topics("boardtest")
 BRIDGE = TOPICS.bridge_availability("main")

@@ -17,7 +17,7 @@ from helpers.firmware import beacon_factory
 import focuslight
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
-from focuslight.views.floor_board.server import FloorBoard
+from focuslight.views.floor_board import FloorBoard
 
 PREFIX = "boardbeacons"
 TOPICS = Topics(PREFIX)

@@ -49,7 +49,7 @@ from ..mqtt.client import BrokerError, BrokerSettings
 from ..protocol import Status, Topics
 from ..sources.base import Source, StatusSink
 from ..sources.simulated import SimulatedSource
-from ..views.floor_board.server import FloorBoard
+from ..views.floor_board import FloorBoard
 from ..views.watch import COLOURS, format_duration
 from . import embedded_broker
 from .virtual_beacon import Look, VirtualBeacon, firmware_config
