@@ -47,6 +47,22 @@ def make_pair(folder: Path, name: str) -> Pair:
     return Pair(folder / f"{name}-ca.pem", folder / f"{name}-server.pem", key)
 
 
+def wrong_host(folder: Path, name: str) -> Pair:
+    """A server certificate the CA of :func:`make_pair` (*name*) signs for another host
+    (``elsewhere.example.lan``, ``10.9.9.9``): trusted issuer, wrong name."""
+    (folder / f"{name}-wrong.cnf").write_text(
+        "subjectAltName=DNS:elsewhere.example.lan,IP:10.9.9.9\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", *ec, "-keyout", f"{name}-wrong.key", "-out", f"{name}-wrong.csr",
+             "-subj", "/CN=elsewhere.example.lan", cwd=folder)
+    _openssl("x509", "-req", "-in", f"{name}-wrong.csr", "-CA", f"{name}-ca.pem", "-CAkey",
+             f"{name}-ca.key", "-CAcreateserial", "-out", f"{name}-wrong.pem", "-days", "2",
+             "-extfile", f"{name}-wrong.cnf", cwd=folder)
+    key = folder / f"{name}-wrong.key"
+    key.chmod(0o644)
+    return Pair(folder / f"{name}-ca.pem", folder / f"{name}-wrong.pem", key)
+
+
 def mosquitto_tls_conf(plain_port: int, listeners: list[tuple[int, Pair]]) -> str:
     """A mosquitto config: a plain listener for test peers, one TLS listener per pair."""
     lines = [f"listener {plain_port} 127.0.0.1", "allow_anonymous true", "persistence false",

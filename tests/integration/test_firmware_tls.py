@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from helpers.firmware import PREFIX, STATUS, beacon_factory, run_script, status
 from helpers.pty_peers import FIRMWARE, Socat, micropython_env, micropython_peer
-from helpers.tls_certs import Pair, make_pair, mosquitto_tls_conf
+from helpers.tls_certs import Pair, make_pair, mosquitto_tls_conf, wrong_host
 
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 from focuslight.tools.virtual_beacon import VirtualBeacon
@@ -37,25 +37,29 @@ class TlsBroker:
     rogue_port: int  # certificate signed by another CA
     site: Pair
     rogue: Pair
+    wrong_host_port: int  # signed by the site CA, for another host name
 
 
 @pytest.fixture(scope="module")
-def pairs(tmp_path_factory) -> tuple[Pair, Pair]:
+def pairs(tmp_path_factory) -> tuple[Pair, Pair, Pair]:
     folder = tmp_path_factory.mktemp("pki")
-    return make_pair(folder, "site"), make_pair(folder, "rogue")
+    site = make_pair(folder, "site")
+    return site, make_pair(folder, "rogue"), wrong_host(folder, "site")
 
 
 @pytest.fixture
 def tls_broker(pairs, tmp_path: Path) -> Iterator[TlsBroker]:
-    site, rogue = pairs
-    broker = TlsBroker("127.0.0.1", free_port(), free_port(), free_port(), site, rogue)
+    site, rogue, wrong = pairs
+    broker = TlsBroker("127.0.0.1", free_port(), free_port(), free_port(), site, rogue,
+                       free_port())
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(mosquitto_tls_conf(broker.port, [(broker.tls_port, site),
-                                                     (broker.rogue_port, rogue)]))
+                                                     (broker.rogue_port, rogue),
+                                                     (broker.wrong_host_port, wrong)]))
     proc = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for port in (broker.port, broker.tls_port, broker.rogue_port):
+        for port in (broker.port, broker.tls_port, broker.rogue_port, broker.wrong_host_port):
             wait_for_port(broker.host, port)
         yield broker
     finally:
@@ -90,6 +94,23 @@ def test_a_broker_signed_by_another_ca_is_refused(tls_broker, peer_factory, beac
     attempt = beacon.logs.lines[first + 1:again]  # one line of why, one of when
     assert len(attempt) == 1 and "reconnecting in" in attempt[0], attempt
     assert beacon.looks.lines == ["unknown blue blink"]  # never anything else
+
+
+def test_a_site_certificate_for_another_host_is_refused(tls_broker, peer_factory,
+                                                       beacons) -> None:
+    """The docs promise the host name is checked: a certificate the site CA signed for
+    another host (any of a site's machines could hold one) must not let a broker pass
+    as the one in config.json."""
+    peer_factory(tls_broker).publish(STATUS, status("available"), retain=True)
+    beacon = beacons(f"mqtts://127.0.0.1:{tls_broker.wrong_host_port}", PREFIX, "alice",
+                     "alice-desk", "--ca-file", str(tls_broker.site.ca))
+    first = beacon.logs.wait_for("TLS: the broker's certificate was refused", timeout=20)
+    assert "Common Name (CN) does not match" in beacon.logs.lines[first]
+    again = beacon.logs.wait_for("TLS: the broker's certificate was refused", first + 1,
+                                 timeout=20)
+    attempt = beacon.logs.lines[first + 1:again]
+    assert len(attempt) == 1 and "reconnecting in" in attempt[0], attempt
+    assert beacon.looks.lines == ["unknown blue blink"]
 
 
 def test_mqtts_needs_a_ca_file(tls_broker) -> None:
