@@ -96,7 +96,7 @@ def test_a_bridge_whose_network_thread_dies_exits_non_zero(tmp_path, mosquitto, 
     with caplog.at_level(logging.ERROR):
         status, took = run_in_main_thread(service, kill_paho_thread)
     assert status == EXIT_DEAF
-    assert took < 3
+    assert took < 12  # the exit is the goal; the bound only catches a hang on a busy machine
     assert "paho's network thread has ended" in caplog.text
     assert f"exiting with status {EXIT_DEAF}" in caplog.text
 
@@ -111,7 +111,9 @@ def test_a_bridge_that_stops_hearing_its_broker_exits_non_zero(tmp_path, mosquit
     with caplog.at_level(logging.ERROR):
         status, took = run_in_main_thread(service, deafen)
     assert status == EXIT_DEAF
-    assert 1.5 <= took < 4
+    # not before the deaf limit: last heard at most 2 checks (0.4 s) before the sabotage, so
+    # 1.5 s of silence ends >= 1.1 s after it; the upper bound only catches a hang
+    assert 1.0 <= took < 12
     assert "heard nothing back on r/bridges/site1/check" in caplog.text
 
 

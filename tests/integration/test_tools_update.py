@@ -180,12 +180,20 @@ def test_a_corrupt_file_is_refused_and_the_old_firmware_keeps_running(
     board.wait_for("look: dnd purple solid")
     # the refused offer, still retained somewhere, is never tried again
     peer.publish(BASE + "/update", offer.payload(), retain=True)
+    online = peer_factory(mosquitto)
+    online.subscribe(f"{BASE}/availability")
+    online.wait_for(f"{BASE}/availability")  # the retained one, whatever it says
     board.beacon.wifi(False)
     board.wait_for("wifi: lost")
     mark = len(board.lines)
     board.beacon.wifi(True)
     board.wait_for("mqtt: connected", mark)
-    time.sleep(0.5)
+    # a marker, not a sleep: the beacon says "online" after its last SUBSCRIBE, so the
+    # broker hands it the retained offer before the status sent after that "online", and
+    # the beacon reads them in order: once the status shows, the offer has been read
+    online.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+    peer.publish(f"{PREFIX}/agents/alice/status", status("away"), retain=True)
+    board.wait_for("look: away", mark)
     assert board.count("downloading") == 1
     peer.publish(BASE + "/update", b"", retain=True)
 
