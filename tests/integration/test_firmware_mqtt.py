@@ -36,10 +36,10 @@ def test_status_reaches_the_led_and_bad_payloads_are_ignored(mosquitto, peer_fac
     beacon.wait_look("unknown blue blink")
     peer.wait_for(AVAILABILITY, lambda p: p == b"online")
     peer.publish(BRIDGE, "online", retain=True)
-    time.sleep(0.3)
-    assert beacon.looks.lines == ["unknown blue blink"]  # no status yet: still unknown
     peer.publish(STATUS, status("engaged"), retain=True)
     seen = beacon.wait_look("engaged red solid")
+    # read in order, so a look the bridge's "online" caused would come before this one
+    assert beacon.looks.lines[:seen] == ["unknown blue blink"]  # no status yet: still unknown
     future = status("engaged").replace(b'"v": 1', b'"v": 2')
     bad = [b"garbage", b"x" * 10_000, b'["engaged"]', future, status("busy"), b"\xff\xfe"]
     for payload in bad:
@@ -335,10 +335,10 @@ def test_any_offline_bridge_means_unknown_until_online_or_cleared(mosquitto, pee
     seen = beacon.wait_look("unknown blue blink", seen)
     peer.publish(BRIDGE, "offline", retain=True)
     peer.publish(BRIDGE, "online", retain=True)
-    time.sleep(0.3)
-    assert beacon.looks.lines[seen + 1:] == []  # 'old' is still offline
+    peer.publish(STATUS, status("hold"), retain=True)  # 'old' is still offline: unknown
     peer.publish(old, b"", retain=True)  # the admin clears the retired bridge's retained will
-    beacon.wait_look("engaged red solid", seen)
+    # the first look since: had 'old' been forgotten, "engaged" or "hold" would come first
+    assert beacon.wait_look("hold red pulse", seen) == seen + 1, beacon.looks.lines
 
 
 def test_a_stamped_status_trusts_only_its_own_bridge(mosquitto, peer_factory, beacons) -> None:
@@ -352,12 +352,14 @@ def test_a_stamped_status_trusts_only_its_own_bridge(mosquitto, peer_factory, be
     beacon = beacons(mosquitto.url, PREFIX)
     seen = beacon.wait_look("engaged red solid")
     peer.publish(f"{PREFIX}/bridges/desk-pc/availability", "offline", retain=True)
-    time.sleep(0.3)
-    assert beacon.looks.lines[seen + 1:] == []  # other bridges going offline: still engaged
+    peer.publish(STATUS, stamped.replace('"engaged"', '"hold"'), retain=True)
+    # other bridges going offline: still trusted, so the next look is the new status
+    assert beacon.wait_look("hold red pulse", seen) == seen + 1, beacon.looks.lines
+    seen += 1
     peer.publish(BRIDGE, "offline", retain=True)  # its own bridge: unknown at once
     seen = beacon.wait_look("unknown blue blink", seen)
     peer.publish(BRIDGE, "online", retain=True)
-    beacon.wait_look("engaged red solid", seen)
+    beacon.wait_look("hold red pulse", seen)
 
 
 def test_many_offline_bridges_never_hide_its_own_bridge(mosquitto, peer_factory,
