@@ -313,10 +313,15 @@ def test_home_assistant_discovery_can_be_turned_off(tmp_path, mosquitto, peer_fa
         watcher = peer_factory(mosquitto)
         watcher.subscribe("#")
         watcher.wait_for(f"{PREFIX}/bridges/site1/availability")
-        time.sleep(0.5)
+        # a marker, not a sleep: a connect's snapshot goes out in order (statuses, online,
+        # discovery), so a status this set causes comes after any discovery config
+        watcher.publish(f"{PREFIX}/agents/alice/set", '{"state":"dnd"}')
         topics = set()
-        while not watcher.messages.empty():
-            topics.add(watcher.messages.get().topic)
-        assert not any(t.startswith("homeassistant/") for t in topics)
+        while True:
+            message = watcher.messages.get(timeout=10)
+            topics.add(message.topic)
+            if message.topic == status_topic("alice") and b'"dnd"' in message.payload:
+                break
+        assert not any(t.startswith("homeassistant/") for t in topics), topics
     finally:
         service.stop()
