@@ -273,6 +273,22 @@ class Phone:
         assert self.proc is not None
         return self.proc.wait(timeout)
 
+    def hang_up(self) -> None:
+        """End the talk of a caller running ``kam_caller_hangup_on_info``: send it an INFO
+        on its first call's Call-ID (sipp's default, ``1-<pid>@<ip>``); it then says BYE.
+
+        Where a test needs a call to last until it says so, this beats a long pause,
+        which a busy machine may outlast.
+        """
+        assert self.proc is not None
+        info = (f"INFO sip:300@127.0.0.1:{self.port} SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKhangup\r\n"
+                "From: <sip:201@pbx.test>;tag=test\r\nTo: <sip:300@pbx.test>;tag=caller\r\n"
+                f"Call-ID: 1-{self.proc.pid}@127.0.0.1\r\nCSeq: 9 INFO\r\n"
+                "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(info.encode(), ("127.0.0.1", self.port))
+
     def log(self) -> str:
         return self.errors.read_text() if self.errors.exists() else ""
 
