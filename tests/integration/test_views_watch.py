@@ -90,3 +90,53 @@ def test_watch_piped_says_when_it_loses_the_broker(mosquitto, peer_factory) -> N
     finally:
         watch.terminate()
         watch.wait(timeout=10)
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_watch_and_the_board_turn_availabilities_unknown_when_the_broker_is_lost(
+        mosquitto, peer_factory) -> None:
+    """Bridges' availability and the beacons' LINK column are not believed without the
+    broker either: watch shows them ``unknown`` exactly as the floor board does (one
+    rule, :func:`focuslight.protocol.trust.availability`)."""
+    from focuslight.mqtt.client import BrokerSettings
+    from focuslight.protocol import Topics
+    from focuslight.views.floor_board import FloorBoard
+    from focuslight.views.watch import LiveTable, follow
+
+    peer = peer_factory(mosquitto)
+    peer.publish(f"{PREFIX}/bridges/main/availability", "online", retain=True)
+    peer.publish(f"{PREFIX}/beacons/desk-1/availability", "online", retain=True)
+    peer.publish(f"{PREFIX}/beacons/desk-1/telemetry", json.dumps(
+        {"v": 1, "agent": "alice", "firmware": "0.2.0", "ip": None, "rssi": None,
+         "uptime": 5, "heap_free": 1000, "reset_cause": "power_on"}), retain=True)
+    peer.close()
+    settings, topics = BrokerSettings(mosquitto.host, mosquitto.port), Topics(PREFIX)
+    table = LiveTable()
+    watcher = follow(settings, topics, table)
+    board = FloorBoard(settings, topics, ("127.0.0.1", 0)).start()
+    try:
+        wait_until(lambda: "desk-1" in table.beacons and "desk-1" in table.beacon_links
+                   and table.bridges)
+        wait_until(lambda: board.floor.view()["beacons"] and board.floor.view()["bridges"])
+        text = table.render(time.time(), colour=False)
+        assert "bridges: main online" in text
+        assert next(line for line in text.splitlines()
+                    if line.startswith("desk-1")).split()[3] == "online"
+        mosquitto.kill()
+        wait_until(lambda: not table.linked and board.floor.view()["broker"] == "down")
+        text = table.render(time.time(), colour=False)
+        assert "bridges: main unknown" in text, text
+        assert next(line for line in text.splitlines()
+                    if line.startswith("desk-1")).split()[3] == "unknown", text
+        view = board.floor.view()
+        assert view["bridges"] == [{"id": "main", "state": "unknown"}]
+        assert [b["link"] for b in view["beacons"]] == ["unknown"]
+    finally:
+        watcher.stop()
+        board.stop()

@@ -52,6 +52,13 @@ def trusted(status: Status | None, *, linked: bool, offline: Collection[str]) ->
     return linked and status is not None and not blamed(status, offline)
 
 
+def availability(state: str | None, *, linked: bool) -> str:
+    """What a reader may show of a bridge's or beacon's heard availability: ``unknown``
+    while its own link is down (the retained ``online`` it heard may be long stale) or
+    before any arrived; the heard ``online``/``offline`` otherwise."""
+    return state if linked and state is not None else UNKNOWN
+
+
 def shown(status: Status | None, *, linked: bool, offline: Collection[str]) -> str:
     """The state a reader may show: the status's own, or ``unknown``."""
     if status is None or not trusted(status, linked=linked, offline=offline):

@@ -40,6 +40,7 @@ from ..protocol import (
     trust,
 )
 from ..protocol.telemetry import Telemetry, decode_telemetry
+from .limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, IdCap
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class LiveTable:
     """Every agent's last status and every bridge's availability, as seen on the broker.
 
     :attr:`linked` is whether the broker link is up; :meth:`shown` applies the
-    trust rule to what was heard.
+    trust rule to what was heard (and :meth:`render` shows every availability
+    ``unknown`` while the link is down, as the floor board does). Each table is
+    capped (:mod:`focuslight.views.limits`).
     """
 
     def __init__(self) -> None:
@@ -72,6 +75,10 @@ class LiveTable:
         self.beacon_links: dict[str, str] = {}
         self.linked = False
         self.lock = threading.Lock()
+        self.caps = {kind: IdCap(kind, limit, log, "watch") for kind, limit in
+                     (("agents", MAX_AGENTS), ("beacons", MAX_BEACONS),
+                      ("beacon links", MAX_BEACONS), ("bridges", MAX_BRIDGES))}
+        """The cap per table (:mod:`focuslight.views.limits`): a new id past it is ignored."""
 
     def receive(self, topics: Topics, topic: str, payload: bytes) -> str | None:
         """Apply one message; return the line to print. ProtocolError if it is bad.
@@ -90,7 +97,10 @@ class LiveTable:
                 if not payload:  # retired: its status was cleared
                     self.agents.pop(ident, None)
                     return f"{now} {ident} removed"
-                status = self.agents[ident] = decode_status(payload)
+                status = decode_status(payload)
+                if not self.caps["agents"].admits(self.agents, ident):
+                    return None
+                self.agents[ident] = status
                 shown, why = self._shown(status)
                 return f"{now} {ident} {shown} source={status.source}" + (
                     f" ({status.state} published, {why})" if why else "")
@@ -98,8 +108,11 @@ class LiveTable:
                 if not payload:
                     self.bridges.pop(ident, None)
                     return f"{now} bridge {ident} gone (availability cleared)"
-                self.bridges[ident] = decode_availability(payload)
-                return f"{now} bridge {ident} {self.bridges[ident]}"
+                state = decode_availability(payload)
+                if not self.caps["bridges"].admits(self.bridges, ident):
+                    return None
+                self.bridges[ident] = state
+                return f"{now} bridge {ident} {state}"
             if family == "beacons" and leaf in ("telemetry", "availability"):
                 said = _beacon_message(self, ident, leaf, payload)
                 return None if said is None else f"{now} beacon {ident} {said}"
@@ -131,8 +144,11 @@ class LiveTable:
     def render(self, now: float, colour: bool) -> str:
         agents = self.shown()
         with self.lock:
-            bridges = sorted(self.bridges.items())
-            beacons, links = sorted(self.beacons.items()), dict(self.beacon_links)
+            bridges = [(b, trust.availability(s, linked=self.linked))
+                       for b, s in sorted(self.bridges.items())]
+            beacons = sorted(self.beacons.items())
+            links = {b: trust.availability(s, linked=self.linked)
+                     for b, s in self.beacon_links.items()}
         width = max([5, *(len(a) for a in agents)])
         lines = [f"{'AGENT':<{width}}  {'STATE':<9}  {'SOURCE':<10}  FOR"]
         for agent, (status, shown, why) in agents.items():
@@ -157,7 +173,7 @@ def beacon_lines(beacons: list[tuple[str, Telemetry]], links: dict[str, str]) ->
              f"{'HEAP':<6}  {'RSSI':<4}  IP"]
     for beacon, t in beacons:
         lines.append(f"{beacon:<{width}}  {t.agent or '-':<10}  {t.firmware:<9}  "
-                     f"{links.get(beacon, '?'):<7}  {format_duration(t.uptime):<6}  "
+                     f"{links.get(beacon, trust.UNKNOWN):<7}  {format_duration(t.uptime):<6}  "
                      f"{_kb(t.heap_free):<6}  {_or_dash(t.rssi):<4}  {_or_dash(t.ip)}"
                      + (f"  OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
     return lines
@@ -212,13 +228,19 @@ def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) ->
         if not payload:
             table.beacon_links.pop(beacon, None)
             return "availability cleared"
-        link = table.beacon_links[beacon] = decode_availability(payload)
+        link = decode_availability(payload)
+        if not table.caps["beacon links"].admits(table.beacon_links, beacon):
+            return None
+        table.beacon_links[beacon] = link
         return link
     if not payload:
         table.beacons.pop(beacon, None)
         return "telemetry cleared"
     before = table.beacons.get(beacon)
-    t = table.beacons[beacon] = decode_telemetry(beacon, payload)
+    t = decode_telemetry(beacon, payload)
+    if not table.caps["beacons"].admits(table.beacons, beacon):
+        return None
+    table.beacons[beacon] = t
     if (before is not None and t.uptime >= before.uptime
             and (t.firmware, t.ip, t.reset_cause) == (before.firmware, before.ip,
                                                       before.reset_cause)):

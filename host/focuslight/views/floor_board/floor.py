@@ -3,6 +3,7 @@ honestly show of it (the trust rule, :mod:`focuslight.protocol.trust`). No I/O."
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -10,6 +11,9 @@ from typing import Any
 
 from ...protocol import OFFLINE, Status, trust
 from ...protocol.telemetry import Telemetry
+from ..limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, IdCap
+
+log = logging.getLogger(__name__)
 
 BOARD = "board"
 """The source named on a status the board itself concluded is ``unknown``."""
@@ -25,6 +29,11 @@ class Floor:
 
     Thread-safe: paho's thread writes, every browser's stream thread waits
     for the next version and reads the view.
+
+    Bounded: at most :data:`~focuslight.views.limits.MAX_AGENTS` agents,
+    ``MAX_BEACONS`` beacon reports and as many beacon availabilities, and ``MAX_BRIDGES``
+    bridges (:mod:`focuslight.views.limits`);
+    a new id past its cap is ignored, the known ones are still served.
     """
 
     def __init__(self, names: Mapping[str, str] | None = None) -> None:
@@ -38,12 +47,18 @@ class Floor:
         self._linked = False
         self._closed = False
         self._version = 0
+        self.caps = {kind: IdCap(kind, limit, log, "board") for kind, limit in
+                     (("agents", MAX_AGENTS), ("beacons", MAX_BEACONS),
+                      ("beacon links", MAX_BEACONS), ("bridges", MAX_BRIDGES))}
+        """The cap per table (``agents``, ``beacons``, ``beacon links``, ``bridges``)."""
 
     def agent(self, agent: str, status: Status | None) -> None:
         """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
         with self._changed:
             if status is None:
                 self._agents.pop(agent, None)
+            elif not self.caps["agents"].admits(self._agents, agent):
+                return
             else:
                 self._agents[agent] = status
             self._bump()
@@ -53,6 +68,8 @@ class Floor:
         with self._changed:
             if state is None:
                 self._bridges.pop(bridge, None)
+            elif not self.caps["bridges"].admits(self._bridges, bridge):
+                return
             else:
                 self._bridges[bridge] = (state, time.time())
             self._bump()
@@ -62,6 +79,8 @@ class Floor:
         with self._changed:
             if telemetry is None:
                 self._beacons.pop(beacon, None)
+            elif not self.caps["beacons"].admits(self._beacons, beacon):
+                return
             else:
                 self._beacons[beacon] = telemetry
             self._bump()
@@ -71,6 +90,8 @@ class Floor:
         with self._changed:
             if state is None:
                 self._beacon_links.pop(beacon, None)
+            elif not self.caps["beacon links"].admits(self._beacon_links, beacon):
+                return
             else:
                 self._beacon_links[beacon] = state
             self._bump()
@@ -139,11 +160,13 @@ class Floor:
                 doubts.append(f"bridge {bridge} is offline: " + (
                     f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
                     if names else "none of the agents here is its"))
-            bridges = [{"id": b, "state": s} for b, (s, _) in sorted(self._bridges.items())]
+            bridges = [{"id": b, "state": trust.availability(s, linked=self._linked)}
+                       for b, (s, _) in sorted(self._bridges.items())]
             # which firmware each beacon runs, for the admin; no IPs or signal on a wall TV
             beacons = [{"id": b, "agent": t.agent, "firmware": t.firmware,
                         "outdated": t.outdated,
-                        "link": self._beacon_links.get(b, UNKNOWN) if self._linked else UNKNOWN}
+                        "link": trust.availability(self._beacon_links.get(b),
+                                                   linked=self._linked)}
                        for b, t in sorted(self._beacons.items())]
             return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
                     "doubts": doubts, "bridges": bridges, "agents": agents, "beacons": beacons}
