@@ -140,3 +140,80 @@ def test_watch_and_the_board_turn_availabilities_unknown_when_the_broker_is_lost
     finally:
         watcher.stop()
         board.stop()
+
+
+def test_watch_once_lists_every_agent_of_a_large_site(mosquitto, peer_factory) -> None:
+    """``--once`` reads until the broker says it has sent everything it retains (the
+    UNSUBACK after the SUBACK), not for a fixed second: 2,000 retained agents all show."""
+    peer = peer_factory(mosquitto)
+    agents = [f"agent-{n:04d}" for n in range(2000)]
+    infos = [peer.client.publish(f"{PREFIX}/agents/{agent}/status", status("engaged", "main"),
+                                 qos=1, retain=True) for agent in agents]
+    for info in infos:
+        info.wait_for_publish(20)
+    table = json.loads(focuslight("watch", "--once", "--json", "--broker", mosquitto.url,
+                                  "--prefix", PREFIX).stdout)
+    assert sorted(table) == agents
+    assert {row["state"] for row in table.values()} == {"engaged"}
+
+
+def test_watch_once_says_when_it_cannot_reach_the_broker(tmp_path) -> None:
+    from focuslight.tools.embedded_broker import free_port
+    done = focuslight("watch", "--once", "--broker", f"mqtt://127.0.0.1:{free_port()}")
+    assert done.returncode == 2
+    assert "cannot reach broker" in done.stderr and "connection refused" in done.stderr
+
+
+class SlowLink:
+    """A TCP relay to the broker whose answers start *delay* s late, as over a slow TLS
+    connect or a far site: ``watch --once`` must wait for the broker, not for a clock."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        import socket
+        import threading
+        self.upstream, self.delay = port, delay
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            broker = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pipe, args=(client, broker, 0.0), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(broker, client, self.delay),
+                             daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, delay: float) -> None:
+        try:
+            while data := src.recv(65536):
+                if delay:
+                    time.sleep(delay)  # the link's latency, once: not a wait in the test
+                    delay = 0.0
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_watch_once_waits_for_a_slow_broker(mosquitto, peer_factory) -> None:
+    peer = peer_factory(mosquitto)
+    peer.publish(f"{PREFIX}/agents/alice/status", status("dnd", "main"), retain=True)
+    link = SlowLink(mosquitto.port, delay=2.0)
+    try:
+        done = focuslight("watch", "--once", "--json", "--broker",
+                          f"mqtt://127.0.0.1:{link.port}", "--prefix", PREFIX)
+    finally:
+        link.close()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["alice"]["state"] == "dnd"

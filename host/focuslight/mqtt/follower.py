@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -41,13 +42,19 @@ class Follower:
         (default: a warning in the log).
     :param keepalive: MQTT keepalive, seconds.
     :param reconnect_max_s: the longest wait between reconnect attempts (paho's backoff).
+    :param sweep: read what the broker retains once, instead of following: subscribe at
+        QoS 0, unsubscribe as soon as the SUBACK arrives, and set :attr:`swept` at the
+        UNSUBACK. A broker sends the retained messages right behind the SUBACK, and at
+        QoS 0 straight out (no in-flight window to queue them behind), so every one of
+        them is in before the UNSUBACK — however large the site or slow the link, with
+        no guessed quiet spell (``cli/control.read_retained`` sweeps the same way).
     """
 
     def __init__(self, settings: BrokerSettings, topics: Topics, name: str, *,
                  on_message: Callable[[mqtt.MQTTMessage], None],
                  on_up: Callable[[], None], on_down: Callable[[str], None],
                  on_refused: Callable[[str], None] | None = None, keepalive: int = 15,
-                 reconnect_max_s: int = 10) -> None:
+                 reconnect_max_s: int = 10, sweep: bool = False) -> None:
         self.settings, self.topics, self.name = settings, topics, name
         self._on_message_cb, self._on_up, self._on_down = on_message, on_up, on_down
         self._on_refused = on_refused or (lambda reason: log.warning(
@@ -59,7 +66,12 @@ class Follower:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_unsubscribe = self._on_unsubscribe
         self._started = False
+        self.sweep = sweep
+        self.swept = threading.Event()
+        """With *sweep*: every retained message was handed to ``on_message``."""
 
     def start(self) -> Follower:
         """Connect in the background; an unreachable broker is retried, not fatal."""
@@ -84,8 +96,19 @@ class Follower:
             if reason.is_failure:
                 self._on_refused(str(reason))
                 return
-            client.subscribe([(topic, 1) for topic in self.topics.views()])
+            client.subscribe([(topic, 0 if self.sweep else 1) for topic in self.topics.views()])
             self._on_up()
+
+    def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int,
+                      _codes: object, _p: object) -> None:
+        with last_resort(log, f"{self.name}: on_subscribe"):
+            if self.sweep:
+                client.unsubscribe(self.topics.views())
+
+    def _on_unsubscribe(self, _c: mqtt.Client, _u: object, _mid: int,
+                        _codes: object, _p: object) -> None:
+        with last_resort(log, f"{self.name}: on_unsubscribe"):
+            self.swept.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object,
                        reason: mqtt.ReasonCode, _p: object) -> None:

@@ -250,26 +250,24 @@ def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) ->
             + (f" OUTDATED (this focuslight is {__version__})" if t.outdated else ""))
 
 
+CONNECT_TIMEOUT_S = 10.0
+"""``--once``: how long to wait for the broker to accept the connection (a slow TLS
+handshake included) before saying it cannot be reached."""
+SWEEP_TIMEOUT_S = 60.0
+"""``--once``: how long, once connected, the broker may take to hand out what it retains."""
+
+
 def run(settings: BrokerSettings, topics: Topics, once: bool = False,
         as_json: bool = False) -> int:
     """Follow the broker until Ctrl-C: redraw on a terminal, a line per change when piped;
     with *once*, print the retained table (*as_json*: as JSON) and return."""
+    if once:
+        return _print_once(settings, topics, as_json)
     table = LiveTable()
-    live = sys.stdout.isatty() and not once
-    printer = None if live or once else lambda line: print(line, flush=True)
+    live = sys.stdout.isatty()
+    printer = None if live else lambda line: print(line, flush=True)
     client = follow(settings, topics, table, printer)
     try:
-        if once:
-            time.sleep(1.0)  # retained messages arrive right after SUBACK
-            if not client.is_connected():
-                print(f"focuslight watch: cannot reach broker {settings.url}; {UNREACHABLE_HINT}",
-                      file=sys.stderr)
-                return 2
-            print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
-                              | ({"published": s.state, "why": why} if why else {})
-                              for a, (s, shown, why) in table.shown().items()}, indent=1)
-                  if as_json else table.render(time.time(), colour=False))
-            return 0
         while True:
             time.sleep(1.0)
             if live:
@@ -278,6 +276,59 @@ def run(settings: BrokerSettings, topics: Topics, once: bool = False,
         return 0
     finally:
         client.stop()
+
+
+def read_once(settings: BrokerSettings, topics: Topics, table: LiveTable,
+              connect_timeout: float = CONNECT_TIMEOUT_S,
+              sweep_timeout: float = SWEEP_TIMEOUT_S) -> str | None:
+    """Fill *table* with everything the broker retains for the views, once.
+
+    Bounded by the broker, not by a guessed pause: the :class:`Follower` sweeps
+    (subscribe, and at the SUBACK unsubscribe; the UNSUBACK follows the last retained
+    message), so a site of thousands of agents or a slow TLS connect gives the whole
+    table. Returns None when done, or why it could not be read.
+    """
+    failed: list[str] = []
+    connected = threading.Event()
+
+    def up() -> None:
+        table.link(True)
+        connected.set()
+
+    follower = Follower(settings, topics, "watch",
+                        on_message=lambda msg: read_message(table, topics, msg),
+                        on_up=up, on_down=failed.append,
+                        on_refused=lambda reason: failed.append(
+                            f"broker {settings.url} refused: {reason}"),
+                        keepalive=30, sweep=True).start()
+    try:
+        started = time.monotonic()
+        while not follower.swept.wait(0.05):
+            if failed:
+                return failed[0]
+            if not connected.is_set() and time.monotonic() - started > connect_timeout:
+                return (f"cannot reach broker {settings.url}: no answer within"
+                        f" {connect_timeout:g} s; {UNREACHABLE_HINT}")
+            if connected.is_set() and time.monotonic() - started > (connect_timeout
+                                                                    + sweep_timeout):
+                return (f"broker {settings.url} did not finish sending its retained"
+                        f" messages within {sweep_timeout:g} s")
+        return None
+    finally:
+        follower.stop()
+
+
+def _print_once(settings: BrokerSettings, topics: Topics, as_json: bool) -> int:
+    table = LiveTable()
+    why = read_once(settings, topics, table)
+    if why is not None:
+        print(f"focuslight watch: {why}", file=sys.stderr)
+        return 2
+    print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
+                      | ({"published": s.state, "why": why} if why else {})
+                      for a, (s, shown, why) in table.shown().items()}, indent=1)
+          if as_json else table.render(time.time(), colour=False))
+    return 0
 
 
 def _redraw(out: TextIO, settings: BrokerSettings, table: LiveTable, connected: bool) -> None:
