@@ -386,30 +386,65 @@ def test_retire_a_gone_counter_bridge_with_the_admin_account(site_broker: int,
     assert "counter-1" not in left.stdout
 
 
-def test_beacon_telemetry_and_an_update_pass_the_guide_acl(site_broker: int, clients) -> None:
+def test_beacon_telemetry_and_an_update_pass_the_guide_acl(site_broker: int, clients,
+                                                           tmp_path: Path) -> None:
     """The real firmware as alice-desk: its telemetry reaches the board account, no other
-    account may offer it firmware, and `focuslight update` with the bridge account works."""
+    account may offer it firmware, and `focuslight update` with the admin account works
+    while the real bridge runs, which it never pushes off the broker (no offline will, no
+    reconnect); the bridge's own account is refused in one line."""
     from focuslight.tools.virtual_beacon import VirtualBeacon
 
     board = clients("board")
     board.subscribe("focuslight/beacons/+/telemetry")
+    main = run_bridge(site_broker, tmp_path, "main", "focuslight-bridge", "alice")
     config = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "127.0.0.1",
               "port": site_broker, "username": "alice-desk", "password": "pw-alice-desk"}
-    with VirtualBeacon(config) as beacon:
-        topic, payload = board.next()
-        assert topic == "focuslight/beacons/alice-desk/telemetry" and b'"firmware"' in payload
-        for account in ("supervisor", "homeassistant", "board", "alice-desk"):
-            clients(account).publish("focuslight/beacons/alice-desk/update", '{"v":1}',
-                                     retain=True)
-        bridge = clients("focuslight-bridge")
-        bridge.subscribe("focuslight/beacons/alice-desk/update")
-        with pytest.raises(queue.Empty):
-            bridge.next()  # nothing retained: every forged offer was dropped
-        done = focuslight_as(site_broker, "focuslight-bridge", "update", "--beacon",
-                             "alice-desk", "--force", "--source", "--timeout", "60")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "beacon alice-desk runs 0.2.0 and is connected" in done.stdout
-        assert (beacon.root / "beacon.old").is_dir()
+    try:
+        with VirtualBeacon(config) as beacon:
+            topic, payload = board.next()
+            assert topic == "focuslight/beacons/alice-desk/telemetry" and b'"firmware"' in payload
+            for account in ("supervisor", "homeassistant", "board", "alice-desk"):
+                forger = Client(site_broker, account)  # closed: no reconnect pushing others
+                forger.publish("focuslight/beacons/alice-desk/update", '{"v":1}', retain=True)
+                forger.close()
+            admin = clients("focuslight-admin")
+            admin.subscribe("focuslight/beacons/alice-desk/update")
+            with pytest.raises(queue.Empty):
+                admin.next()  # nothing retained: every forged offer was dropped
+            admin.close()
+            watcher = clients("supervisor")
+            watcher.subscribe("focuslight/bridges/main/availability")
+            assert watcher.next() == ("focuslight/bridges/main/availability", b"online")
+            watcher.subscribe("focuslight/agents/alice/reply")  # marker: see the end
+            toml = tmp_path / "main.toml"  # run_bridge's: [bridge] username focuslight-bridge
+            for account in (None, "focuslight-bridge"):
+                refused = subprocess.run(
+                    [sys.executable, "-m", "focuslight", "update", "-c", str(toml), "--beacon",
+                     "alice-desk", "--force", "--source",
+                     *(("--username", account, "--password", f"pw-{account}") if account
+                       else ())], capture_output=True, text=True, timeout=60)
+                assert refused.returncode == 1 and refused.stdout == ""
+                assert len(refused.stderr.splitlines()) == 1, refused.stderr
+                assert "focuslight-admin in docs/deploy-a-site.md" in refused.stderr
+            done = subprocess.run(
+                [sys.executable, "-m", "focuslight", "update", "-c", str(toml), "--beacon",
+                 "alice-desk", "--force", "--source", "--timeout", "60", "--username",
+                 "focuslight-admin", "--password", "pw-focuslight-admin"],
+                capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "beacon alice-desk runs 0.2.0 and is connected" in done.stdout
+            assert (beacon.root / "beacon.old").is_dir()
+        setter = clients("setter")
+        setter.subscribe("focuslight/agents/alice/reply")
+        setter.publish("focuslight/agents/alice/set", '{"state":"dnd","id":"t1"}')
+        topic, reply = setter.next()
+        assert topic == "focuslight/agents/alice/reply" and b'"t1"' in reply
+        # a bridge pushed off during the update would have left an "offline" will (and an
+        # "online" again) on the watcher before this reply
+        assert watcher.next() == (topic, reply), "the bridge went offline during the update"
+    finally:
+        main.terminate()
+        main.wait(timeout=30)
 
 
 # -- client ids bound to accounts ---------------------------------------------------------

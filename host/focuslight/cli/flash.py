@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     wait = parser.add_argument_group("after flashing")
     wait.add_argument("--no-wait", action="store_true",
                       help="do not wait for the beacon to come online on MQTT")
+    wait.add_argument("--watch-username", metavar="USER", help="broker account the wait"
+                      " connects with: an admin account, never the bridge's (the broker would"
+                      " push the running bridge off) nor the beacon's (--username)")
+    wait.add_argument("--watch-password", metavar="PW", help="its password")
     wait.add_argument("--timeout", type=float, default=90, metavar="S",
                       help="seconds to wait for online (default %(default)s)")
 

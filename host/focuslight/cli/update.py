@@ -18,8 +18,9 @@ DESCRIPTION = ("Offer a firmware to a beacon over MQTT; it checks, installs, res
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beacon", required=True, help="the beacon's id, e.g. alice-desk")
-    parser.add_argument("-c", "--config", metavar="FILE", help="focuslight.toml: broker,"
-                        " credentials and prefix from its [bridge] table")
+    parser.add_argument("-c", "--config", metavar="FILE", help="focuslight.toml: broker"
+                        " and prefix from its [bridge] table (its account is refused: pass"
+                        " --username/--password of an admin account)")
     parser.add_argument("--firmware", type=Path, default=FIRMWARE_DIR, metavar="DIR",
                         help="firmware folder (default: %(default)s)")
     parser.add_argument("--source", action="store_true", help="send .py sources instead of"

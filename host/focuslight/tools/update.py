@@ -99,7 +99,8 @@ def update(args: argparse.Namespace) -> int:
             raise UpdateError(str(err).replace("--ca-file", "--beacon-ca")) from None
     bridge = _bridge_settings(args)
     version = firmware_version(firmware)
-    with Session(bridge.watcher, Topics(bridge.prefix), beacon) as session:
+    account = bridge.tool_account(bridge.broker, "--username/--password")
+    with Session(account, Topics(bridge.prefix), beacon) as session:
         report = session.telemetry()
         if report is None:
             raise UpdateError(

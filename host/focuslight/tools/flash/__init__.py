@@ -43,11 +43,13 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from serial.tools import list_ports
 
+from ...mqtt.client import BrokerSettings
 from ...protocol import Topics
 from .availability import EXIT_UNCONFIRMED, AvailabilityWatch
 from .board import (
@@ -63,6 +65,7 @@ from .board import (
 from .device_config import (
     CA_FILE,
     USABLE_PINS,
+    BridgeSettings,
     _bridge_settings,
     beacon_config,
     check_ca_file,
@@ -94,8 +97,8 @@ def flash(args: argparse.Namespace) -> int:
                 ca_file=Path(bridge.broker.ca_file) if config.get("tls") else None)
     watch = None
     if not (args.no_wait or args.no_reset or args.dry_run or config["transport"] != "mqtt"):
-        watch = AvailabilityWatch(bridge, Topics(config["prefix"]).beacon_availability(
-            config["beacon"]), args.timeout)
+        watch = AvailabilityWatch(_watch_account(args, bridge), Topics(
+            config["prefix"]).beacon_availability(config["beacon"]), args.timeout)
     with tempfile.TemporaryDirectory(prefix="focuslight-flash-") as stage:
         if args.dry_run:
             _print_dry_run(plan, Path(stage), config)
@@ -112,6 +115,30 @@ def flash(args: argparse.Namespace) -> int:
         print("flashed; not waiting for the beacon (--no-wait, --no-reset or serial transport)")
         return 0
     return watch.wait(config["beacon"])
+
+
+def _watch_account(args: argparse.Namespace, bridge: BridgeSettings) -> BrokerSettings:
+    """The account the wait for ``online`` connects with: ``--watch-username``.
+
+    Never the bridge's (the broker would push the running bridge off) nor the beacon's
+    (``--username``: the beacon's first connect would push this watch off, and its
+    reconnect the beacon); without one on a broker that needs accounts, say so.
+    """
+    base = replace(bridge.broker, username=None, password=None).with_credentials(
+        args.watch_username, args.watch_password)
+    if base.username and base.username == bridge.broker.username:
+        raise FlashError(f"--watch-username {base.username} is the beacon's own account: the"
+                         " beacon would push this watch off the broker when it connects; use an"
+                         " admin account (focuslight-admin in docs/deploy-a-site.md), or"
+                         " --no-wait")
+    if not base.username and bridge.broker.username and not bridge.bridge_username:
+        raise FlashError("waiting for the beacon needs an account of its own: pass"
+                         " --watch-username/--watch-password (focuslight-admin in"
+                         " docs/deploy-a-site.md), or --no-wait")
+    try:
+        return bridge.tool_account(base, "--watch-username/--watch-password")
+    except FlashError as err:
+        raise FlashError(f"{err}, or --no-wait") from None
 
 
 def serial_beacon_snippet(port: str, config: dict[str, Any]) -> str:

@@ -25,22 +25,46 @@ class BridgeSettings:
 
     *broker* carries only credentials given for the beacon (flags or URL):
     a bridge's own account never goes into a ``config.json`` anyone with a
-    USB cable can read. *watcher* is how this command itself connects to
-    confirm the beacon came online, and may use the bridge's account.
+    USB cable can read. *bridge_username* is the ``[bridge] username`` of
+    ``-c``: kept only to refuse it (:meth:`tool_account`).
     """
 
     broker: BrokerSettings
     prefix: str
-    watcher: BrokerSettings
+    bridge_username: str | None = None
+
+    def tool_account(self, base: BrokerSettings, flags: str) -> BrokerSettings:
+        """How this command itself connects: *base* with the account of *flags*, never
+        the bridge's.
+
+        The guide's broker sets ``use_username_as_clientid``: a second connection
+        with the bridge's account pushes the running bridge off the broker for as
+        long as this command runs (every beacon blinks blue). So the bridge's
+        account is refused, in one line, whether it came from the flags or only
+        from ``-c``.
+        """
+        user_flag = flags.split("/")[0]
+        if base.username and base.username == self.bridge_username:
+            raise FlashError(
+                f"{user_flag} {base.username} is the bridge's own account ([bridge] username):"
+                " the broker would push the running bridge off while this runs; use an admin"
+                " account (focuslight-admin in docs/deploy-a-site.md)")
+        if not base.username and self.bridge_username:
+            raise FlashError(
+                f"-c names the bridge's account ({self.bridge_username}), which this command"
+                " does not borrow (the broker would push the running bridge off while it"
+                f" runs): pass {flags} of an admin account (focuslight-admin in"
+                " docs/deploy-a-site.md)")
+        return base
 
 
 def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
     configured, prefix = None, None
-    username = password = None
+    username = None
     if args.config:
         bridge = Section(read_toml(args.config), args.config).section("bridge", optional=True)
         configured = bridge.str("broker", None)
-        username, password = bridge.str("username", None), bridge.str("password", None)
+        username = bridge.str("username", None)
         prefix = bridge.str("prefix", None)
     try:
         settings = BrokerSettings.resolve(getattr(args, "broker", None), configured)
@@ -49,14 +73,12 @@ def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
     settings = settings.with_credentials(getattr(args, "username", None),
                                          getattr(args, "password", None),
                                          getattr(args, "ca_file", None))
-    watcher = settings.with_credentials(settings.username or username,
-                                        settings.password or password)
     prefix = getattr(args, "prefix", None) or prefix or "focuslight"
     try:
         Topics(prefix)
     except ProtocolError as err:
         raise FlashError(f"--prefix: {err}") from None
-    return BridgeSettings(settings, prefix, watcher)
+    return BridgeSettings(settings, prefix, username)
 
 
 def device_config(args: argparse.Namespace, bridge: BridgeSettings,
