@@ -1,8 +1,9 @@
 """Every host reader survives any payload and believes only valid ones (issue 8).
 
 Seeded and bounded: 10,000 payloads per reader through its real entry point —
-the bridge's paho ``on_message`` (``set`` and event topics), the board's, the
-``watch`` reader's, the serial link's line handler — each judged against an
+the bridge's paho ``on_message`` (``set`` and event topics), the board's and the
+``watch`` reader's (statuses, bridge availabilities, beacon reports), the serial link's
+line handler — each judged against an
 independent reading of protocol v1 (``fuzz_payloads``). A reader fails if an
 exception escapes, if its last-resort guard had to catch one (a bug the
 decoders should have turned into a ProtocolError), or if it shows a state the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from helpers.fuzz_payloads import ID, expect_event, expect_set, expect_status, ident, payloads
+from helpers.status_fuzz import availability_payloads
 
 from focuslight.config import load
 from focuslight.core.hub import Hub
@@ -131,19 +134,20 @@ def test_the_board_reader_survives_any_status(guarded) -> None:
     board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
     board.floor.link(True)
     rng = random.Random(SEED + 1)
+    availabilities = iter(availability_payloads(SEED + 1, PER_READER))
     want: dict[str, str] = {}  # alice's expected tile, from the oracle
     bridges: dict[str, str] = {}
     wrong_available = wrong = 0
     for n, payload in enumerate(payloads("status", PER_READER, SEED)):
         if rng.random() < 0.1:  # an availability, sometimes for alice's bridge
             who = rng.choice(["main", "other", ident(rng)])
-            text = rng.choice([b"online", b"offline", b"", b" offline\n", payload[:20]])
+            text = rng.choice([b"", payload[:20], next(availabilities)])
             board.follower._on_message(None, None,
                                        message(f"{PREFIX}/bridges/{who}/availability", text))
-            word = text.decode("utf-8", "replace").strip()
+            word = expect_availability(text)
             if ID.fullmatch(who) and not text:
                 bridges.pop(who, None)  # a cleared retained availability forgets the bridge
-            elif ID.fullmatch(who) and word in ("online", "offline"):
+            elif ID.fullmatch(who) and word:
                 bridges[who] = word
         who = "alice" if rng.random() < 0.7 else ident(rng)
         board.follower._on_message(None, None,
@@ -191,6 +195,63 @@ def test_the_watch_reader_survives_any_status(guarded) -> None:
             want = entry[1] if entry else None
     assert guarded.caught == []
     assert wrong == 0
+
+
+AVAILABILITY = re.compile(rb"[ \t\r\n]*(online|offline)[ \t\r\n]*")
+
+
+def expect_availability(payload: bytes) -> str | None:
+    """The oracle for an availability: the word, with only ASCII blanks around it (protocol
+    v1, as the firmware can mirror), at most 512 bytes; None for anything else."""
+    match = AVAILABILITY.fullmatch(payload)
+    return match.group(1).decode() if match and len(payload) <= 512 else None
+
+
+def test_board_and_watch_read_any_bridge_availability(guarded) -> None:
+    """10,000 varied availabilities (every kind of space around the word, byte edits,
+    case, oversized, raw bytes, cleared) on bridge topics, to the board and to watch: each
+    files exactly what the oracle says, and an agent of an offline bridge shows unknown."""
+    import random
+    board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board.floor.link(True)
+    table, topics = LiveTable(), Topics(PREFIX)
+    table.link(True)
+    for reader in (lambda m: board.follower._on_message(None, None, m),
+                   lambda m: read_message(table, topics, m)):
+        reader(message(f"{PREFIX}/agents/alice/status", b'{"v":1,"state":"available",'
+                       b'"source":"phone","since":1,"bridge_id":"main"}'))
+    rng = random.Random(SEED + 6)
+    bridges: dict[str, str] = {}
+    stream = [*availability_payloads(SEED + 6, PER_READER), *payloads("status", 2000, SEED + 6),
+              *(_raw_bytes(rng) for _ in range(500)), *[b""] * 500]
+    rng.shuffle(stream)
+    wrong = 0
+    for n, payload in enumerate(stream):
+        who = rng.choice(["main", "main", "other", ident(rng)])
+        msg = message(topic_for(who, "bridges", "availability", n), payload)
+        board.follower._on_message(None, None, msg)
+        line = read_message(table, topics, msg)
+        assert line is None or "\n" not in line
+        if n % 97 == 0 or not ID.fullmatch(who):
+            pass  # a topic no reader files (not UTF-8, or not an id)
+        elif not payload:
+            bridges.pop(who, None)
+        elif word := expect_availability(payload):
+            bridges[who] = word
+        heard_board = {b["id"]: b["state"] for b in board.floor.view()["bridges"]}
+        alice_board = {a["id"]: a["state"] for a in board.floor.view()["agents"]}["alice"]
+        alice_watch = table.shown()["alice"][1]
+        alice = "unknown" if bridges.get("main") == "offline" else "available"
+        if (heard_board, table.bridges, alice_board, alice_watch) != (bridges, bridges, alice,
+                                                                       alice):
+            wrong += 1
+            bridges = dict(table.bridges)  # count each divergence once, then follow
+    assert guarded.caught == [], guarded.caught[:5]
+    assert wrong == 0
+
+
+def _raw_bytes(rng) -> bytes:
+    return bytes(rng.randrange(256) for _ in range(rng.choice([1, 6, 7, 40, 600])))
 
 
 def test_board_and_watch_survive_any_beacon_report(guarded) -> None:
