@@ -12,11 +12,18 @@
 #   broker (crash, watchdog, power loss) -> rolled back
 # trial run: an import or config error, an exception, or no broker within
 #   trial_s seconds -> rolled back and reset; reaching the broker -> "done"
-#   (beacon/update.py confirms it)
+#   (beacon/update.py confirms it). A firmware that hangs (blocks the event loop,
+#   so the trial_s deadline, an asyncio task, never runs) is caught by the
+#   watchdog armed here before the new code is imported: app.main(wdt=...) feeds
+#   it from its frame loop, and once it stops the board resets into the
+#   "trial at boot" rollback above.
+# app.main() returning (anything but a Ctrl-C at the REPL) resets the board:
+#   a beacon must never sit in the REPL with its light frozen.
 import os
 
 STATE = "update.json"
 PKG, NEW, OLD = "beacon", "beacon.new", "beacon.old"
+TRIAL_WDT_MS = 8000  # the rp2040's longest watchdog is 8388 ms
 
 
 def _exists(path):
@@ -110,10 +117,24 @@ async def _deadline(seconds):
         rollback(st, "did not reach the broker within %d s" % seconds)
 
 
+def _ended(how):
+    """app.main() returned: after a Ctrl-C ("stopped") the REPL is wanted (flash,
+    mpremote); any other return would leave the light frozen, so reset."""
+    if how != "stopped":
+        print("beacon: the firmware returned; resetting")
+        import machine
+
+        machine.reset()
+
+
 def main():
+    import machine
+
     st = state()
     if st.get("state") == "trial":
-        rollback(st, "the new firmware stopped before it reached the broker")
+        hung = machine.reset_cause() == machine.WDT_RESET
+        rollback(st, "the new firmware hung (watchdog reset) before it reached the broker"
+                 if hung else "the new firmware stopped before it reached the broker")
     if st.get("state") == "pending":
         _swap(st)
         st["state"] = "trial"
@@ -122,18 +143,21 @@ def main():
     if st.get("state") != "trial":
         from beacon import app
 
-        app.main()
+        _ended(app.main())
         return
+    how = None
     try:
+        wdt = machine.WDT(timeout=TRIAL_WDT_MS)  # before any new code runs
         import asyncio
 
         from beacon import app, config
 
         config.load()  # a config the new firmware refuses fails the update, not the beacon
         asyncio.create_task(_deadline(st.get("trial_s", 90)))  # noqa: RUF006 (runs in app.main)
-        app.main()
+        how = app.main(wdt=wdt)
     except Exception as e:  # anything at all: the old firmware is the safe place to be
         rollback(state(), "%s: %s" % (type(e).__name__, e))
+    _ended(how)
 
 
 main()

@@ -21,7 +21,7 @@ GC_MS = const(1000)
 
 
 class Beacon:
-    def __init__(self, cfg):
+    def __init__(self, cfg, wdt=None):
         self.cfg = cfg
         self.view = View()
         self.renderer = Renderer(led.make(cfg), cfg["brightness"], cfg["available_off"])
@@ -34,7 +34,7 @@ class Beacon:
         self.extras = ()
         if cfg["transport"] == "mqtt":
             self.extras = self.link.extras = _extras(cfg, self.link)
-        self.wdt = None
+        self.wdt = wdt  # main.py's, for a firmware on trial: fed like the board's own
         if cfg["watchdog_ms"]:
             from machine import WDT
 
@@ -112,18 +112,23 @@ def fail(message, raw_led="neopixel"):
         sleep_ms(FRAME_MS)
 
 
-def main(path="config.json"):
+def main(path="config.json", wdt=None):
+    """Run the beacon; return "stopped" after a Ctrl-C (main.py then stays in the REPL).
+
+    *wdt*: a watchdog main.py armed for a firmware on trial, fed from the frame loop."""
     try:
         cfg = config.load(path)
     except config.ConfigError as e:
         fail(str(e), _raw_led(path))
     log("%s for agent %s, %s transport" % (cfg["beacon"], cfg["agent"], cfg["transport"]))
-    beacon = Beacon(cfg)
+    beacon = Beacon(cfg, wdt)
     try:
         asyncio.run(beacon.run())
     except KeyboardInterrupt:
         beacon.park_watchdog()
         log("stopped by Ctrl-C; machine.reset() starts the beacon again")
+        return "stopped"
+    return None
 
 
 def _raw_led(path):

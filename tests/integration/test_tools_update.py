@@ -87,14 +87,23 @@ def device(mosquitto, peer_factory):
         d.close()
 
 
-def firmware(tmp_path: Path, version: str, *, broken: str | None = None) -> Path:
-    """A copy of the firmware with another version (and, if asked, an app.py that raises)."""
+def firmware(tmp_path: Path, version: str, *, broken: str | None = None,
+             hangs: bool = False) -> Path:
+    """A copy of the firmware with another version (and, if asked, an app.py that raises,
+    or one whose event loop hangs as soon as it runs: a busy loop in a task)."""
     copy = tmp_path / f"firmware-{version}"
     shutil.copytree(ROOT / "firmware", copy, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / "beacon" / "version.py").write_text(f'VERSION = "{version}"\n')
+    app = copy / "beacon" / "app.py"
     if broken:
-        app = copy / "beacon" / "app.py"
         app.write_text(f"raise RuntimeError({broken!r})\n" + app.read_text())
+    if hangs:
+        text = app.read_text()
+        start = "    async def run(self):\n        self.changed()\n"
+        assert start in text
+        app.write_text(text.replace(start, start + "        asyncio.create_task(_hang())\n")
+                       + "\n\nasync def _hang():\n    print('beacon: hanging now')\n"
+                         "    while True:\n        pass\n")
     return copy
 
 
@@ -218,6 +227,30 @@ def test_a_firmware_that_does_not_start_is_rolled_back(mosquitto, peer_factory, 
     assert report["firmware"] == OLD
     assert "does not start" not in (board.root / "beacon" / "app.py").read_text()
     assert not (board.root / "beacon.old").exists()
+    board.wait_for("look: engaged red solid", board.wait_for("rolled back"))
+
+
+def test_a_firmware_that_hangs_is_rolled_back_by_the_watchdog(mosquitto, peer_factory, device,
+                                                               tmp_path: Path) -> None:
+    """A hang blocks the event loop, so the trial's deadline (an asyncio task) never runs:
+    main.py's watchdog (the unix port's machine.WDT, a thread that kills the process as a
+    board's watchdog resets it) fires, and the boot after it rolls back."""
+    board = device()
+    peer = peer_factory(mosquitto)
+    peer.subscribe(f"{BASE}/telemetry")
+    telemetry(peer)
+    done = update(mosquitto, "--firmware", str(firmware(tmp_path, "0.2.1", hangs=True)),
+                  "--source", "--trial", "600")  # only the watchdog can end this trial
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"beacon {BEACON} rolled back 0.2.1: the new firmware hung (watchdog reset) before"
+            f" it reached the broker; it runs {OLD}") in done.stderr
+    hung = board.wait_for("beacon: hanging now", board.wait_for("beacon: trying firmware 0.2.1"))
+    board.wait_for("reset: watchdog", hung)
+    board.wait_for("beacon: update to 0.2.1 rolled back: the new firmware hung", hung)
+    report = json.loads(peer.wait_for(f"{BASE}/telemetry",
+                                      lambda p: json.loads(p)["uptime"] < 5))
+    assert report["firmware"] == OLD
+    assert "_hang" not in (board.root / "beacon" / "app.py").read_text()
     board.wait_for("look: engaged red solid", board.wait_for("rolled back"))
 
 

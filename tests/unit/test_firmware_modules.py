@@ -259,3 +259,26 @@ print(json.dumps({"cfg": cfg, "duty": [p.duty_u16() for p in led._pwm],
     assert cfg["port"] == 1883 and cfg["prefix"] == "focuslight" and cfg["keepalive"] == 30
     assert out["pins"] == [16, 17, 18]  # BOARDS["pico_w"]["rgb_pins"]
     assert out["duty"] == [65535, 110 * 257, 0]  # amber at full brightness
+
+
+@pytest.mark.parametrize(("returns", "code", "line"), [
+    ("None", 75, "beacon: the firmware returned; resetting"),
+    ('"stopped"', 0, None),
+])
+def test_main_resets_when_the_app_returns_but_not_after_a_ctrl_c(tmp_path, returns, code,
+                                                                  line) -> None:
+    """A board whose app.main() returned would sit in the REPL with its light frozen:
+    main.py resets it (the unix port's machine.reset() exits 75); after a Ctrl-C
+    (app.main returns "stopped") the REPL is what flash and mpremote want."""
+    (tmp_path / "main.py").write_bytes((ROOT / "firmware" / "main.py").read_bytes())
+    (tmp_path / "beacon").mkdir()
+    (tmp_path / "beacon" / "__init__.py").write_text("")
+    (tmp_path / "beacon" / "app.py").write_text(
+        f"def main(path='config.json', wdt=None):\n    print('app: back')\n    return {returns}\n")
+    done = subprocess.run(firmware_command(tmp_path), cwd=tmp_path, capture_output=True,
+                          text=True, env=firmware_env(free_udp_port(), firmware=tmp_path),
+                          timeout=30)
+    assert done.returncode == code, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "app: back"
+    assert (line in lines) if line else lines == ["app: back"]

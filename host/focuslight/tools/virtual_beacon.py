@@ -135,6 +135,10 @@ RESET_EXIT = 75
 """Exit code of the unix port's ``machine.reset()`` (firmware/unix/machine.py): start again."""
 
 
+WDT_LINE = "beacon: watchdog: not fed for"
+"""What the unix port's ``machine.WDT`` prints before it kills the process (SIGKILL):
+the board's watchdog reset it, start it again (firmware/unix/machine.py)."""
+
 RESET_LINE = "virtual beacon: the firmware reset the board; starting it again"
 
 
@@ -148,7 +152,8 @@ class VirtualBeacon:
     started again on the same files, as a board would reboot.
 
     Events arrive on :attr:`events` as ``("look", Look)``, ``("px", (r, g, b))``,
-    ``("log", line)``, ``("reset", None)`` and finally ``("exit", returncode)``.
+    ``("log", line)``, ``("reset", None)`` (``("reset", "watchdog")`` when the unix
+    port's watchdog fired) and finally ``("exit", returncode)``.
     """
 
     def __init__(self, config: dict[str, Any], *, frames: bool = False,
@@ -167,6 +172,7 @@ class VirtualBeacon:
         self._frames = frames
         self._closing = False
         self._lock = threading.Lock()  # close() never misses a process started by a reset
+        self._watchdog = False  # the running process printed WDT_LINE
         self.proc = self._start(reset=False)
         self._runner = threading.Thread(target=self._run, daemon=True)
         self._runner.start()
@@ -209,10 +215,10 @@ class VirtualBeacon:
         self._wire.close()
         self._tmp.cleanup()
 
-    def _start(self, reset: bool) -> subprocess.Popen[str]:
+    def _start(self, reset: bool, cause: str = "soft") -> subprocess.Popen[str]:
         env = firmware_env(self._vhw[1], self._frames, self.root)
         if reset:
-            env["FOCUSLIGHT_RESET_CAUSE"] = "soft"
+            env["FOCUSLIGHT_RESET_CAUSE"] = cause
         return subprocess.Popen(
             firmware_command(self.root), cwd=self.root, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -223,20 +229,24 @@ class VirtualBeacon:
         """Read the firmware's output; start it again after machine.reset(), as a board does."""
         while True:
             proc = self.proc
+            self._watchdog = False
             logs = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
             logs.start()
             self._read(proc.stdout)
             code = proc.wait()
             logs.join(2)
+            watchdog = self._watchdog and code == -signal.SIGKILL
             with self._lock:
-                if code != RESET_EXIT or self._closing:
+                if (code != RESET_EXIT and not watchdog) or self._closing:
                     self.events.put(("exit", code))
                     return
-                self.events.put(("reset", None))
-                self.proc = self._start(reset=True)
+                self.events.put(("reset", "watchdog" if watchdog else None))
+                self.proc = self._start(reset=True, cause="wdt" if watchdog else "soft")
 
     def _read(self, stream: TextIO) -> None:
         for line in stream:
+            if line.startswith(WDT_LINE):
+                self._watchdog = True
             self.events.put(_event(line.rstrip("\n")))
 
 
