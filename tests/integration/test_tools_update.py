@@ -302,10 +302,12 @@ def test_update_explains_a_beacon_that_never_reported(mosquitto) -> None:
 
 
 def stub_package(folder: Path, name: str) -> None:
-    """A firmware that only says which one it is (the bootloader does not care)."""
+    """A firmware that only says which one it is (the bootloader does not care), then
+    returns as after a Ctrl-C (any other return makes main.py reset the board)."""
     folder.mkdir()
     (folder / "__init__.py").write_text("")
-    (folder / "app.py").write_text(f"def main():\n    print('running {name}')\n")
+    (folder / "app.py").write_text(f"def main(wdt=None):\n    print('running {name}')\n"
+                                   "    return 'stopped'\n")
     (folder / "config.py").write_text("def load():\n    pass\n")
 
 
