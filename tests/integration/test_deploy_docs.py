@@ -85,6 +85,14 @@ def test_systemd_rates_the_unit_exposure_at_most_3(tmp_path: Path) -> None:
     assert float(found[1]) <= 3.0, result.stdout
 
 
+def test_the_unit_starts_after_the_clock_is_set() -> None:
+    """A Pi has no RTC: overrides' expiries restored before NTP would be judged by a wrong
+    clock, so the unit orders itself after time-sync.target."""
+    after = [line.split("=", 1)[1].split() for line in UNIT.read_text().splitlines()
+             if line.startswith("After=")]
+    assert any("time-sync.target" in units for units in after)
+
+
 def test_the_unit_grants_the_devices_serial_beacons_and_gpio_need() -> None:
     """Reviewed by hand (deploy-a-site.md): ttyACM/ttyUSB for beacons, gpiochip for lgpio,
     a state directory for overrides; everything else closed."""
