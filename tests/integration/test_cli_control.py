@@ -296,7 +296,7 @@ def test_a_bridge_clears_the_discovery_configs_it_no_longer_publishes(mosquitto,
     alice = {t for t, _ in discovery.messages({"alice": AgentSettings("alice", "alice",
                                                                        ["alice-desk"])})}
     bob = {t for t, _ in discovery.messages({"bob": AgentSettings("bob", "bob", ["bob-desk"])})}
-    assert len(bob) == 4  # his sensor and select, bob-desk's connectivity and firmware
+    assert len(bob) == 5  # his sensor and select, bob-desk's connectivity, firmware, update
 
     def run(config: str) -> dict[str, bytes]:
         path.write_text(config)

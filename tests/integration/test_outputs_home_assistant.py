@@ -111,14 +111,15 @@ class HomeAssistant:
 
 
 def test_discovery_describes_agents_and_beacons(bridge, mosquitto, peer_factory) -> None:
-    configs = discovery(peer_factory(mosquitto), 6)
+    configs = discovery(peer_factory(mosquitto), 7)
     assert sorted(configs) == [
         "homeassistant/binary_sensor/focuslight_main_beacon_alice_desk/config",
         "homeassistant/select/focuslight_main_alice/config",
         "homeassistant/select/focuslight_main_bob/config",
         "homeassistant/sensor/focuslight_main_alice/config",
         "homeassistant/sensor/focuslight_main_beacon_alice_desk/config",
-        "homeassistant/sensor/focuslight_main_bob/config"]
+        "homeassistant/sensor/focuslight_main_bob/config",
+        "homeassistant/update/focuslight_main_beacon_alice_desk/config"]
     for config in configs.values():
         assert config["origin"] == {"name": "focuslight", "sw_version": __version__}
     alice = configs["homeassistant/select/focuslight_main_alice/config"]
@@ -140,7 +141,7 @@ def test_discovery_describes_agents_and_beacons(bridge, mosquitto, peer_factory)
 def test_a_button_press_and_a_cli_set_show_in_home_assistant(bridge, mosquitto,
                                                               peer_factory) -> None:
     """The select follows the status topic: not what HA guessed, what the light shows."""
-    configs = discovery(peer_factory(mosquitto), 6)
+    configs = discovery(peer_factory(mosquitto), 7)
     ha = HomeAssistant(peer_factory(mosquitto), configs)
     alice = ha.entity("select", "focuslight_main_alice")
     bob = ha.entity("select", "focuslight_main_bob")
@@ -167,7 +168,7 @@ def test_a_button_press_and_a_cli_set_show_in_home_assistant(bridge, mosquitto,
 
 
 def test_beacons_show_their_link_and_firmware(bridge, mosquitto, peer_factory) -> None:
-    configs = discovery(peer_factory(mosquitto), 6)
+    configs = discovery(peer_factory(mosquitto), 7)
     ha = HomeAssistant(peer_factory(mosquitto), configs)
     link = ha.entity("binary_sensor", "focuslight_main_beacon_alice_desk")
     firmware = ha.entity("sensor", "focuslight_main_beacon_alice_desk")
@@ -183,3 +184,33 @@ def test_beacons_show_their_link_and_firmware(bridge, mosquitto, peer_factory) -
                           "heap_free": 81234, "reset_cause": "power_on"}
     beacon.publish("focuslight/beacons/alice-desk/availability", "offline", retain=True)
     ha.wait_for(link, "off")
+
+
+def update_available(installed: str, latest: str) -> bool:
+    """HA's reading of an update entity: on when the latest version is newer."""
+    def parts(version: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in version.split("."))
+    return parts(latest) > parts(installed)
+
+
+def test_home_assistant_flags_a_beacon_with_outdated_firmware(bridge, mosquitto,
+                                                              peer_factory) -> None:
+    """The beacon's ``update`` entity: installed = its telemetry's firmware, latest = the
+    bridge's package version; older firmware shows as an update available."""
+    configs = discovery(peer_factory(mosquitto), 7)
+    ha = HomeAssistant(peer_factory(mosquitto), configs)
+    update = ha.entity("update", "focuslight_main_beacon_alice_desk")
+    assert update["device_class"] == "firmware"
+    assert update["device"] == ha.entity("sensor", "focuslight_main_beacon_alice_desk")["device"]
+    assert update["unique_id"] == "focuslight_main_beacon_alice_desk_firmware_update"
+    beacon = peer_factory(mosquitto)
+    old = json.dumps(TELEMETRY | {"firmware": "0.1.0"})
+    beacon.publish("focuslight/beacons/alice-desk/telemetry", old, retain=True)
+    shown = json.dumps({"installed_version": "0.1.0", "latest_version": __version__})
+    ha.wait_for(update, shown)
+    assert update_available("0.1.0", __version__)
+    beacon.publish("focuslight/beacons/alice-desk/telemetry",
+                   json.dumps(TELEMETRY | {"firmware": __version__}), retain=True)
+    current = json.dumps({"installed_version": __version__, "latest_version": __version__})
+    ha.wait_for(update, current)
+    assert not update_available(__version__, __version__)

@@ -21,7 +21,12 @@ Per beacon, one HA device ("alice-desk (focuslight beacon)") with
   beacon's own retained ``beacons/<beacon>/availability`` (its Last Will);
 * **Firmware**: a ``sensor`` with the firmware version from the beacon's
   retained telemetry (``beacons/<beacon>/telemetry``), and its IP, RSSI,
-  uptime, free heap and reset cause as attributes.
+  uptime, free heap and reset cause as attributes;
+* **Firmware update**: an ``update`` entity (device class ``firmware``) whose
+  installed version is the beacon's telemetry ``firmware`` and whose latest
+  version is this bridge's package version, so HA flags a beacon running older
+  firmware than the bridge (HA calls the entity "on", *update available*). It
+  has no install button: ``focuslight update`` does the update, over MQTT.
 
 The beacons are those the bridge knows from its config: every id listed in an
 agent's ``beacons``. A beacon nobody lists is not one whose button the bridge
@@ -59,7 +64,7 @@ class Discovery:
     discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX
 
     def messages(self, agents: dict[str, AgentSettings]) -> list[tuple[str, bytes]]:
-        """``(topic, payload)`` pairs to publish retained: two per agent, two per beacon."""
+        """``(topic, payload)`` pairs to publish retained: two per agent, three per beacon."""
         result = []
         for agent in agents.values():
             result.append((self._topic("sensor", self._object_id(agent.id)),
@@ -71,6 +76,8 @@ class Discovery:
                            self._connectivity(beacon)))
             result.append((self._topic("sensor", self._beacon_id(beacon)),
                            self._firmware(beacon)))
+            result.append((self._topic("update", self._beacon_id(beacon)),
+                           self._update(beacon)))
         return result
 
     def config_topics(self, agent: str) -> list[str]:
@@ -160,6 +167,20 @@ class Discovery:
                                         "'reset_cause': value_json.reset_cause} | tojson }}",
             "entity_category": "diagnostic",
             "icon": "mdi:chip",
+        }
+        return _dump(body)
+
+    def _update(self, beacon: str) -> bytes:
+        """Installed: what the beacon reports; latest: what this bridge ships (the firmware's
+        version is the package's). The template renders the JSON HA's MQTT update entity
+        takes on its state topic, so one retained telemetry message gives both."""
+        body = self._beacon(beacon, "Firmware update") | {
+            "unique_id": f"{self._beacon_id(beacon)}_firmware_update",
+            "state_topic": self.topics.beacon_telemetry(beacon),
+            "value_template": "{{ {'installed_version': value_json.firmware, "
+                              f"'latest_version': '{__version__}'}} | tojson }}}}",
+            "device_class": "firmware",
+            "entity_category": "diagnostic",
         }
         return _dump(body)
 
