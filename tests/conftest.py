@@ -8,18 +8,14 @@ and restart (``BrokerProcess.kill`` / ``.start``).
 
 from __future__ import annotations
 
-import json
-import queue
 import shutil
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from helpers.mqtt_peer import Peer
 
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 
@@ -87,62 +83,12 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerPro
     yield from _broker(request.param, tmp_path)
 
 
-class Peer:
-    """A plain paho client on the other side of the broker, recording what it sees."""
-
-    def __init__(self, broker: BrokerProcess) -> None:
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"peer-{uuid.uuid4().hex[:8]}")
-        self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
-        self.client.connect(broker.host, broker.port, keepalive=30)
-        self.client.loop_start()
-
-    def subscribe(self, topic: str, qos: int = 1) -> None:
-        done = queue.Queue()
-        self.client.on_subscribe = lambda *a: done.put(a)
-        self.client.subscribe(topic, qos)
-        done.get(timeout=5)
-
-    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
-                qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
-
-    def wait_for(self, topic: str, predicate=lambda payload: True,
-                 timeout: float = 10.0) -> bytes:
-        """Return the first payload on *topic* for which *predicate* holds."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = self.messages.get(timeout=left)
-            except queue.Empty:
-                break
-            if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
-                return msg.payload
-        raise AssertionError(f"nothing matching on {topic} within {timeout} s")
-
-    def wait_for_state(self, topic: str, state: str, timeout: float = 10.0) -> dict:
-        payload = self.wait_for(topic, lambda p: _state_of(p) == state, timeout)
-        return json.loads(payload)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def _state_of(payload: bytes) -> str | None:
-    try:
-        return json.loads(payload).get("state")
-    except (ValueError, AttributeError):
-        return None
-
-
 @pytest.fixture
 def peer_factory() -> Iterator:
     peers: list[Peer] = []
 
     def make(broker: BrokerProcess) -> Peer:
-        peers.append(Peer(broker))
+        peers.append(Peer(broker.host, broker.port))
         return peers[-1]
 
     yield make

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import subprocess
 import sys
 import time
@@ -18,8 +17,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from helpers.mqtt_peer import Peer
 from helpers.sources import HandSource
 
 from focuslight.app import Service
@@ -37,47 +36,12 @@ PREFIX = "ctl"
 TOPICS = Topics(PREFIX)
 
 
-class Client:
-    """A paho client recording every message with its retain flag."""
-
-    def __init__(self, port: int) -> None:
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda _c, _u, m: self.messages.put(m)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def subscribe(self, *topics: str) -> None:
-        done: queue.Queue[bool] = queue.Queue()
-        self.client.on_subscribe = lambda *_: done.put(True)
-        self.client.subscribe([(t, 1) for t in topics])
-        done.get(timeout=5)
-
-    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-
-    def next_on(self, topic: str, timeout: float = 10) -> mqtt.MQTTMessage:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = self.messages.get(timeout=left)
-            except queue.Empty:
-                break
-            if mqtt.topic_matches_sub(topic, msg.topic):
-                return msg
-        raise AssertionError(f"nothing on {topic} within {timeout} s")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 @pytest.fixture
 def clients(mosquitto) -> Iterator:
-    made: list[Client] = []
+    made: list[Peer] = []
 
-    def make() -> Client:
-        made.append(Client(mosquitto.port))
+    def make() -> Peer:
+        made.append(Peer(mosquitto.host, mosquitto.port))
         return made[-1]
 
     yield make
@@ -88,7 +52,7 @@ def clients(mosquitto) -> Iterator:
 def retained(port: int, *topics: str) -> dict[str, bytes]:
     """What the broker holds under *topics* now: subscribe, then publish a marker; every
     retained message was queued to us before the marker (one connection, in order)."""
-    client = Client(port)
+    client = Peer("127.0.0.1", port)
     try:
         client.subscribe(*topics)
         marker = f"marker/{uuid.uuid4().hex}"
@@ -354,7 +318,7 @@ def wait_board(board: FloorBoard, predicate, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def gone_bridge_site(mosquitto, clients) -> Client:
+def gone_bridge_site(mosquitto, clients) -> Peer:
     """Bridge 'old' (offline, gone) left x and y behind; bridge 'main' (online) owns z."""
     bridge = clients()
     bridge.publish(TOPICS.bridge_availability("old"), "offline", retain=True)

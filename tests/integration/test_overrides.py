@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
+from helpers.mqtt_peer import Peer
 
 from focuslight.overrides import Override, OverrideStore, default_state_dir
 
@@ -69,24 +69,8 @@ def test_default_state_dir_follows_systemd_then_xdg(monkeypatch, tmp_path: Path)
 
 # -- a real bridge restarted against real mosquitto ---------------------------------------
 
-class Watcher:
+class Watcher(Peer):
     """A paho subscriber to every status under the prefix, keeping the live stream."""
-
-    def __init__(self, port: int) -> None:
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda _c, _u, m: self.messages.put(m)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def subscribe(self, topic: str) -> None:
-        done: queue.Queue[bool] = queue.Queue()
-        self.client.on_subscribe = lambda *_: done.put(True)
-        self.client.subscribe(topic, 1)
-        done.get(timeout=5)
-
-    def publish(self, topic: str, payload: str) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
     def latest(self, wanted: dict[str, tuple[str, str]], timeout: float = 20) -> dict:
         """Read until each agent's newest status has the (state, source) wanted."""
@@ -144,7 +128,7 @@ beacons = ["alice-desk"]
 [agents.bob]
 [agents.carol]
 """)
-    watcher = Watcher(mosquitto.port)
+    watcher = Watcher("127.0.0.1", mosquitto.port)
     bridge = start_bridge(config)
     try:
         watcher.subscribe(f"{PREFIX}/agents/+/status")
