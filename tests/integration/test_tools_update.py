@@ -11,12 +11,12 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.firmware import ROOT, status
+from helpers.firmware import ROOT, Lines, status
 
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Topics
@@ -38,37 +38,30 @@ class Device:
                   "broker": broker.host, "port": broker.port, "prefix": PREFIX, **extra}
         self.beacon = VirtualBeacon(config)
         self.root = self.beacon.root
-        self.lines: list[str] = []
-        self._new = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.log = Lines(_event_lines(self.beacon))
 
-    def _pump(self) -> None:
-        while True:
-            kind, value = self.beacon.events.get()
-            with self._new:
-                self.lines.append(f"{kind}: {value}")
-                print(f"{time.monotonic():.2f} {kind}: {value}")
-                self._new.notify_all()
-            if kind == "exit":
-                return
+    @property
+    def lines(self) -> list[str]:
+        return self.log.lines
 
     def wait_for(self, text: str, start: int = 0, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        with self._new:
-            while True:
-                for i in range(start, len(self.lines)):
-                    if text in self.lines[i]:
-                        return i
-                if not self._new.wait(max(0, deadline - time.monotonic())):
-                    raise AssertionError(f"no line with {text!r} in {timeout} s: "
-                                         f"{self.lines[start:][-25:]}")
+        return self.log.wait_for(text, start, timeout)
 
     def count(self, text: str) -> int:
-        with self._new:
-            return sum(text in line for line in self.lines)
+        return sum(text in line for line in list(self.log.lines))
 
     def close(self) -> None:
         self.beacon.close()
+
+
+def _event_lines(beacon: VirtualBeacon) -> Iterator[str]:
+    """The virtual beacon's events as ``kind: value`` lines, until it exits."""
+    while True:
+        kind, value = beacon.events.get()
+        print(f"{time.monotonic():.2f} {kind}: {value}")
+        yield f"{kind}: {value}"
+        if kind == "exit":
+            return
 
 
 @pytest.fixture
