@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from focuslight.tools.embedded_broker import free_port
-from helpers.sipp import SCENARIOS
+from helpers.sipp import SCENARIOS, wait_bound
 
 DOMAIN = "pbx.test"
 """The SIP domain: an alias of the Kamailio instance (never resolved)."""
@@ -257,17 +257,8 @@ class Phone:
         return self
 
     def _wait_bound(self) -> None:
-        needle = f":{self.port:04X} "
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sipp exited at start: {self.proc.stderr.read()!r}")
-            if any(needle in line.split()[1] + " " for line in
-                   Path("/proc/net/udp").read_text().splitlines()[1:]):
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"sipp did not bind port {self.port}")
+        assert self.proc is not None
+        wait_bound(self.proc, self.port)
 
     def finish(self, timeout: float = 20.0) -> int:
         assert self.proc is not None

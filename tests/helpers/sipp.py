@@ -17,6 +17,21 @@ CALLER_NUMBER = "+4915233306644"
 CALLER_NAME = "Erika Mustermann"
 
 
+def wait_bound(proc: subprocess.Popen, port: int, transport: str = "udp") -> None:
+    """Wait until sipp listens on *port*: it shows up in /proc/net (no probing packets)."""
+    table = "/proc/net/tcp" if transport == "tcp" else "/proc/net/udp"
+    needle = f":{port:04X} "
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"sipp exited at start: {proc.stderr.read()!r}")
+        if any(needle in line.split()[1] + " " for line in
+               Path(table).read_text().splitlines()[1:]):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"sipp did not bind port {port}")
+
+
 class Sipp:
     """``sipp`` as a UAS running one scenario from ``tests/helpers/sip/`` on 127.0.0.1:*port*.
 
@@ -48,19 +63,8 @@ class Sipp:
         return self
 
     def _wait_bound(self) -> None:
-        """Wait until sipp listens: its port shows up in /proc/net (no probing packets)."""
-        table = "/proc/net/tcp" if self.transport == "tcp" else "/proc/net/udp"
-        needle = f":{self.port:04X} "
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sipp exited at start: {self.proc.stderr.read()!r}")
-            if any(needle in line.split()[1] + " " for line in
-                   Path(table).read_text().splitlines()[1:]):
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"sipp did not bind port {self.port}")
+        assert self.proc is not None
+        wait_bound(self.proc, self.port, self.transport)
 
     def finish(self, timeout: float = 15.0) -> int:
         """Wait for sipp to end its calls; its exit code (0: every call went as scripted)."""
