@@ -24,17 +24,15 @@ header with timestamps per segment) per second, in each direction.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 import tty
 from pathlib import Path
@@ -50,41 +48,14 @@ from focuslight.tools.virtual_beacon import (
     free_udp_port,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from helpers.relay import FreezableProxy
+
 PREFIX = "ttu"
 AGENT = "alice"
 STATUS = f"{PREFIX}/agents/{AGENT}/status"
 HEADER = 52
 """IPv4 (20) + TCP (20) + timestamp option (12) bytes per segment, as Linux and lwIP send."""
-
-
-class Relay:
-    """A TCP relay to the broker that can stop forwarding without closing anything."""
-
-    def __init__(self, port: int) -> None:
-        self.target, self.frozen = port, threading.Event()
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(4096):
-                while self.frozen.is_set():
-                    time.sleep(0.01)
-                dst.sendall(data)
-        for sock in (src, dst):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 def publish(broker: BrokerSettings, state: str) -> None:
@@ -103,7 +74,7 @@ def config(host: str, port: int) -> dict[str, object]:
 
 
 def cut_link(broker: BrokerSettings, runs: int) -> list[float]:
-    relay, out = Relay(broker.port), []
+    relay, out = FreezableProxy(broker.port), []
     with VirtualBeacon(config("127.0.0.1", relay.port)) as beacon:
         wait_look(beacon, "engaged", 15)
         for _ in range(runs):

@@ -7,17 +7,15 @@ LED seam to (``<state> <colour> <pattern>`` lines of the virtual beacon).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from helpers.firmware import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
+from helpers.relay import FreezableProxy
 
 from focuslight.tools.embedded_broker import free_port
 from focuslight.tools.virtual_beacon import VirtualBeacon
@@ -153,46 +151,6 @@ def test_with_the_bridge_button_dnd_restart_mid_call_and_will(mosquitto, bridge,
 
     bridge.kill()  # no goodbye: the broker delivers the bridge's will
     again.wait_look("unknown blue blink", 1, timeout=10)
-
-
-class FreezableProxy:
-    """A TCP relay to the broker that can go silent without closing anything.
-
-    A killed broker closes its sockets and is noticed at once; a Wi-Fi
-    access point that dies mid-air is not. Only the MQTT keepalive catches
-    that, which is what this relay lets a test check.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.frozen = threading.Event()
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(4096):
-                while self.frozen.is_set():  # hold the bytes: the link is silent
-                    time.sleep(0.05)
-                dst.sendall(data)
-        for sock in (src, dst):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.frozen.clear()
-        self.server.close()
 
 
 def test_a_cut_link_turns_unknown_within_5_s_by_default(mosquitto, peer_factory,
