@@ -365,6 +365,84 @@ def test_retire_refuses_an_agent_whose_bridge_is_online(mosquitto, clients) -> N
     assert TOPICS.status("x") not in retained(mosquitto.port, f"{PREFIX}/#")
 
 
+def telemetry(agent: str) -> str:
+    return json.dumps({"v": 1, "agent": agent, "firmware": "0.2.0", "ip": None, "rssi": None,
+                       "uptime": 5, "heap_free": 1000, "reset_cause": "power_on"})
+
+
+def beacon_left(client: Client, beacon: str, agent: str, availability: str) -> list[str]:
+    """What a beacon leaves retained: telemetry, availability, an update's last status."""
+    held = [TOPICS.beacon_telemetry(beacon), TOPICS.beacon_availability(beacon),
+            f"{PREFIX}/beacons/{beacon}/update/status"]
+    client.publish(held[0], telemetry(agent), retain=True)
+    client.publish(held[1], availability, retain=True)
+    client.publish(held[2], '{"v":1,"id":"u1","state":"done"}', retain=True)
+    return held
+
+
+def publish_discovery(client: Client, bridge: str, agent: str, beacons: list[str]) -> list[str]:
+    messages = Discovery(TOPICS, bridge).messages({agent: AgentSettings(agent, agent, beacons)})
+    for topic, payload in messages:
+        client.publish(topic, payload, retain=True)
+    return [topic for topic, _ in messages]
+
+
+def test_retire_a_gone_bridge_clears_its_beacons_devices_and_retained_topics(
+        mosquitto, clients) -> None:
+    """The beacons' HA devices and retained topics are found on the broker, not computed
+    from the (gone) config: a beacon of a live bridge's agent stays."""
+    bridge = gone_bridge_site(mosquitto, clients)
+    x_all = publish_discovery(bridge, "old", "x", ["x-desk"])  # the agent's and its beacon's
+    z_all = publish_discovery(bridge, "main", "z", ["z-desk"])
+    x_beacon = beacon_left(bridge, "x-desk", "x", "offline")
+    z_beacon = beacon_left(bridge, "z-desk", "z", "online")
+    listed = focuslight(mosquitto, "retire", "--bridge", "old")
+    assert listed.returncode == 0, listed.stderr
+    for topic in [*x_all, *x_beacon]:
+        assert f"  {topic}\n" in listed.stdout
+    done = focuslight(mosquitto, "retire", "--bridge", "old", "--yes")
+    assert done.returncode == 0, done.stderr + done.stdout
+    for topic in [*x_all, *x_beacon]:
+        assert f"cleared {topic}\n" in done.stdout
+    held = set(retained(mosquitto.port, f"{PREFIX}/#", "homeassistant/#"))
+    assert not {*x_all, *x_beacon} & held
+    assert {*z_all, *z_beacon} <= held
+
+
+def test_retire_a_renamed_bridge_finds_its_old_configs(mosquitto, clients) -> None:
+    """Bridge 'old' was renamed 'new': alice's status names 'new', so only old's discovery
+    configs (on the broker, by their object ids) say what 'old' left; alice's beacon, which
+    'new' lists and which is online, keeps its topics."""
+    client = clients()
+    client.publish(TOPICS.bridge_availability("new"), "online", retain=True)
+    client.publish(TOPICS.status("alice"), json.dumps(
+        {"v": 1, "state": "dnd", "source": "manual", "since": 1, "bridge_id": "new"}),
+        retain=True)
+    old = publish_discovery(client, "old", "alice", ["alice-desk"])
+    new = publish_discovery(client, "new", "alice", ["alice-desk"])
+    beacon = beacon_left(client, "alice-desk", "alice", "online")
+    done = focuslight(mosquitto, "retire", "--bridge", "old", "--yes")
+    assert done.returncode == 0, done.stderr + done.stdout
+    for topic in old:
+        assert f"cleared {topic}\n" in done.stdout
+    held = set(retained(mosquitto.port, f"{PREFIX}/#", "homeassistant/#"))
+    assert not set(old) & held
+    assert {*new, *beacon, TOPICS.status("alice")} <= held
+
+
+def test_retire_a_beacon_by_name(mosquitto, clients) -> None:
+    client = clients()
+    gone = beacon_left(client, "gone-desk", "nobody", "offline")
+    configs = publish_discovery(client, "old", "nobody", ["gone-desk"])[2:]  # its two
+    live = beacon_left(client, "live-desk", "bob", "online")
+    done = focuslight(mosquitto, "retire", "--beacon", "gone-desk", "--beacon", "live-desk",
+                      "--yes")
+    assert done.returncode == 1, done.stderr + done.stdout  # live-desk is online: skipped
+    assert "beacon live-desk: skipped, it is online" in done.stderr
+    held = set(retained(mosquitto.port, f"{PREFIX}/#", "homeassistant/#"))
+    assert not {*gone, *configs} & held and set(live) <= held
+
+
 def test_retire_needs_something_to_retire() -> None:
     done = subprocess.run([*FOCUSLIGHT, "retire"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "name the agents to retire" in done.stderr

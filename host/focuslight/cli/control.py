@@ -21,6 +21,7 @@ It lists what it would clear and only clears with ``--yes``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import queue
 import sys
@@ -49,6 +50,7 @@ from ..protocol import (
     decode_reply,
     decode_status,
 )
+from ..protocol.telemetry import decode_telemetry
 
 EXIT_APPLIED, EXIT_NO_ANSWER, EXIT_OUTRANKED, EXIT_REJECTED = 0, 3, 4, 5
 EXIT_NOT_CLEARED = 1
@@ -174,29 +176,88 @@ def add_retire_arguments(parser: argparse.ArgumentParser) -> None:
                         help="agent ids to retire")
     parser.add_argument("--bridge", metavar="ID",
                         help="retire every agent whose retained status this (gone) bridge "
-                             "published, and the bridge's own availability")
+                             "published, every Home Assistant config it left (also after a "
+                             "rename), and the bridge's own availability")
+    parser.add_argument("--beacon", action="append", default=[], metavar="ID",
+                        help="also retire this beacon: its retained telemetry, availability, "
+                             "update topics and Home Assistant configs; repeatable")
     parser.add_argument("--discovery-prefix", default=DEFAULT_DISCOVERY_PREFIX,
                         metavar="PREFIX", help="Home Assistant discovery prefix "
                                                f"(default {DEFAULT_DISCOVERY_PREFIX})")
     parser.add_argument("--yes", action="store_true",
                         help="clear them (without it: only list what would be cleared)")
     parser.add_argument("--force", action="store_true",
-                        help="even when the agent's bridge is online (it re-publishes "
-                             "whatever it still owns when it reconnects)")
-    parser.epilog = ("Use an account that may write statuses (the bridge's). exit status: 0 "
-                     "cleared or listed, 1 something was refused or stayed, 2 usage")
+                        help="even when the agent's bridge (or the beacon) is online (it "
+                             "re-publishes whatever it still owns)")
+    parser.epilog = ("Use the admin account (focuslight-admin in docs/deploy-a-site.md), not "
+                     "the bridge's. exit status: 0 cleared or listed, 1 something was refused "
+                     "or stayed, 2 usage")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """A retained Home Assistant config focuslight published: which bridge, for what.
+
+    The bridge is read from the object id (``<prefix>_<bridge>_<agent>`` or
+    ``<prefix>_<bridge>_beacon_<beacon>``, ``-`` written ``_``:
+    :class:`~focuslight.outputs.home_assistant.Discovery`), the agent or beacon
+    from the config's ``state_topic``, so a bridge that was renamed, whose
+    statuses name it no more, is still found by its old id.
+    """
+
+    topic: str
+    family: str
+    ident: str
+    bridge: str
+
+    @classmethod
+    def parse(cls, topics: Topics, topic: str, payload: bytes) -> DiscoveryConfig | None:
+        parts = topic.split("/")
+        try:
+            body = json.loads(payload)
+            family, ident, _leaf = topics.parse(str(body.get("state_topic")))
+        except (ValueError, AttributeError, ProtocolError):
+            return None
+        if len(parts) < 4 or parts[-1] != "config":
+            return None
+        object_id = parts[-2]
+        head = _object_part(topics.prefix.replace("/", "_")) + "_"
+        tail = _object_part(("_beacon_" if family == "beacons" else "_") + ident)
+        if (not object_id.startswith(head) or not object_id.endswith(tail)
+                or len(object_id) <= len(head) + len(tail)):
+            return None
+        return cls(topic, family, ident, object_id[len(head):-len(tail)])
+
+    def of_bridge(self, bridge: str) -> bool:
+        return self.bridge == _object_part(bridge)
+
+
+def _object_part(text: str) -> str:
+    return text.replace("-", "_")
 
 
 @dataclass
 class Retained:
-    """What the broker holds under a prefix: statuses and bridge availabilities."""
+    """What the broker holds: statuses, bridge availabilities, each beacon's retained
+    topics, and the Home Assistant discovery configs."""
 
     statuses: dict[str, Status | None] = field(default_factory=dict)
     bridges: dict[str, str] = field(default_factory=dict)
+    beacons: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    configs: dict[str, bytes] = field(default_factory=dict)
+
+    def topics(self, topics: Topics) -> set[str]:
+        """Every retained topic seen."""
+        held = {topics.status(a) for a in self.statuses}
+        held |= {topics.bridge_availability(b) for b in self.bridges}
+        held |= {t for by_topic in self.beacons.values() for t in by_topic}
+        return held | set(self.configs)
 
 
-def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.0) -> Retained:
-    """Every retained status and bridge availability under the prefix.
+def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.0,
+                  discovery_prefix: str | None = None) -> Retained:
+    """Every retained status, bridge availability and beacon topic under the prefix, and
+    the discovery configs under *discovery_prefix* (when the account may read them).
 
     Subscribes at QoS 0 and unsubscribes as soon as the broker confirms: the
     retained messages come right behind the SUBACK and, at QoS 0, straight
@@ -205,9 +266,21 @@ def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.
     """
     seen = Retained()
     finished = threading.Event()
+    beacons_head = f"{topics.prefix}/beacons/"
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.retain or not msg.payload:
+            return
+        if discovery_prefix and msg.topic.startswith(discovery_prefix + "/"):
+            seen.configs[msg.topic] = msg.payload
+            return
+        if msg.topic.startswith(beacons_head):
+            beacon = msg.topic[len(beacons_head):].split("/")[0]
+            try:
+                check_id(beacon, "beacon")
+            except ProtocolError:
+                return
+            seen.beacons.setdefault(beacon, {})[msg.topic] = msg.payload
             return
         try:
             family, ident, _leaf = topics.parse(msg.topic)
@@ -216,13 +289,15 @@ def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.
         try:
             if family == "agents":
                 seen.statuses[ident] = decode_status(msg.payload)
-            else:
+            elif family == "bridges":
                 seen.bridges[ident] = decode_availability(msg.payload)
         except ProtocolError:
             if family == "agents":
                 seen.statuses[ident] = None  # unreadable, still retained: clear it too
 
-    filters = [topics.all_bridges(), topics.all_status()]
+    filters = [topics.all_bridges(), topics.all_status(), beacons_head + "#"]
+    if discovery_prefix:
+        filters.append(f"{discovery_prefix}/+/+/config")
     client = connect_blocking(settings)
     try:
         client.on_message = on_message
@@ -238,17 +313,28 @@ def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.
 
 
 def run_retire(args: argparse.Namespace, settings: BrokerSettings, topics: Topics) -> int:
+    """List (and with ``--yes`` clear) what is actually retained for the agents, beacons
+    and bridge named: read from the broker, not computed from a config that is gone."""
     agents = [check_id(a, "agent") for a in args.agents]
+    beacons = [check_id(b, "beacon") for b in getattr(args, "beacon", [])]
     if args.bridge:
         check_id(args.bridge, "bridge")
-    if not agents and not args.bridge:
-        raise ProtocolError("name the agents to retire, or --bridge ID for all of a bridge's")
-    retained = read_retained(settings, topics)
+    if not agents and not args.bridge and not beacons:
+        raise ProtocolError("name the agents to retire, or --bridge ID for all of a bridge's"
+                            " (or --beacon ID)")
+    retained = read_retained(settings, topics, discovery_prefix=args.discovery_prefix)
+    configs = [c for c in (DiscoveryConfig.parse(topics, t, p)
+                           for t, p in sorted(retained.configs.items())) if c]
     if args.bridge:
         agents += sorted(a for a, s in retained.statuses.items()
                          if s is not None and s.bridge_id == args.bridge and a not in agents)
     plan: list[str] = []
     refused = False
+
+    def add(*found: str) -> None:
+        plan.extend(t for t in found if t not in plan)
+
+    retired: set[str] = set()
     for agent in agents:
         status = retained.statuses.get(agent)
         owner = (status.bridge_id if status else None) or args.bridge
@@ -258,21 +344,56 @@ def run_retire(args: argparse.Namespace, settings: BrokerSettings, topics: Topic
                   "itself), or pass --force", file=sys.stderr)
             refused = True
             continue
+        retired.add(agent)
         if agent in retained.statuses:
-            plan.append(topics.status(agent))
+            add(topics.status(agent))
         else:
             print(f"{agent}: no retained status on the broker")
+        found = [c.topic for c in configs if c.family == "agents" and c.ident == agent
+                 and (owner is None or c.of_bridge(owner))]
+        add(*found)
         if owner:
-            plan += Discovery(topics, owner, args.discovery_prefix).config_topics(agent)
-        else:
-            print(f"{agent}: its bridge is unknown, so its Home Assistant configs are not "
-                  "listed (pass --bridge ID)")
+            add(*Discovery(topics, owner, args.discovery_prefix).config_topics(agent))
+        elif not found:
+            print(f"{agent}: its bridge is unknown and no Home Assistant config names it, so "
+                  "none are listed (pass --bridge ID)")
+    bridge_gone = bool(args.bridge) and (retained.bridges.get(args.bridge) != ONLINE
+                                         or args.force)
+    implicit: set[str] = set()
+    if args.bridge and bridge_gone:
+        # every config the bridge left, also for agents another bridge serves now (a rename)
+        add(*(c.topic for c in configs if c.family == "agents" and c.of_bridge(args.bridge)))
+        others = {c.ident for c in configs if c.family == "beacons"
+                  and not c.of_bridge(args.bridge)}
+        implicit |= {c.ident for c in configs if c.family == "beacons"
+                     and c.of_bridge(args.bridge) and c.ident not in others}
+        add(*(c.topic for c in configs if c.family == "beacons" and c.of_bridge(args.bridge)))
+    for beacon, held in retained.beacons.items():
+        telemetry = held.get(topics.beacon_telemetry(beacon))
+        try:
+            agent = decode_telemetry(beacon, telemetry).agent if telemetry else None
+        except ProtocolError:
+            agent = None
+        if agent in retired:
+            implicit.add(beacon)
+    for beacon in [*beacons, *sorted(implicit - set(beacons))]:
+        held = retained.beacons.get(beacon, {})
+        if held.get(topics.beacon_availability(beacon)) == ONLINE.encode() and not args.force:
+            print(f"beacon {beacon}: skipped, it is online (it publishes its topics again): "
+                  "unplug it, or pass --force", file=sys.stderr)
+            refused = refused or beacon in beacons
+            continue
+        if not held and beacon in beacons:
+            print(f"beacon {beacon}: nothing retained on the broker")
+        add(*sorted(held))
+        add(*(c.topic for c in configs if c.family == "beacons" and c.ident == beacon))
     if args.bridge and args.bridge in retained.bridges:
-        if retained.bridges[args.bridge] == ONLINE and not args.force:
-            print(f"bridge {args.bridge} is online: its availability stays", file=sys.stderr)
+        if not bridge_gone:
+            print(f"bridge {args.bridge} is online: its availability and Home Assistant "
+                  "configs stay", file=sys.stderr)
             refused = True
         else:
-            plan.append(topics.bridge_availability(args.bridge))
+            add(topics.bridge_availability(args.bridge))
     if not plan:
         print("nothing to clear")
         return EXIT_NOT_CLEARED if refused else 0
@@ -282,17 +403,16 @@ def run_retire(args: argparse.Namespace, settings: BrokerSettings, topics: Topic
         print("run again with --yes to clear them")
         return EXIT_NOT_CLEARED if refused else 0
     _clear(settings, plan)
-    left = read_retained(settings, topics)
-    stayed = [t for t in plan if t in {topics.status(a) for a in left.statuses}
-              | {topics.bridge_availability(b) for b in left.bridges}]
+    left = read_retained(settings, topics, discovery_prefix=args.discovery_prefix).topics(topics)
+    checked = retained.topics(topics) | {t for t in plan if t.startswith(topics.prefix + "/")}
+    stayed = [t for t in plan if t in left]
     for topic in plan:
-        # discovery configs are not under the prefix (and often not readable): not checked
-        label = ("STAYED" if topic in stayed else "cleared"
-                 if topic.startswith(topics.prefix + "/") else "sent")
+        # a discovery config seen retained is checked; one only computed may not be readable
+        label = "STAYED" if topic in stayed else "cleared" if topic in checked else "sent"
         print(f"{label:<7} {topic}")
     if stayed:
         print(f"focuslight retire: the broker kept {len(stayed)} topic(s): does this account's "
-              "ACL allow writing them? (use the bridge's account)", file=sys.stderr)
+              "ACL allow writing them? (use the admin account)", file=sys.stderr)
         return EXIT_NOT_CLEARED
     return EXIT_NOT_CLEARED if refused else 0
 
