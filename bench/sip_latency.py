@@ -235,6 +235,11 @@ def main() -> None:
             link.start()
             bridge.start()  # starts the SIP source too
             timeline.wait_for("available", 0, 15)
+            with timeline.cond:  # published while the MQTT session was still being set up
+                startup = timeline.samples[:]
+                del timeline.samples[:], timeline.source_side[:]
+            print(f"first state after start: {', '.join(f'{v * 1000:.2f}' for v in startup)}"
+                  " ms (the MQTT session was still being set up; not counted)", flush=True)
             callee = Phone("callee_answer", tmp, pause_ms=150, calls=args.calls)
             phones.append(callee.start())
             kamailio.register("201", callee.port)
