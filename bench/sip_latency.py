@@ -87,7 +87,8 @@ def subscriber(port: int) -> None:
 
 
 class Timeline:
-    """NOTIFY arrivals (from the source's thread) and statuses received (from paho's)."""
+    """NOTIFY arrivals (the source's thread), statuses and baseline messages received (the
+    subscriber process's lines, read by a thread of this process)."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
