@@ -373,7 +373,7 @@ def telemetry(agent: str) -> str:
                        "uptime": 5, "heap_free": 1000, "reset_cause": "power_on"})
 
 
-def beacon_left(client: Client, beacon: str, agent: str, availability: str) -> list[str]:
+def beacon_left(client: Peer, beacon: str, agent: str, availability: str) -> list[str]:
     """What a beacon leaves retained: telemetry, availability, an update's last status."""
     held = [TOPICS.beacon_telemetry(beacon), TOPICS.beacon_availability(beacon),
             f"{PREFIX}/beacons/{beacon}/update/status"]
@@ -383,7 +383,7 @@ def beacon_left(client: Client, beacon: str, agent: str, availability: str) -> l
     return held
 
 
-def publish_discovery(client: Client, bridge: str, agent: str, beacons: list[str]) -> list[str]:
+def publish_discovery(client: Peer, bridge: str, agent: str, beacons: list[str]) -> list[str]:
     messages = Discovery(TOPICS, bridge).messages({agent: AgentSettings(agent, agent, beacons)})
     for topic, payload in messages:
         client.publish(topic, payload, retain=True)
