@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -250,12 +250,12 @@ class StreamPbx:
     def header(message: str, name: str) -> str:
         return re.search(rf"(?im)^{name}:\s*(.*)$", message).group(1).strip()
 
-    def answer(self, request: str, status: int) -> None:
-        lines = [f"SIP/2.0 {status} OK"] + [
+    def answer(self, request: str, status: int, *, reason: str = "OK",
+               extra: Sequence[str] = ("Expires: 600",)) -> None:
+        lines = [f"SIP/2.0 {status} {reason}"] + [
             f"{name}: {self.header(request, name)}" for name in ("Via", "From", "Call-ID", "CSeq")]
         lines += [f"To: {self.header(request, 'To').split(';tag=')[0]};tag=pbx",
-                  "Contact: <sip:pbx@127.0.0.1;transport=tcp>", "Expires: 600",
-                  "Content-Length: 0"]
+                  "Contact: <sip:pbx@127.0.0.1;transport=tcp>", *extra, "Content-Length: 0"]
         self.conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def notify(self, subscribe: str, cseq: int, body: bytes,
@@ -293,6 +293,30 @@ def test_terminated_with_retry_after_waits_that_long_showing_unknown(watch) -> N
             waited = time.monotonic() - ended
             assert sink.states("alice") == ["engaged", "unknown"]  # unknown all along
     assert 1.95 <= waited < 8, waited  # the upper bound only guards a hang on a busy machine
+
+
+def test_absurd_lifetimes_from_the_pbx_are_read_as_a_day(watch) -> None:
+    """A 423 whose Min-Expires has 400 digits, then a 200 without Expires: the source asks
+    for a day (the longest it accepts) and keeps serving; it used to overflow converting the
+    granted lifetime to a refresh time and drop every lamp to unknown."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sink = watch(server.getsockname()[1], transport="tcp")
+        server.settimeout(5)
+        conn, _ = server.accept()
+        with conn:
+            pbx = StreamPbx(conn)
+            pbx.answer(pbx.expect("SUBSCRIBE"), 423, reason="Interval Too Brief",
+                       extra=["Min-Expires: " + "9" * 400])
+            subscribe = pbx.expect("SUBSCRIBE")
+            assert pbx.header(subscribe, "Expires") == "86400"
+            pbx.answer(subscribe, 200, extra=())
+            pbx.notify(subscribe, 1, _full(0, "confirmed"), state="active;expires=" + "9" * 400)
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged"])
+            pbx.notify(subscribe, 2, _full(1, "terminated"))
+            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+            sink.wait_for_sequence("alice", ["engaged", "available"])
+    assert sink.states("alice") == ["engaged", "available"]
 
 
 class BuggyClient(BlfClient):

@@ -94,6 +94,9 @@ CHURN_S = 60.0
 """A subscription the PBX ends sooner than this after it began counts as churn: the first
 new one starts at once, the next ones wait (doubling from :data:`BACKOFF_MIN` to
 :data:`BACKOFF_MAX`), so a PBX that keeps answering ``terminated`` is not flooded."""
+MAX_WAIT_S = 86_400.0
+"""Longest lifetime or pause a PBX may set with a header (a day, as the ``expires``
+setting's own limit); larger values are read as a day."""
 RECHECK_PACE = 0.002
 """Seconds between the refreshes of a recheck wave (500 SUBSCRIBEs/s): after one
 subscription got ``481`` the PBX has probably restarted and forgotten all of them."""
@@ -477,8 +480,8 @@ class BlfClient:
             self._on_accepted(sub, message, now)
         elif status in (401, 407):
             self._on_challenge(sub, message, now)
-        elif status == 423 and is_decimal(message.get("min-expires") or ""):
-            sub.expires = int(message.get("min-expires") or sub.expires)
+        elif status == 423 and (least := _seconds(message.get("min-expires"))) is not None:
+            sub.expires = int(least)
             self._resend(sub, now, challenges=request.challenges)
         elif status == 403 and request.challenges:
             self._failed(sub, f"the PBX refused username {self.settings.username!r} and its "
@@ -684,9 +687,14 @@ def _refresh_delay(expires: float) -> float:
 
 
 def _seconds(value: str | None) -> float | None:
-    """A delta-seconds header value (``Expires``, ``Retry-After``); None if absent or bad."""
+    """A delta-seconds header value (``Expires``, ``Min-Expires``, ``Retry-After``), at most
+    :data:`MAX_WAIT_S`; None if absent or bad.
+
+    RFC 3261 allows up to 2**32-1 s and a hostile PBX may send 400 digits: capped, such a
+    value can neither overflow a refresh time nor park a subscription for a century.
+    """
     number = split_params(value)[0].split("(")[0].strip() if value else ""
-    return float(number) if is_decimal(number) else None
+    return min(float(number), MAX_WAIT_S) if is_decimal(number) else None
 
 
 class SipSource(Source):
