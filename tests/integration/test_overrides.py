@@ -178,3 +178,74 @@ def test_a_corrupt_overrides_file_does_not_stop_the_bridge(mosquitto, tmp_path: 
     err = stop_bridge(bridge)
     assert err.count("ignored corrupt manual overrides file") == 1, err
     assert json.loads((state / "overrides-main.json").read_text())["overrides"] == {}
+
+
+def test_the_first_start_after_0_1_adopts_its_retained_manual_statuses(mosquitto,
+                                                                       tmp_path: Path) -> None:
+    """0.1 kept no overrides file: bob's running dnd lives only in his retained status
+    (no bridge_id, as 0.1 wrote it). The upgraded bridge adopts it (until auto); carol's
+    engaged from a source, dave's dnd published by another bridge, stay not adopted."""
+    state = tmp_path / "state"
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+                      f'state_dir = "{state}"\n[agents.bob]\n[agents.carol]\n[agents.dave]\n')
+    watcher = Watcher("127.0.0.1", mosquitto.port)
+    try:
+        for agent, body in (("bob", {"state": "dnd", "source": "manual", "since": 1000.5}),
+                            ("carol", {"state": "engaged", "source": "phone", "since": 1.0}),
+                            ("dave", {"state": "dnd", "source": "manual", "since": 2.0,
+                                      "bridge_id": "other"})):
+            watcher.publish(f"{PREFIX}/agents/{agent}/status", json.dumps({"v": 1, **body}),
+                            retain=True)
+        watcher.subscribe(f"{PREFIX}/agents/+/status")
+        bridge = start_bridge(config)
+        try:
+            after = watcher.latest({"bob": ("dnd", "manual"), "carol": ("unknown", "bridge"),
+                                    "dave": ("unknown", "bridge")})
+            assert after["bob"]["since"] == 1000.5  # when it began, under 0.1
+        finally:
+            err = stop_bridge(bridge)
+        assert "adopted the manual dnd of 'bob'" in err, err
+        saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
+        assert saved == {"bob": {"state": "dnd", "since": 1000.5, "until": None}}
+        # from now on the file is the truth: a second start adopts nothing more
+        watcher.publish(f"{PREFIX}/agents/carol/status", json.dumps(
+            {"v": 1, "state": "away", "source": "manual", "since": 3.0}), retain=True)
+        bridge = start_bridge(config)
+        try:
+            watcher.latest({"bob": ("dnd", "manual"), "carol": ("unknown", "bridge")})
+        finally:
+            err = stop_bridge(bridge)
+        assert "adopted" not in err, err
+    finally:
+        watcher.close()
+
+
+def test_a_cleared_status_of_a_live_bridges_agent_is_published_again(mosquitto,
+                                                                     tmp_path: Path) -> None:
+    """`retire --force` on an agent its running bridge still serves: the bridge puts the
+    status back at once, not at its next change or reconnect."""
+    config = tmp_path / "focuslight.toml"
+    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
+                      f'state_dir = "{tmp_path / "state"}"\n[agents.bob]\n')
+    watcher = Watcher("127.0.0.1", mosquitto.port)
+    bridge = start_bridge(config)
+    try:
+        watcher.subscribe(f"{PREFIX}/agents/+/status")
+        env = {**os.environ, "FOCUSLIGHT_BROKER": mosquitto.url}
+        done = subprocess.run([*FOCUSLIGHT, "set", "bob", "dnd", "--prefix", PREFIX], env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        watcher.latest({"bob": ("dnd", "manual")})
+        done = subprocess.run([*FOCUSLIGHT, "retire", "bob", "--force", "--yes", "--prefix",
+                               PREFIX], env=env, capture_output=True, text=True, timeout=30)
+        assert f"{PREFIX}/agents/bob/status" in done.stdout, done.stdout + done.stderr
+        while watcher.messages.get(timeout=20).payload:
+            pass  # up to the clear
+        back = watcher.messages.get(timeout=20)
+        assert back.topic == f"{PREFIX}/agents/bob/status"
+        assert json.loads(back.payload)["state"] == "dnd"
+    finally:
+        err = stop_bridge(bridge)
+        watcher.close()
+    assert "was cleared by someone else; publishing it again" in err, err

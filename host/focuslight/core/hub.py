@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..logs import OnceLog
 from ..overrides import Override, OverrideStore
-from ..protocol import AUTO, STATES, SetCommand, SetReply, Status
+from ..protocol import AUTO, MANUAL_STATES, STATES, SetCommand, SetReply, Status
 from ..sources.base import Source
 from .agents import AgentSettings
 from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
@@ -60,6 +60,10 @@ class Hub:
                  wall: ClockFn = time.time, store: OverrideStore | None = None) -> None:
         self.agents = agents
         self.store = store
+        self.adoptable = store is not None and not store.path.exists()
+        """No overrides file yet (a first start, or the first after an upgrade from 0.1, which
+        kept none): the MQTT side may adopt this bridge's retained manual statuses
+        (:meth:`adopt_manual`) so an upgrade does not drop a running ``dnd``."""
         self.sources = list(sources)
         self.clock, self.wall = clock, wall
         self.outputs: list[Output] = []
@@ -103,6 +107,23 @@ class Hub:
             if reply is not None:
                 outcome = _outcome(policy, command, wall)
                 self._after_batch.append(lambda: reply(outcome))
+
+        self._change(agent, change)
+
+    def adopt_manual(self, agent: str, state: str, since: float) -> None:
+        """Take over a manual state found retained on the broker, published by this bridge
+        before it kept an overrides file (0.1). Its expiry was never published, so it is
+        kept until ``auto`` (docs/deploy-a-site.md, "Upgrading"); one set or restored since
+        start wins."""
+        if agent not in self.policies or state not in MANUAL_STATES:
+            return
+
+        def change(policy: AgentPolicy, now: float, wall: float) -> None:
+            if policy.manual(now, wall) is None:
+                log.info("adopted the manual %s of %r published before this bridge kept an"
+                         " overrides file; it holds until auto", state, agent)
+                policy.restore_manual(state, since, None, now, wall)
+                self._manual_changed = True
 
         self._change(agent, change)
 

@@ -19,6 +19,11 @@ It owns the paho client and everything protocol v1 says about the bridge:
   :meth:`MqttOutput._on_status`) and retires every agent that *this* bridge (by ``bridge_id``)
   published but no longer has in its config: the retained status and the
   Home Assistant discovery configs are cleared with empty retained messages;
+* it subscribes to its own agents' status topics: when someone clears one
+  (``focuslight retire --force`` on a live agent) it publishes the status again
+  at once; and the retained ones, which the broker sends before this session
+  published anything, let a bridge with no overrides file yet (the first start
+  after 0.1) adopt the manual states it published then (:meth:`MqttOutput._own_status`);
 * Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
   retained on every connect, unless ``[home_assistant] enabled = false``;
   those it published last time (its state directory remembers them) and no
@@ -52,6 +57,7 @@ import paho.mqtt.client as mqtt
 
 from ..config import Config
 from ..core.hub import Hub
+from ..core.policy import MANUAL
 from ..logs import Problem
 from ..mqtt.client import (
     BrokerSettings,
@@ -134,6 +140,11 @@ class MqttOutput:
         self.ledger = DiscoveryLedger(config.state_file("discovery"))
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
+        self._adopting = bridge.adoptable
+        """Until the first sweep: adopt this bridge's retained manual statuses (first start
+        after 0.1, see :meth:`Hub.adopt_manual`)."""
+        self.restored: set[str] = set()
+        """Own agents whose status someone cleared and this bridge published again."""
         self._problem = Problem(log, level=logging.ERROR)
         self._dropped: tuple[float, bool] | None = None
         self.liveness = Liveness(self, on_dead)
@@ -219,9 +230,12 @@ class MqttOutput:
             self._problem.clear()
             self._check_takeover()
             self.liveness.session_started()
+            # its own agents' statuses: to put back one that someone clears (`retire
+            # --force`), and, retained, the state before this session published anything
+            own = [(self.topics.status(agent), 0) for agent in self.config.agents]
             _, self._subscription = client.subscribe([(self.topics.all_set(), 1),
                                                       (self.topics.all_events(), 1),
-                                                      (self.check_topic, 0)])
+                                                      (self.check_topic, 0), *own])
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         with last_resort(log, "on_connect_fail"):
@@ -255,6 +269,8 @@ class MqttOutput:
         unacknowledged, and those are older than the snapshot."""
         with last_resort(log, "on_subscribe"):
             if mid == self._sweep_subscription:
+                # every retained status of the first subscription came before this SUBACK
+                self._adopting = False
                 # Retained messages are already on their way; UNSUBACK comes after them.
                 self.client.unsubscribe(self.topics.all_status())
             if mid != self._subscription:
@@ -278,9 +294,10 @@ class MqttOutput:
         all of them precede the UNSUBACK. Only retained deliveries count: the
         bridge's own statuses may echo back live (retain flag 0) meanwhile.
         """
-        if not msg.retain:
+        if agent in self.config.agents:
+            self._own_status(agent, msg)
             return
-        if not msg.payload or agent in self.config.agents:
+        if not msg.retain or not msg.payload:
             return
         try:
             status = decode_status(msg.payload)
@@ -297,6 +314,35 @@ class MqttOutput:
         if discovery is not None:
             for topic in discovery.config_topics(agent):
                 self.outbox.put(topic, b"")
+
+    def _own_status(self, agent: str, msg: mqtt.MQTTMessage) -> None:
+        """A status of an agent this bridge serves.
+
+        Retained, in the first session of a bridge that has no overrides file yet:
+        the broker sent it with the SUBACK, before this session published anything,
+        so a manual state there is one this bridge (0.1, which kept no file)
+        published; adopt it. Live and empty: someone cleared it (``focuslight retire
+        --force``): publish the current status again at once, as the docs promise,
+        rather than at the next change or reconnect.
+        """
+        if msg.retain:
+            if not self._adopting or not msg.payload:
+                return
+            try:
+                status = decode_status(msg.payload)
+            except ProtocolError:
+                return
+            if status.source == MANUAL and status.bridge_id in (None, self.config.bridge_id):
+                self.bridge.adopt_manual(agent, status.state, status.since)
+            return
+        if msg.payload:
+            return  # its own status, echoed back
+        status = self.bridge.snapshot().get(agent)
+        if status is not None:
+            log.info("the retained status of %r was cleared by someone else; publishing it"
+                     " again (remove the agent from this bridge's config to retire it)", agent)
+            self.restored.add(agent)
+            self.publish(agent, status)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
                        reason: mqtt.ReasonCode, _props: object) -> None:
