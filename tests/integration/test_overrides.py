@@ -198,15 +198,22 @@ def test_the_first_start_after_0_1_adopts_its_retained_manual_statuses(mosquitto
             watcher.publish(f"{PREFIX}/agents/{agent}/status", json.dumps({"v": 1, **body}),
                             retain=True)
         watcher.subscribe(f"{PREFIX}/agents/+/status")
+        for _ in range(3):  # the three retained ones: what follows is the bridge's
+            assert watcher.messages.get(timeout=10).retain
         bridge = start_bridge(config)
         try:
             after = watcher.latest({"bob": ("dnd", "manual"), "carol": ("unknown", "bridge"),
                                     "dave": ("unknown", "bridge")})
             assert after["bob"]["since"] == 1000.5  # when it began, under 0.1
+            saved_file = state / "overrides-main.json"
+            deadline = time.monotonic() + 10
+            while "bob" not in json.loads(saved_file.read_text())["overrides"]:
+                assert time.monotonic() < deadline, saved_file.read_text()
+                time.sleep(0.05)
         finally:
             err = stop_bridge(bridge)
         assert "adopted the manual dnd of 'bob'" in err, err
-        saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
+        saved = json.loads(saved_file.read_text())["overrides"]
         assert saved == {"bob": {"state": "dnd", "since": 1000.5, "until": None}}
         # from now on the file is the truth: a second start adopts nothing more
         watcher.publish(f"{PREFIX}/agents/carol/status", json.dumps(
