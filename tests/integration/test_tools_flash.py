@@ -203,3 +203,26 @@ def test_the_board_default_pins_are_usable(tmp_path) -> None:
                  "--led-pin", "22", "--button-pin", "26")
     assert done.returncode == 0, done.stderr
     assert '"neopixel_pin": 22' in done.stdout and '"button_pin": 26' in done.stdout
+
+
+def test_the_wait_refuses_the_bridges_and_the_beacons_account(board, tmp_path: Path) -> None:
+    """Under use_username_as_clientid a wait on the bridge's account pushes the running
+    bridge off, one on the beacon's is pushed off by the beacon: refused before any copy."""
+    socat, root = board
+    toml = tmp_path / "focuslight.toml"
+    toml.write_text('[bridge]\nbroker = "mqtt://127.0.0.1:1"\nusername = "focuslight-bridge"\n'
+                    'password = "pw"\n')
+    common = ("--port", str(socat.link), "--agent", "alice", "--beacon", "alice-desk",
+              "--transport", "mqtt", "--username", "alice-desk", "--password", "b")
+    for extra, refused in (
+            ((), "waiting for the beacon needs an account of its own"),
+            (("-c", str(toml)), "-c names the bridge's account (focuslight-bridge)"),
+            (("-c", str(toml), "--watch-username", "focuslight-bridge", "--watch-password",
+              "pw"), "--watch-username focuslight-bridge is the bridge's own account"),
+            (("--watch-username", "alice-desk", "--watch-password", "b"),
+             "--watch-username alice-desk is the beacon's own account")):
+        done = flash(*common, *extra)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert refused in done.stderr and "--no-wait" in done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert not (root / "config.json").exists()  # nothing was copied
