@@ -11,15 +11,17 @@ import time
 
 
 class FreezableProxy:
-    """A TCP relay to the broker that can go silent without closing anything.
+    """A TCP relay to the broker that can go silent without closing anything, or answer late.
 
     A killed broker closes its sockets and is noticed at once; a Wi-Fi
     access point that dies mid-air is not. Only the MQTT keepalive catches
-    that, which is what this relay lets a test check.
+    that, which is what this relay lets a test check (:attr:`frozen`). With
+    *answer_delay* the broker's first answer on each connection arrives that
+    many seconds late, as over a slow TLS connect or a far site.
     """
 
-    def __init__(self, port: int) -> None:
-        self.target = port
+    def __init__(self, port: int, answer_delay: float = 0.0) -> None:
+        self.target, self.answer_delay = port, answer_delay
         self.frozen = threading.Event()
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
@@ -32,12 +34,16 @@ class FreezableProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, delay in ((client, upstream, 0.0),
+                                    (upstream, client, self.answer_delay)):
+                threading.Thread(target=self._pump, args=(src, dst, delay), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, delay: float = 0.0) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(4096):
+                if delay:
+                    time.sleep(delay)  # the link's latency, once: not a wait in the test
+                    delay = 0.0
                 while self.frozen.is_set():  # hold the bytes: the link is silent
                     time.sleep(0.01)
                 dst.sendall(data)

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from helpers.relay import FreezableProxy
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "w"
@@ -164,52 +165,10 @@ def test_watch_once_says_when_it_cannot_reach_the_broker(tmp_path) -> None:
     assert "cannot reach broker" in done.stderr and "connection refused" in done.stderr
 
 
-class SlowLink:
-    """A TCP relay to the broker whose answers start *delay* s late, as over a slow TLS
-    connect or a far site: ``watch --once`` must wait for the broker, not for a clock."""
-
-    def __init__(self, port: int, delay: float) -> None:
-        import socket
-        import threading
-        self.upstream, self.delay = port, delay
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        import socket
-        import threading
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            broker = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self._pipe, args=(client, broker, 0.0), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(broker, client, self.delay),
-                             daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst, delay: float) -> None:
-        try:
-            while data := src.recv(65536):
-                if delay:
-                    time.sleep(delay)  # the link's latency, once: not a wait in the test
-                    delay = 0.0
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.close()
-
-    def close(self) -> None:
-        self.server.close()
-
-
 def test_watch_once_waits_for_a_slow_broker(mosquitto, peer_factory) -> None:
     peer = peer_factory(mosquitto)
     peer.publish(f"{PREFIX}/agents/alice/status", status("dnd", "main"), retain=True)
-    link = SlowLink(mosquitto.port, delay=2.0)
+    link = FreezableProxy(mosquitto.port, answer_delay=2.0)  # a slow link
     try:
         done = focuslight("watch", "--once", "--json", "--broker",
                           f"mqtt://127.0.0.1:{link.port}", "--prefix", PREFIX)
