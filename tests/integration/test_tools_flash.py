@@ -159,13 +159,39 @@ def test_a_board_with_another_mpy_version_is_refused() -> None:
 def test_declared_dependencies_are_installed_with_mip(tmp_path: Path) -> None:
     firmware = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, firmware, ignore=shutil.ignore_patterns("unix"))
-    (firmware / "package.json").write_text(
-        json.dumps({"deps": [["umqtt.simple", "latest"], ["aioble", "0.4.1"]]}))
+    manifest = json.loads((firmware / "package.json").read_text())
+    manifest["deps"] = [["umqtt.simple", "latest"], ["aioble", "0.4.1"]]
+    (firmware / "package.json").write_text(json.dumps(manifest))
     done = flash("--dry-run", "--port", "/dev/ttyACM0", "--firmware", str(firmware),
                  "--agent", "alice", "--wifi-ssid", "office", "--broker", "10.0.0.2")
     assert done.returncode == 0, done.stderr
     steps = "  + mip install umqtt.simple \\\n  + mip install aioble@0.4.1 \\\n  + exec "
     assert steps in done.stdout
+
+
+def test_flash_copies_what_the_manifest_lists_not_what_the_folder_holds(tmp_path: Path) -> None:
+    """package.json is the file list: a stray module is not shipped, a listed one must exist."""
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, firmware, ignore=shutil.ignore_patterns("unix"))
+    (firmware / "beacon" / "scratch.py").write_text("print('not released')\n")
+    args = ("--dry-run", "--port", "/dev/ttyACM0", "--board", "esp32", "--firmware",
+            str(firmware), "--agent", "alice", "--wifi-ssid", "office", "--broker", "10.0.0.2")
+    done = flash(*args)
+    assert done.returncode == 0, done.stderr
+    assert "-s beacon/config.py" in done.stdout and "scratch" not in done.stdout
+    manifest = json.loads((firmware / "package.json").read_text())
+    manifest["urls"].append(["beacon/extra.py", "beacon/extra.py"])
+    (firmware / "package.json").write_text(json.dumps(manifest))
+    done = flash(*args)
+    assert done.returncode == 1, done.stdout
+    assert "beacon/extra.py <- beacon/extra.py: not a file of the firmware folder" in done.stderr
+    manifest["urls"][-1] = ["lib/extra.py", "beacon/config.py"]
+    (firmware / "package.json").write_text(json.dumps(manifest))
+    done = flash(*args)
+    assert "only main.py and beacon/*.py can go on a beacon" in done.stderr
+    (firmware / "package.json").unlink()
+    done = flash(*args)
+    assert done.returncode == 1 and "is not the beacon firmware (needs package.json" in done.stderr
 
 
 @pytest.mark.parametrize(("board_kind", "flags", "refused"), [

@@ -23,6 +23,63 @@ def _firmware_dir() -> Path:
 
 FIRMWARE_DIR = _firmware_dir()
 PACKAGE = "beacon"
+MANIFEST = "package.json"
+"""The firmware's file list in mip's format: ``{"urls": [[dest, src], ...], "deps": [[name,
+version], ...], "version": "x.y.z"}``. The one list of what a beacon needs: flash, update and
+the virtual beacon all read it (:func:`read_manifest`), and ``mip install`` can too."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """``firmware/package.json``, checked: what goes on a board, and where."""
+
+    files: tuple[tuple[str, Path], ...]
+    """``(path on the board, source file)``: ``main.py`` and the package's modules."""
+    deps: tuple[str, ...]
+    """``mip install`` arguments: ``name`` or ``name@version``."""
+    version: str
+
+    @property
+    def modules(self) -> list[Path]:
+        """The sources of the ``beacon`` package's modules, by board path."""
+        return [src for dest, src in sorted(self.files) if dest.startswith(PACKAGE + "/")]
+
+
+def read_manifest(firmware: Path) -> Manifest:
+    """Read and check *firmware*'s ``package.json`` (the only reader of it on the host).
+
+    A manifest instead of a glob: the list is what gets released, and a test checks it
+    names exactly the files in ``firmware/`` (a new module cannot be forgotten, a stray
+    file is not shipped). Only ``main.py`` and ``beacon/*.py`` destinations are accepted:
+    that is all flash's clean step and the update bootloader know how to replace.
+    """
+    path = firmware / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+        urls = [(str(dest), str(src)) for dest, src in data["urls"]]
+        deps = tuple(name if version in ("", "latest") else f"{name}@{version}"
+                     for name, version in data.get("deps", []))
+        version = str(data["version"])
+    except OSError as err:
+        raise FlashError(f"{path}: cannot read the firmware manifest ({err.strerror})"
+                         ) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise FlashError(f"{path}: expected {{\"urls\": [[dest, src], ...], \"deps\":"
+                         f" [[name, version], ...], \"version\": \"x.y.z\"}} ({err!r})"
+                         ) from None
+    files = []
+    for dest, src in urls:
+        parts = dest.split("/")
+        ok = dest == "main.py" or (len(parts) == 2 and parts[0] == PACKAGE
+                                   and parts[1].endswith(".py"))
+        if not ok or not (firmware / src).is_file():
+            raise FlashError(f"{path}: {dest} <- {src}: " + (
+                "not a file of the firmware folder" if ok else
+                f"only main.py and {PACKAGE}/*.py can go on a beacon"))
+        files.append((dest, firmware / src))
+    if "main.py" not in dict(files):
+        raise FlashError(f"{path}: lists no main.py")
+    return Manifest(tuple(files), deps, version)
 
 CLEAN = """import os
 try:
@@ -96,10 +153,10 @@ class Plan:
     """The site CA to put on the board as ``ca.pem`` (MQTT over TLS), or None."""
 
     def staged(self, stage: Path) -> list[tuple[Path, Path]]:
-        """``(source, file to copy)`` for every module of the package."""
+        """``(source, file to copy)`` for every module of the package (the manifest's)."""
         suffix = ".mpy" if self.compile_mpy else ".py"
         return [(src, stage / PACKAGE / (src.stem + suffix))
-                for src in sorted((self.firmware / PACKAGE).glob("*.py"))]
+                for src in read_manifest(self.firmware).modules]
 
     def local_steps(self, stage: Path) -> list[Step]:
         return [self._build(src, out) for src, out in self.staged(stage)]
@@ -113,13 +170,14 @@ class Plan:
         files = [str(out) for _, out in self.staged(stage)]
         clean = CLEAN.format(pkg=json.dumps(PACKAGE),
                              keep=json.dumps(sorted(Path(f).name for f in files)))
+        manifest = read_manifest(self.firmware)
         actions = [(["exec", clean], f"remove stale files from :{PACKAGE}"),
                    (["cp", *files, f":{PACKAGE}/"], f"copy the {PACKAGE} package"),
-                   (["cp", str(self.firmware / "main.py"), str(stage / "config.json"),
+                   (["cp", str(dict(manifest.files)["main.py"]), str(stage / "config.json"),
                      *([str(stage / CA_FILE)] if self.ca_file else []), ":./"],
                     f"copy main.py, config.json{' and ' + CA_FILE if self.ca_file else ''}")]
         actions += [(["mip", "install", dep], f"install {dep}")
-                    for dep in firmware_deps(self.firmware)]
+                    for dep in manifest.deps]
         actions.append((["exec", CHECK], "check the firmware imports and accepts config.json"))
         if self.start and self.board.is_unix:
             actions.append((["exec", "--no-follow", "import main"],
@@ -137,20 +195,6 @@ class Plan:
         march = [f"-march={self.board.arch}"] if self.board.arch else []
         return Step([*MPY_CROSS, *march, "-s", f"{PACKAGE}/{src.name}", "-o", str(out),
                      str(src)], f"compile {src.name}")
-
-
-def firmware_deps(firmware: Path) -> list[str]:
-    """``deps`` from ``firmware/package.json`` (mip's format) as ``mip install`` args."""
-    manifest = firmware / "package.json"
-    if not manifest.exists():
-        return []
-    try:
-        deps = json.loads(manifest.read_text())["deps"]
-        return [name if version in ("", "latest") else f"{name}@{version}"
-                for name, version in deps]
-    except (ValueError, KeyError, TypeError) as err:
-        raise FlashError(f"{manifest}: expected {{\"deps\": [[name, version], ...]}}"
-                         f" ({err})") from None
 
 
 def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
@@ -178,7 +222,9 @@ def _print_dry_run(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
 
 
 def _check_firmware(firmware: Path) -> Path:
-    if not (firmware / "main.py").is_file() or not (firmware / PACKAGE).is_dir():
-        raise FlashError(f"{firmware} is not the beacon firmware (needs main.py and {PACKAGE}/):"
-                         " pass --firmware DIR, the firmware folder of a focuslight checkout")
+    if not (firmware / MANIFEST).is_file():
+        raise FlashError(f"{firmware} is not the beacon firmware (needs {MANIFEST}, main.py and"
+                         f" {PACKAGE}/): pass --firmware DIR, the firmware folder of a focuslight"
+                         " checkout")
+    read_manifest(firmware)  # refuse a broken manifest before touching the board
     return firmware

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..flash import FIRMWARE_DIR
+from ..flash.plan import read_manifest
 
 HOLD_SECONDS = 1.3
 """How long a virtual hold keeps the button down (the firmware's hold is 1 s)."""
@@ -194,12 +195,14 @@ class VirtualBeacon:
 
 
 def install_firmware(firmware: Path, root: Path) -> None:
-    """Copy ``main.py`` and the ``beacon`` package onto a virtual board's filesystem."""
-    shutil.copy(firmware / "main.py", root / "main.py")
-    (root / "beacon").mkdir()
-    for module in (firmware / "beacon").iterdir():
-        if module.suffix in (".py", ".mpy"):
-            shutil.copy(module, root / "beacon" / module.name)
+    """Copy the files ``firmware/package.json`` lists onto a virtual board's filesystem.
+
+    The manifest, as ``focuslight flash`` copies it, so the virtual beacon runs exactly
+    what a real board would get (a file missing from the manifest fails here too).
+    """
+    for dest, src in read_manifest(firmware).files:
+        (root / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / dest)
 
 
 def _event(line: str) -> tuple[str, Any]:
