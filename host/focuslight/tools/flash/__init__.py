@@ -12,7 +12,8 @@ versions or mpremote syntax. This command:
 2. reads its MicroPython version, ``.mpy`` version and native arch
    (``mpremote exec``), and refuses a board whose ``.mpy`` version the
    installed mpy-cross cannot produce;
-3. compiles ``firmware/beacon/*.py`` with mpy-cross for that arch (``.mpy``
+3. compiles the ``beacon/*.py`` that ``firmware/package.json`` lists (the one
+   file list, :func:`.plan.read_manifest`) with mpy-cross for that arch (``.mpy``
    imports in a quarter of the RAM of a ``.py``); ``main.py`` stays source
    because MicroPython only runs a ``main.py``;
 4. removes every other file in ``:beacon`` (a stale ``foo.py`` would win the
