@@ -1,21 +1,30 @@
-"""Runs the bridge as a long-lived service: config → core → outputs → sources.
+"""Builds and runs the bridge: config → sources → core → outputs.
 
-``focuslight bridge`` and ``focuslight demo`` both come through here, so the
-demo exercises exactly what a site runs.
+The one place that turns the plain settings :func:`focuslight.config.load`
+read into running objects: sources through the registry in
+:mod:`focuslight.sources` (:func:`build_sources`), outputs through the one in
+:mod:`focuslight.outputs` (:func:`build_outputs`). ``focuslight bridge`` and
+``focuslight demo`` both come through here, so the demo exercises exactly
+what a site runs; ``focuslight bridge --check`` builds the sources and
+discards them, which is how a source's own table is validated.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from types import FrameType
 
-from .config import Config
+from .config import Config, ConfigError, source_section
 from .core.hub import Hub
+from .outputs import OUTPUT_TYPES
+from .outputs.base import Output
 from .outputs.mqtt import MqttOutput
-from .outputs.serial_beacon import SerialBeacon
 from .overrides import OverrideStore
+from .sources import Source, build_source
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +38,54 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-class Service:
-    """The assembled bridge: :class:`Hub` + :class:`MqttOutput` + USB serial beacons."""
+def build_sources(config: Config) -> list[Source]:
+    """Build every ``[[sources]]`` table of *config* (nothing starts).
 
-    def __init__(self, config: Config) -> None:
+    Each source module's ``from_config`` validates its own keys; then every
+    source's agents must be declared under ``[agents]`` and its name distinct.
+    Raises :class:`ConfigError` naming the file and ``sources[i]``.
+    """
+    agent_ids = tuple(config.agents)
+    sources = [build_source(source_section(config, spec), agent_ids) for spec in config.sources]
+    for spec, source in zip(config.sources, sources, strict=True):
+        stray = [a for a in source.agents if a not in config.agents]
+        if stray:
+            raise ConfigError(config.path, f"sources[{spec.index}]",
+                              f"only agents declared under [agents] ({', '.join(config.agents)})",
+                              stray[0])
+    names = [s.name for s in sources]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(config.path, "sources", "a distinct name for every source",
+                          sorted(dupes)[0])
+    return sources
+
+
+def build_outputs(config: Config, hub: Hub) -> list[Output]:
+    """Every output *config* asks for, in :data:`~focuslight.outputs.OUTPUT_TYPES` order."""
+    outputs: list[Output] = []
+    for module in OUTPUT_TYPES.values():
+        outputs.extend(importlib.import_module(module).build_outputs(config, hub))
+    return outputs
+
+
+class Service:
+    """The assembled bridge: sources → :class:`Hub` → outputs (MQTT, USB serial beacons).
+
+    :param sources: already-built sources instead of *config*'s ``[[sources]]``
+        tables (the demo's desk, a test's hand-driven source).
+    """
+
+    def __init__(self, config: Config, sources: Sequence[Source] | None = None) -> None:
         self.config = config
+        self.sources = list(build_sources(config) if sources is None else sources)
         path = config.overrides_path()
-        self.bridge = Hub(config.agents, config.sources, config.wrap_up_s,
+        self.bridge = Hub(config.agents, self.sources, config.wrap_up_s,
                           store=OverrideStore(path) if path else None)
-        self.link = MqttOutput(self.bridge, config)
-        for beacon in config.serial_beacons:
-            beacon.on_event = self.bridge.button
-        self.outputs: list[MqttOutput | SerialBeacon] = [self.link, *config.serial_beacons]
+        self.outputs: list[Output] = build_outputs(config, self.bridge)
         """Every output, in start order (see :mod:`focuslight.outputs.base`)."""
+        self.link = next(o for o in self.outputs if isinstance(o, MqttOutput))
+        """The MQTT output, whose liveness decides the exit status."""
         self.bridge.outputs.extend(self.outputs)
 
     def start(self) -> None:
@@ -50,7 +94,7 @@ class Service:
         self.bridge.start()
         log.info("bridge %r serving %s from %s", self.config.bridge_id,
                  plural(len(self.config.agents), "agent"),
-                 plural(len(self.config.sources), "source"))
+                 plural(len(self.sources), "source"))
 
     def stop(self) -> None:
         self.bridge.stop()

@@ -16,6 +16,14 @@ Example::
 
     [[sources]]
     type = "simulated"
+
+It reads; it builds nothing. :func:`load` returns plain settings (a
+:class:`SourceSpec` per ``[[sources]]`` table, a
+:class:`~focuslight.outputs.serial_beacon.SerialBeaconSpec` per
+``[[serial_beacons]]`` table) and :mod:`focuslight.app` is the one place that
+turns them into running objects. A source's own keys are validated by the
+source module's ``from_config``, so ``focuslight bridge --check`` builds (and
+discards) the sources through :func:`focuslight.app.build_sources`.
 """
 
 from __future__ import annotations
@@ -29,11 +37,22 @@ from .config_section import ConfigError, Section
 from .core.agents import AgentSettings
 from .core.policy import DEFAULT_WRAP_UP_S
 from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
-from .outputs import serial_beacon
-from .outputs.serial_beacon import SerialBeacon
+from .outputs.serial_beacon import SerialBeaconSpec, read_spec
 from .overrides import default_state_dir
 from .protocol import ID_PATTERN, ProtocolError, Topics
-from .sources import Source, build_source
+from .sources import SOURCE_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One ``[[sources]]`` table, read but not built: its ``type`` and its keys as written."""
+
+    index: int
+    """Its position in the file, so an error names ``sources[<index>]``."""
+    type: str
+    """A key of :data:`focuslight.sources.SOURCE_TYPES`."""
+    table: dict[str, Any]
+    """The whole table (``type`` included), for the source module's ``from_config``."""
 
 
 @dataclass(slots=True)
@@ -46,8 +65,8 @@ class Config:
     prefix: str
     wrap_up_s: float
     agents: dict[str, AgentSettings]
-    sources: list[Source]
-    serial_beacons: list[SerialBeacon] = field(default_factory=list)
+    sources: list[SourceSpec] = field(default_factory=list)
+    serial_beacons: list[SerialBeaconSpec] = field(default_factory=list)
     home_assistant_prefix: str | None = "homeassistant"
     """Discovery prefix for Home Assistant, or None when discovery is off."""
     state_dir: str | None = None
@@ -89,11 +108,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(path, "(syntax)", "valid TOML", str(err)) from None
 
 
-def load(path: str | Path, broker_flag: str | None = None, *, build: bool = True) -> Config:
+def load(path: str | Path, broker_flag: str | None = None) -> Config:
     """Read and validate *path*; *broker_flag* (``--broker``) overrides the file.
 
-    With *build* False only who and where are read (agents, broker, prefix): a reader
-    such as the floor board needs no sources or serial beacons and builds none.
+    Builds nothing, so a reader such as the floor board may load a site's file
+    for its agents and broker without touching a source's port or pin.
     """
     root = Section(read_toml(path), path)
     bridge = root.section("bridge", optional=True)
@@ -111,15 +130,9 @@ def load(path: str | Path, broker_flag: str | None = None, *, build: bool = True
     config.state_dir = bridge.str("state_dir", str(default_state_dir())) or None
     bridge.finish()
     policy.finish()
-    if build:
-        agent_ids = tuple(config.agents)
-        config.sources = [build_source(s, agent_ids) for s in root.sections("sources")]
-        _check_source_agents(root, config)
-        config.serial_beacons = [_serial_beacon(s, config)
-                                 for s in root.sections("serial_beacons")]
-    else:
-        root.raw("sources", [])
-        root.raw("serial_beacons", [])
+    config.sources = [_source_spec(index, section)
+                      for index, section in enumerate(root.sections("sources"))]
+    config.serial_beacons = [_serial_beacon(s, config) for s in root.sections("serial_beacons")]
     root.finish()
     return config
 
@@ -176,21 +189,19 @@ def _agents(root: Section) -> dict[str, AgentSettings]:
     return agents
 
 
-def _serial_beacon(section: Section, config: Config) -> SerialBeacon:
-    beacon = serial_beacon.from_config(section)
-    if beacon.agent not in config.agents:
-        raise section.error("agent", "an agent declared under [agents]", beacon.agent)
-    return beacon
+def _source_spec(index: int, section: Section) -> SourceSpec:
+    """The table's ``type`` is checked here; its other keys by the source's ``from_config``."""
+    kind = section.str("type", choices=SOURCE_TYPES)
+    return SourceSpec(index, kind, dict(section.data))
 
 
-def _check_source_agents(root: Section, config: Config) -> None:
-    for index, source in enumerate(config.sources):
-        stray = [a for a in source.agents if a not in config.agents]
-        if stray:
-            raise ConfigError(config.path, f"sources[{index}]",
-                              f"only agents declared under [agents] ({', '.join(config.agents)})",
-                              stray[0])
-    names = [s.name for s in config.sources]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise root.error("sources", "a distinct name for every source", sorted(dupes)[0])
+def source_section(config: Config, spec: SourceSpec) -> Section:
+    """*spec*'s table as a :class:`Section` whose errors name this file and ``sources[i]``."""
+    return Section(spec.table, config.path, f"sources[{spec.index}]")
+
+
+def _serial_beacon(section: Section, config: Config) -> SerialBeaconSpec:
+    spec = read_spec(section)
+    if spec.agent not in config.agents:
+        raise section.error("agent", "an agent declared under [agents]", spec.agent)
+    return spec

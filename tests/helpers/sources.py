@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from focuslight.app import build_sources
 from focuslight.config import load
 from focuslight.sources.base import Source, StatusSink
 
@@ -196,5 +197,5 @@ def load_doc_examples(source_type: str, tmp: Path) -> list:
     for index, block in enumerate(blocks):
         path = tmp / f"{source_type}-example{index}.toml"
         path.write_text(block)
-        sources.extend(load(path).sources)
+        sources.extend(build_sources(load(path)))
     return sources

@@ -86,8 +86,7 @@ def bridges(tmp_path: Path, mosquitto) -> Iterator:
         if not discovery:
             config.home_assistant_prefix = None
         phone = HandSource("phone", agents)
-        config.sources = [phone]
-        service = Service(config)
+        service = Service(config, [phone])
         service.start()
         running.append(service)
         deadline = time.monotonic() + 10

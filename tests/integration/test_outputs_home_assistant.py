@@ -46,8 +46,7 @@ beacons = ["alice-desk"]
 """)
     config = load(path)
     phone = HandSource()
-    config.sources = [phone]
-    service = Service(config)
+    service = Service(config, [phone])
     service.start()
     yield phone
     service.stop()

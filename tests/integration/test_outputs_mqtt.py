@@ -44,8 +44,7 @@ def running(tmp_path):
     def start(broker, wrap_up: float = 30) -> tuple[Service, HandSource]:
         config = load(write_config(tmp_path, broker.url, wrap_up))
         phone = HandSource("phone", ["alice", "bob"])
-        config.sources = [phone]
-        service = Service(config)
+        service = Service(config, [phone])
         service.start()
         services.append(service)
         return service, phone
@@ -212,8 +211,7 @@ def test_a_stalled_broker_gets_the_newest_status_of_every_agent(tmp_path, mosqui
                            + "".join(f"[agents.{a}]\n" for a in agents))
     config = load(config_file)
     phone = HandSource("phone", agents)
-    config.sources = [phone]
-    service = Service(config)
+    service = Service(config, [phone])
     service.start()
     try:
         wait_until(lambda: service.link.connected)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from focuslight.app import build_sources
 from focuslight.cli import main
-from focuslight.config import load
+from focuslight.config import SourceSpec, load
+from focuslight.config_section import ConfigError
+from focuslight.outputs.serial_beacon import SerialBeaconSpec
 
 GOOD = """
 [bridge]
@@ -59,8 +62,25 @@ def test_good_config_loads(tmp_path: Path) -> None:
     assert config.agent_for_beacon("alice-desk") == "alice"
     assert config.agent_for_beacon("bob") == "bob"
     assert config.agent_for_beacon("stranger") is None
-    assert [s.name for s in config.sources] == ["simulated"]
-    assert config.sources[0].agents == ("alice",)
+    assert [(s.index, s.type) for s in config.sources] == [(0, "simulated")]
+    sources = build_sources(config)  # config reads; app builds
+    assert [s.name for s in sources] == ["simulated"]
+    assert sources[0].agents == ("alice",)
+
+
+def test_load_reads_plain_specs_and_builds_nothing(tmp_path: Path) -> None:
+    """A source's own keys are the source module's business: load keeps its table as written
+    (so a reader such as the floor board never builds one), the bridge's build rejects it."""
+    path = tmp_path / "focuslight.toml"
+    path.write_text("[agents.alice]\n[[sources]]\ntype = 'simulated'\nsped = 2\n"
+                    "[[serial_beacons]]\nport = '/dev/nowhere'\nagent = 'alice'\n"
+                    "beacon = 'alice-usb'\n")
+    config = load(path)
+    assert config.sources == [SourceSpec(0, "simulated", {"type": "simulated", "sped": 2})]
+    assert config.serial_beacons == [SerialBeaconSpec(agent="alice", beacon="alice-usb",
+                                                      port="/dev/nowhere")]
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.sped: expected a known key"):
+        build_sources(config)
 
 
 @pytest.mark.parametrize(("text", "key", "expected"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
@@ -106,7 +126,7 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "focuslight.toml"
     path.write_text(example)
     config = load(path)
-    assert [s.name for s in config.sources] == ["phone", "counter"]
+    assert [s.name for s in build_sources(config)] == ["phone", "counter"]
     assert config.agent_for_beacon("alice-desk") == "alice"
     assert config.serial_beacons[0].agent == "bob"
     assert config.home_assistant_prefix == "homeassistant"

@@ -61,7 +61,7 @@ def _broker_and_names(args: argparse.Namespace) -> tuple[BrokerSettings, Topics,
     """Flags and $FOCUSLIGHT_BROKER win over the config file, as for the bridge."""
     if not args.config:
         return broker_settings(args), topics_for(args), {}
-    config = load(args.config, args.broker, build=False)
+    config = load(args.config, args.broker)
     settings = config.broker.with_credentials(args.username, args.password, args.ca_file)
     return (settings, Topics(args.prefix or config.prefix),
             {agent.id: agent.name for agent in config.agents.values()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..app import Service, plural, run_until_signal
+from ..app import Service, build_sources, plural, run_until_signal
 from ..config import load, require_agents
 from ..protocol import Topics
 
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prefix:
         config.prefix = Topics(args.prefix).prefix
     if args.check:
+        build_sources(config)  # a source's own keys are checked by building it (nothing starts)
         print(f"{args.config}: ok — {plural(len(config.agents), 'agent')},"
               f" {plural(len(config.sources), 'source')}, broker {config.broker.url}")
         return 0

@@ -82,6 +82,7 @@ from ..protocol import (
 )
 from ..state import DiscoveryLedger
 from ..worker import Worker
+from .base import Output
 from .home_assistant import Discovery
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ rescans paho's queue of waiting messages (bench/bridge_throughput.py showed
 5,000 agents falling from ~20,000 to ~500 changes/s)."""
 
 
-class MqttOutput:
+class MqttOutput(Output):
     """Connects a :class:`Hub` to one broker.
 
     :param bridge: the core whose statuses to publish and to which commands go.
@@ -511,3 +512,9 @@ class Liveness:
         log.error("%s; giving up so the service manager restarts the bridge", why)
         if self.on_dead is not None:
             self.on_dead(why)
+
+
+def build_outputs(config: Config, hub: Hub) -> list[Output]:
+    """The registry's builder (:data:`focuslight.outputs.OUTPUT_TYPES`) for ``[bridge]``:
+    every bridge has exactly one MQTT output, Home Assistant discovery included."""
+    return [MqttOutput(hub, config)]

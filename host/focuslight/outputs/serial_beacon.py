@@ -21,8 +21,10 @@ again every second; one line is logged when it goes and one when it is back.
 All port I/O happens on one thread, so :meth:`SerialBeacon.publish` never
 blocks the caller, even when the beacon has stopped reading.
 
-How the bridge uses it (``config.load`` builds the beacons with
-:func:`from_config` and checks their agent; ``app.Service`` wires them):
+How the bridge uses it (``config.load`` reads each table into a
+:class:`SerialBeaconSpec` with :func:`read_spec` and checks its agent;
+``app.Service`` builds them through :func:`build_outputs`, the outputs
+registry's entry for ``[[serial_beacons]]``):
 each beacon is a bridge output (``publish(agent, status)`` → :meth:`show`)
 appended before ``bridge.start()`` so it gets every agent's first status;
 ``on_event`` is ``Hub.button``, whose signature ``(agent, action, beacon)``
@@ -46,6 +48,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import serial
 from serial.tools import list_ports
@@ -57,6 +61,11 @@ from ..mqtt.client import last_resort
 from ..protocol import ProtocolError, Status
 from ..protocol.serial_lines import bridge_line, read_beacon_line, status_line
 from ..worker import Worker
+from .base import Output
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..core.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +92,12 @@ def find_port(serial_number: str, ports: Iterable[ListPortInfo]) -> str | None:
     return None
 
 
-class SerialBeacon:
+class SerialBeacon(Output):
     """One USB serial beacon showing one agent's status.
+
+    Not a :class:`~focuslight.outputs.base.QueuedOutput`: its one thread also
+    reads the port and re-opens it, and it only ever needs the *latest* status,
+    so it keeps that one value instead of a queue.
 
     :param port: device path, e.g. ``/dev/ttyACM0``; or
     :param serial_number: the USB serial number (exactly one of the two).
@@ -305,8 +318,26 @@ def _printable(line: bytes) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def from_config(section: Section, on_event: EventHandler | None = None) -> SerialBeacon:
-    """Build a beacon from one ``[[serial_beacons]]`` table, validating every key.
+@dataclass(frozen=True, slots=True)
+class SerialBeaconSpec:
+    """One ``[[serial_beacons]]`` table, validated but not opened (see :func:`read_spec`)."""
+
+    agent: str
+    beacon: str
+    port: str | None = None
+    serial_number: str | None = None
+    baudrate: int = DEFAULT_BAUDRATE
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+
+    def build(self, on_event: EventHandler | None = None) -> SerialBeacon:
+        """The beacon this table describes (its thread starts with :meth:`SerialBeacon.start`)."""
+        return SerialBeacon(port=self.port, serial_number=self.serial_number, agent=self.agent,
+                            beacon=self.beacon, on_event=on_event, baudrate=self.baudrate,
+                            heartbeat_s=self.heartbeat_s)
+
+
+def read_spec(section: Section) -> SerialBeaconSpec:
+    """Validate every key of one ``[[serial_beacons]]`` table; open nothing.
 
     The agent is checked against the id pattern only: the caller knows the
     configured agents and must reject a beacon for an unknown one.
@@ -316,10 +347,21 @@ def from_config(section: Section, on_event: EventHandler | None = None) -> Seria
     if (port is None) == (serial_number is None):
         raise section.error("port", "either port (a device path) or serial_number, not both",
                             port if port is not None else "neither")
-    beacon = SerialBeacon(
+    spec = SerialBeaconSpec(
         port=port, serial_number=serial_number,
-        agent=section.id("agent"), beacon=section.id("beacon"), on_event=on_event,
+        agent=section.id("agent"), beacon=section.id("beacon"),
         baudrate=section.int("baudrate", DEFAULT_BAUDRATE, lo=300, hi=12_000_000),
         heartbeat_s=section.float("heartbeat_s", DEFAULT_HEARTBEAT_S, lo=0.5, hi=10))
     section.finish()
-    return beacon
+    return spec
+
+
+def from_config(section: Section, on_event: EventHandler | None = None) -> SerialBeacon:
+    """Build a beacon from one ``[[serial_beacons]]`` table (:func:`read_spec`, then build)."""
+    return read_spec(section).build(on_event)
+
+
+def build_outputs(config: Config, hub: Hub) -> list[Output]:
+    """The registry's builder (:data:`focuslight.outputs.OUTPUT_TYPES`): one beacon per
+    ``[[serial_beacons]]`` table, its button wired to :meth:`Hub.button`."""
+    return [spec.build(on_event=hub.button) for spec in config.serial_beacons]

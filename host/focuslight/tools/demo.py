@@ -143,9 +143,9 @@ def run(yours: BrokerSettings | None = None, *, agents: int = 4, duration: float
         simulated = SimulatedSource("simulated", names[1:], seed=7, speed=speed,
                                     idle_s=25, contact_s=30)
         config = Config("(demo)", "demo", settings, topics.prefix, WRAP_UP_S / speed,
-                        agents_from_ids(names), [desk, simulated] if names[1:] else [desk])
+                        agents_from_ids(names))
         config.agents[names[0]].beacons.append(f"{names[0]}-desk")
-        service = Service(config)
+        service = Service(config, [desk, simulated] if names[1:] else [desk])
         feed = ChangeFeed()
         service.bridge.outputs.append(feed)
         service.start()
