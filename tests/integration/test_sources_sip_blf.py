@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -193,8 +194,11 @@ def test_doctype_is_refused_unknown_and_refreshed(sipp, watch, caplog) -> None:
     assert any("DOCTYPE" in r.getMessage() for r in caplog.records)
 
 
-def test_oversized_notify_on_tcp_drops_the_message_not_the_link(watch, caplog) -> None:
-    """sipp cannot send a message over 64 KiB, so a plain TCP peer plays this PBX."""
+@contextlib.contextmanager
+def engaged_over_tcp(watch) -> Iterator[tuple[StreamPbx, str, RecordingSink]]:
+    """A plain TCP peer plays the PBX (sipp can't send what these tests need); the source
+    subscribes and its first NOTIFY is an answered call. Yields the PBX, the SUBSCRIBE its
+    NOTIFYs answer, and the sink once alice shows ``engaged``."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         sink = watch(server.getsockname()[1], transport="tcp")
         server.settimeout(5)
@@ -206,15 +210,21 @@ def test_oversized_notify_on_tcp_drops_the_message_not_the_link(watch, caplog) -
             pbx.notify(subscribe, 1, _full(0, "confirmed"))
             assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
             sink.wait_for_sequence("alice", ["engaged"])
-            pbx.notify(subscribe, 2, _full(1, "confirmed", pad=70000))
-            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 413")
-            sink.wait_for_sequence("alice", ["engaged", "unknown"])
-            refresh = pbx.expect("SUBSCRIBE")  # on the same connection
-            pbx.answer(refresh, 200)
-            pbx.notify(subscribe, 3, _full(2, "confirmed"))
-            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
-            sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
-            lines = [r.getMessage() for r in caplog.records]  # before we hang up
+            yield pbx, subscribe, sink
+
+
+def test_oversized_notify_on_tcp_drops_the_message_not_the_link(watch, caplog) -> None:
+    """sipp cannot send a message over 64 KiB, so a plain TCP peer plays this PBX."""
+    with engaged_over_tcp(watch) as (pbx, subscribe, sink):
+        pbx.notify(subscribe, 2, _full(1, "confirmed", pad=70000))
+        assert pbx.expect("SIP/2.0").startswith("SIP/2.0 413")
+        sink.wait_for_sequence("alice", ["engaged", "unknown"])
+        refresh = pbx.expect("SUBSCRIBE")  # on the same connection
+        pbx.answer(refresh, 200)
+        pbx.notify(subscribe, 3, _full(2, "confirmed"))
+        assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+        sink.wait_for_sequence("alice", ["engaged", "unknown", "engaged"])
+        lines = [r.getMessage() for r in caplog.records]  # before we hang up
     assert any("over 65536 bytes" in line for line in lines), lines
     assert not any("unreachable" in line for line in lines), lines
 
@@ -274,24 +284,14 @@ class StreamPbx:
 def test_terminated_with_retry_after_waits_that_long_showing_unknown(watch) -> None:
     """RFC 6665 4.1.3: "timeout" alone means subscribe again at once; with retry-after=2 the
     source waits 2 s, and no live subscription carries a state meanwhile: unknown."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        sink = watch(server.getsockname()[1], transport="tcp")
-        server.settimeout(5)
-        conn, _ = server.accept()
-        with conn:
-            pbx = StreamPbx(conn)
-            subscribe = pbx.expect("SUBSCRIBE")
-            pbx.answer(subscribe, 200)
-            pbx.notify(subscribe, 1, _full(0, "confirmed"))
-            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
-            sink.wait_for_sequence("alice", ["engaged"])
-            ended = time.monotonic()  # before the NOTIFY leaves: the source can't see it sooner
-            pbx.notify(subscribe, 2, b"", state="terminated;reason=timeout;retry-after=2")
-            assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
-            sink.wait_for_sequence("alice", ["engaged", "unknown"])
-            pbx.expect("SUBSCRIBE")
-            waited = time.monotonic() - ended
-            assert sink.states("alice") == ["engaged", "unknown"]  # unknown all along
+    with engaged_over_tcp(watch) as (pbx, subscribe, sink):
+        ended = time.monotonic()  # before the NOTIFY leaves: the source can't see it sooner
+        pbx.notify(subscribe, 2, b"", state="terminated;reason=timeout;retry-after=2")
+        assert pbx.expect("SIP/2.0").startswith("SIP/2.0 200")
+        sink.wait_for_sequence("alice", ["engaged", "unknown"])
+        pbx.expect("SUBSCRIBE")
+        waited = time.monotonic() - ended
+        assert sink.states("alice") == ["engaged", "unknown"]  # unknown all along
     assert 1.95 <= waited < 8, waited  # the upper bound only guards a hang on a busy machine
 
 
