@@ -19,11 +19,12 @@ Example::
 
 It reads; it builds nothing. :func:`load` returns plain settings (a
 :class:`SourceSpec` per ``[[sources]]`` table, a
-:class:`~focuslight.outputs.serial_beacon.SerialBeaconSpec` per
-``[[serial_beacons]]`` table) and :mod:`focuslight.app` is the one place that
-turns them into running objects. A source's own keys are validated by the
-source module's ``from_config``, so ``focuslight bridge --check`` builds (and
-discards) the sources through :func:`focuslight.app.build_sources`.
+:class:`SerialBeaconSpec` per ``[[serial_beacons]]`` table; no source or
+output module is imported, so reading a file needs no pyserial) and
+:mod:`focuslight.app` is the one place that turns them into running objects.
+A source's own keys are validated by the source module's ``from_config``, so
+``focuslight bridge --check`` builds (and discards) the sources through
+:func:`focuslight.app.build_sources`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from .config_section import ConfigError, Section
 from .core.agents import AgentSettings
 from .core.policy import DEFAULT_WRAP_UP_S
 from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
-from .outputs.serial_beacon import SerialBeaconSpec, read_spec
 from .overrides import default_state_dir
 from .protocol import ID_PATTERN, ProtocolError, Topics
 from .sources import SOURCE_TYPES
@@ -53,6 +53,44 @@ class SourceSpec:
     """A key of :data:`focuslight.sources.SOURCE_TYPES`."""
     table: dict[str, Any]
     """The whole table (``type`` included), for the source module's ``from_config``."""
+
+
+DEFAULT_BAUDRATE = 115200
+DEFAULT_HEARTBEAT_S = 5.0
+"""Seconds between bridge lines to a serial beacon (below the firmware's 15 s timeout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SerialBeaconSpec:
+    """One ``[[serial_beacons]]`` table, validated (:func:`read_serial_beacon`) but not
+    opened (:func:`focuslight.outputs.serial_beacon.from_spec` does that)."""
+
+    agent: str
+    beacon: str
+    port: str | None = None
+    serial_number: str | None = None
+    baudrate: int = DEFAULT_BAUDRATE
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+
+
+def read_serial_beacon(section: Section) -> SerialBeaconSpec:
+    """Validate every key of one ``[[serial_beacons]]`` table; open nothing.
+
+    The agent is checked against the id pattern only: the caller knows the
+    configured agents and must reject a beacon for an unknown one.
+    """
+    port = section.str("port", None)
+    serial_number = section.str("serial_number", None)
+    if (port is None) == (serial_number is None):
+        raise section.error("port", "either port (a device path) or serial_number, not both",
+                            port if port is not None else "neither")
+    spec = SerialBeaconSpec(
+        port=port, serial_number=serial_number,
+        agent=section.id("agent"), beacon=section.id("beacon"),
+        baudrate=section.int("baudrate", DEFAULT_BAUDRATE, lo=300, hi=12_000_000),
+        heartbeat_s=section.float("heartbeat_s", DEFAULT_HEARTBEAT_S, lo=0.5, hi=10))
+    section.finish()
+    return spec
 
 
 @dataclass(slots=True)
@@ -201,7 +239,7 @@ def source_section(config: Config, spec: SourceSpec) -> Section:
 
 
 def _serial_beacon(section: Section, config: Config) -> SerialBeaconSpec:
-    spec = read_spec(section)
+    spec = read_serial_beacon(section)
     if spec.agent not in config.agents:
         raise section.error("agent", "an agent declared under [agents]", spec.agent)
     return spec

@@ -10,9 +10,8 @@ import pytest
 
 from focuslight.app import build_sources
 from focuslight.cli import main
-from focuslight.config import SourceSpec, load
+from focuslight.config import SerialBeaconSpec, SourceSpec, load
 from focuslight.config_section import ConfigError
-from focuslight.outputs.serial_beacon import SerialBeaconSpec
 
 GOOD = """
 [bridge]
@@ -157,3 +156,11 @@ def test_the_check_counts_in_english(tmp_path) -> None:
                            "--check"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ok — 1 agent, 1 source, broker" in done.stdout
+
+
+def test_reading_a_config_imports_no_serial_code():
+    """The floor board and the CLI read site files too: no pyserial for that."""
+    code = "import sys, focuslight.config; print('serial' in sys.modules)"  # pyserial's package
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=True)
+    assert done.stdout.strip() == "False"

@@ -22,7 +22,8 @@ All port I/O happens on one thread, so :meth:`SerialBeacon.publish` never
 blocks the caller, even when the beacon has stopped reading.
 
 How the bridge uses it (``config.load`` reads each table into a
-:class:`SerialBeaconSpec` with :func:`read_spec` and checks its agent;
+:class:`~focuslight.config.SerialBeaconSpec` (pyserial-free, so reading a config
+imports no serial code) and checks its agent;
 ``app.Service`` builds them through :func:`build_outputs`, the outputs
 registry's entry for ``[[serial_beacons]]``):
 each beacon is a bridge output (``publish(agent, status)`` → :meth:`show`)
@@ -48,13 +49,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import serial
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
+from ..config import DEFAULT_BAUDRATE, DEFAULT_HEARTBEAT_S, SerialBeaconSpec, read_serial_beacon
 from ..config_section import Section
 from ..logs import Problem
 from ..mqtt.client import last_resort
@@ -69,8 +70,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BAUDRATE = 115200
-DEFAULT_HEARTBEAT_S = 5.0
 BEACON_TIMEOUT_S = 15.0
 """The firmware shows ``unknown`` after this much silence; the heartbeat must be shorter."""
 MAX_LINE = 1024
@@ -318,50 +317,20 @@ def _printable(line: bytes) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-@dataclass(frozen=True, slots=True)
-class SerialBeaconSpec:
-    """One ``[[serial_beacons]]`` table, validated but not opened (see :func:`read_spec`)."""
-
-    agent: str
-    beacon: str
-    port: str | None = None
-    serial_number: str | None = None
-    baudrate: int = DEFAULT_BAUDRATE
-    heartbeat_s: float = DEFAULT_HEARTBEAT_S
-
-    def build(self, on_event: EventHandler | None = None) -> SerialBeacon:
-        """The beacon this table describes (its thread starts with :meth:`SerialBeacon.start`)."""
-        return SerialBeacon(port=self.port, serial_number=self.serial_number, agent=self.agent,
-                            beacon=self.beacon, on_event=on_event, baudrate=self.baudrate,
-                            heartbeat_s=self.heartbeat_s)
-
-
-def read_spec(section: Section) -> SerialBeaconSpec:
-    """Validate every key of one ``[[serial_beacons]]`` table; open nothing.
-
-    The agent is checked against the id pattern only: the caller knows the
-    configured agents and must reject a beacon for an unknown one.
-    """
-    port = section.str("port", None)
-    serial_number = section.str("serial_number", None)
-    if (port is None) == (serial_number is None):
-        raise section.error("port", "either port (a device path) or serial_number, not both",
-                            port if port is not None else "neither")
-    spec = SerialBeaconSpec(
-        port=port, serial_number=serial_number,
-        agent=section.id("agent"), beacon=section.id("beacon"),
-        baudrate=section.int("baudrate", DEFAULT_BAUDRATE, lo=300, hi=12_000_000),
-        heartbeat_s=section.float("heartbeat_s", DEFAULT_HEARTBEAT_S, lo=0.5, hi=10))
-    section.finish()
-    return spec
+def from_spec(spec: SerialBeaconSpec, on_event: EventHandler | None = None) -> SerialBeacon:
+    """The beacon one ``[[serial_beacons]]`` table describes (its thread starts with
+    :meth:`SerialBeacon.start`)."""
+    return SerialBeacon(port=spec.port, serial_number=spec.serial_number, agent=spec.agent,
+                        beacon=spec.beacon, on_event=on_event, baudrate=spec.baudrate,
+                        heartbeat_s=spec.heartbeat_s)
 
 
 def from_config(section: Section, on_event: EventHandler | None = None) -> SerialBeacon:
-    """Build a beacon from one ``[[serial_beacons]]`` table (:func:`read_spec`, then build)."""
-    return read_spec(section).build(on_event)
+    """Build a beacon from one ``[[serial_beacons]]`` table (read, then :func:`from_spec`)."""
+    return from_spec(read_serial_beacon(section), on_event)
 
 
 def build_outputs(config: Config, hub: Hub) -> list[Output]:
     """The registry's builder (:data:`focuslight.outputs.OUTPUT_TYPES`): one beacon per
     ``[[serial_beacons]]`` table, its button wired to :meth:`Hub.button`."""
-    return [spec.build(on_event=hub.button) for spec in config.serial_beacons]
+    return [from_spec(spec, on_event=hub.button) for spec in config.serial_beacons]
