@@ -37,6 +37,9 @@ class Problem:
     :param logger: where the line goes.
     :param prefix: put before every message (``"serial beacon alice-desk: "``).
     :param level: the logging level of a problem (default ``WARNING``).
+
+    Thread-safe: a :class:`~focuslight.outputs.base.QueuedOutput` says "queue
+    full" from the hub's thread and clears it from its own.
     """
 
     def __init__(self, logger: logging.Logger, prefix: str = "",
@@ -44,20 +47,23 @@ class Problem:
         self.logger, self.prefix, self.level = logger, prefix, level
         self.current: Hashable | None = None
         """The key of the problem last logged; None while all is well."""
+        self._lock = threading.Lock()
 
     def say(self, key: Hashable, message: str | None = None) -> bool:
         """Log *message* (default: *key* itself) unless *key* is the current problem;
         True if it was logged now."""
-        if key == self.current:
-            return False
-        self.current = key
+        with self._lock:
+            if key == self.current:
+                return False
+            self.current = key
         self.logger.log(self.level, "%s%s", self.prefix, key if message is None else message)
         return True
 
     def clear(self) -> bool:
         """It works again: the next problem is logged even if it is the same. True if
         there was one."""
-        had, self.current = self.current is not None, None
+        with self._lock:
+            had, self.current = self.current is not None, None
         return had
 
 
