@@ -139,6 +139,12 @@ class MqttOutput(Output):
         self._subscription: int | None = None
         self._sweep_subscription: int | None = None
         self.ledger = DiscoveryLedger(config.state_file("discovery"))
+        self.discovery = (Discovery(self.topics, config.bridge_id, config.home_assistant_prefix)
+                          if config.home_assistant_prefix else None)
+        """Home Assistant discovery, None when switched off; its configs depend only on
+        the config, so they are built once here, not on every connect."""
+        self._discovery_messages = ([] if self.discovery is None
+                                    else self.discovery.messages(config.agents))
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
         self._adopting = bridge.adoptable
@@ -197,27 +203,17 @@ class MqttOutput(Output):
         messages = [(self.topics.status(agent), self._payload(status))
                     for agent, status in self.bridge.snapshot().items()]
         messages.append((self.availability, ONLINE.encode()))
-        discovery = self._discovery()
-        if discovery is not None:
-            messages += discovery.messages(self.config.agents)
-        return messages
+        return messages + self._discovery_messages
 
     def _stale_discovery(self) -> list[tuple[str, bytes]]:
         """Empty retained messages for the discovery configs published last time and not
         now: a removed agent's, a beacon no agent lists any more, all of them once
         discovery is switched off (see :class:`~focuslight.state.DiscoveryLedger`)."""
-        discovery = self._discovery()
-        now = {t for t, _ in discovery.messages(self.config.agents)} if discovery else set()
-        stale = self.ledger.replace(now)
+        stale = self.ledger.replace({topic for topic, _ in self._discovery_messages})
         if stale:
             log.info("clearing %d Home Assistant discovery config(s) this bridge no longer "
                      "publishes", len(stale))
         return [(topic, b"") for topic in stale]
-
-    def _discovery(self) -> Discovery | None:
-        if not self.config.home_assistant_prefix:
-            return None
-        return Discovery(self.topics, self.config.bridge_id, self.config.home_assistant_prefix)
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
                     reason: mqtt.ReasonCode, _props: object) -> None:
@@ -311,9 +307,8 @@ class MqttOutput(Output):
                  agent, self.config.bridge_id)
         self.retired.add(agent)
         self.outbox.put(self.topics.status(agent), b"")
-        discovery = self._discovery()
-        if discovery is not None:
-            for topic in discovery.config_topics(agent):
+        if self.discovery is not None:
+            for topic in self.discovery.config_topics(agent):
                 self.outbox.put(topic, b"")
 
     def _own_status(self, agent: str, msg: mqtt.MQTTMessage) -> None:
