@@ -87,7 +87,7 @@ class Hub:
 
     def report(self, agent: str, source: str, state: str) -> None:
         """StatusSink: *source* now sees *agent* in *state*. Safe from any thread."""
-        if not self._known(agent, source) or not self._valid_state(state, source):
+        if not self.owns(agent, source) or not self._valid_state(state, source):
             return
         self._change(agent, lambda policy, now, wall: policy.report(source, state, now, wall))
 
@@ -98,7 +98,7 @@ class Hub:
         *reply*, if given, is called from the worker with the outcome once the
         change is applied, published and saved (``applied`` or ``outranked``).
         """
-        if not self._known(agent, origin):
+        if not self.owns(agent, origin):
             return
 
         def change(policy: AgentPolicy, now: float, wall: float) -> None:
@@ -129,7 +129,7 @@ class Hub:
 
     def button(self, agent: str, action: str, beacon: str) -> None:
         """A beacon button event acting for *agent*."""
-        if self._known(agent, f"beacon {beacon}"):
+        if self.owns(agent, f"beacon {beacon}"):
             def change(policy: AgentPolicy, now: float, wall: float) -> None:
                 policy.button(action, now, wall)
                 self._manual_changed = True
@@ -272,24 +272,18 @@ class Hub:
 
     def owns(self, agent: str, origin: str) -> bool:
         """Is *agent* configured here? If not, say so once per *origin* in the log."""
-        return self._known(agent, origin)
-
-    def _known(self, agent: str, origin: str) -> bool:
         if agent in self.policies:
             return True
-        self._warn_once((origin, agent), "%s spoke about agent %r, which is not configured "
-                        "under [agents]; ignored", origin, agent)
+        self.warnings.warn((origin, agent), "%s spoke about agent %r, which is not configured"
+                           " under [agents]; ignored", origin, agent)
         return False
 
     def _valid_state(self, state: str, source: str) -> bool:
         if state in STATES:
             return True
-        self._warn_once((source, state), "source %r reported unknown state %r; ignored",
-                        source, state)
+        self.warnings.warn((source, state), "source %r reported unknown state %r; ignored",
+                           source, state)
         return False
-
-    def _warn_once(self, key: tuple[str, str], message: str, *args: object) -> None:
-        self.warnings.warn(key, message, *args)
 
 
 def _outcome(policy: AgentPolicy, command: SetCommand, wall: float) -> SetReply:
