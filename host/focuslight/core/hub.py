@@ -71,8 +71,8 @@ class Hub:
             agent: AgentPolicy(agent, wrap_up_s,
                                [s.name for s in self.sources if agent in s.agents], wall())
             for agent in agents}
-        self._published: dict[str, tuple[str, str, float]] = {}
         self._statuses: dict[str, Status] = {}
+        """The last status handed to outputs per agent (written by the worker only)."""
         self._deadlines: list[tuple[float, str]] = []
         self._dirty: set[str] = set(agents)
         self._events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
@@ -258,11 +258,9 @@ class Hub:
         dirty, self._dirty = self._dirty, set()
         for agent in dirty:
             policy = self.policies[agent]
-            key = (policy.state, policy.source, policy.since)
-            if self._published.get(agent) == key:
+            status = Status(policy.state, policy.source, policy.since)
+            if self._statuses.get(agent) == status:
                 continue
-            self._published[agent] = key
-            status = Status(*key)
             with self._lock:
                 self._statuses[agent] = status
             for output in self.outputs:
