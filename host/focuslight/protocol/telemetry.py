@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
@@ -53,9 +53,6 @@ class Telemetry:
     def outdated(self) -> bool:
         """Older than the focuslight package installed here (see :func:`is_outdated`)."""
         return is_outdated(self.firmware)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "outdated": self.outdated}
 
 
 def decode_telemetry(beacon: str, payload: bytes) -> Telemetry:
