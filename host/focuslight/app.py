@@ -79,7 +79,7 @@ class Service:
     def __init__(self, config: Config, sources: Sequence[Source] | None = None) -> None:
         self.config = config
         self.sources = list(build_sources(config) if sources is None else sources)
-        path = config.overrides_path()
+        path = config.state_file("overrides")
         self.bridge = Hub(config.agents, self.sources, config.wrap_up_s,
                           store=OverrideStore(path) if path else None)
         self.outputs: list[Output] = build_outputs(config, self.bridge)

@@ -111,14 +111,11 @@ class Config:
     """Where manual overrides are kept across restarts; None keeps them in memory only."""
 
     def state_file(self, kind: str) -> Path | None:
-        """``<state_dir>/<kind>-<bridge id>.json`` (None when there is no state directory)."""
+        """``<state_dir>/<kind>-<bridge id>.json`` (None when there is no state directory):
+        ``overrides`` (:mod:`focuslight.overrides`), ``discovery`` (:mod:`focuslight.state`)."""
         if not self.state_dir:
             return None
         return Path(self.state_dir) / f"{kind}-{self.bridge_id}.json"
-
-    def overrides_path(self) -> Path | None:
-        """This bridge's override file (see :mod:`focuslight.overrides`)."""
-        return self.state_file("overrides")
 
     def agent_for_beacon(self, beacon: str) -> str | None:
         """The agent a beacon's button acts for: configured, or the agent of the same id."""
