@@ -15,8 +15,9 @@ bridge per site or per softphone PC) and far below what hurts a view's memory
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Collection
+from typing import TypeVar
+
+V = TypeVar("V")
 
 MAX_AGENTS = 10_000
 """Agents (``agents/<id>/status``) a view files at most."""
@@ -26,8 +27,10 @@ MAX_BRIDGES = 1_000
 """Bridges (``bridges/<id>/availability``) a view files at most."""
 
 
-class IdCap:
-    """Admits a new id into a table while the table holds fewer than *limit* ids.
+class CappedTable(dict[str, V]):
+    """A view's table of ids: a dict that files a new id only while it holds fewer than
+    *limit* ids. The views file through :meth:`file` and forget with ``pop``, so the cap
+    is kept in one place rather than checked beside every write.
 
     :param kind: what the ids are (``"agents"``), for the log line.
     :param limit: the most ids the table may hold.
@@ -36,26 +39,22 @@ class IdCap:
     """
 
     def __init__(self, kind: str, limit: int, logger: logging.Logger, owner: str) -> None:
+        super().__init__()
         self.kind, self.limit, self.logger, self.owner = kind, limit, logger, owner
-        self.refused = 0
-        """New ids refused so far (all spells)."""
         self._full = False
-        self._lock = threading.Lock()
 
-    def admits(self, table: Collection[str], ident: str) -> bool:
-        """May *ident* be filed? Yes if it is known or there is room; no (and one warning per
-        busy spell) if the table is full. Call it under the lock that guards *table*."""
-        if ident in table:
-            return True
-        with self._lock:
-            if len(table) < self.limit:
-                self._full = False  # room again: the next spell gets its own line
-                return True
-            self.refused += 1
-            if not self._full:
-                self._full = True
-                self.logger.warning(
-                    "%s: already %d %s, the most it keeps: new ids (%r first) are ignored"
-                    " until a retained one is cleared; the known ones are still shown",
-                    self.owner, self.limit, self.kind, ident)
-            return False
+    def file(self, ident: str, value: V) -> bool:
+        """File *value* under *ident* if it is known or there is room; False (and one warning
+        per busy spell) if the table is full. Call it under the lock that guards the table."""
+        if ident not in self:
+            if len(self) >= self.limit:
+                if not self._full:
+                    self._full = True
+                    self.logger.warning(
+                        "%s: already %d %s, the most it keeps: new ids (%r first) are ignored"
+                        " until a retained one is cleared; the known ones are still shown",
+                        self.owner, self.limit, self.kind, ident)
+                return False
+            self._full = False  # room again: the next spell gets its own line
+        self[ident] = value
+        return True

@@ -40,7 +40,7 @@ from ..protocol import (
     trust,
 )
 from ..protocol.telemetry import Telemetry, decode_telemetry
-from .limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, IdCap
+from .limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, CappedTable
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,13 @@ class LiveTable:
     """
 
     def __init__(self) -> None:
-        self.agents: dict[str, Status] = {}
-        self.bridges: dict[str, str] = {}
-        self.beacons: dict[str, Telemetry] = {}
-        self.beacon_links: dict[str, str] = {}
+        self.agents: CappedTable[Status] = CappedTable("agents", MAX_AGENTS, log, "watch")
+        self.bridges: CappedTable[str] = CappedTable("bridges", MAX_BRIDGES, log, "watch")
+        self.beacons: CappedTable[Telemetry] = CappedTable("beacons", MAX_BEACONS, log, "watch")
+        self.beacon_links: CappedTable[str] = CappedTable("beacon links", MAX_BEACONS, log,
+                                                          "watch")
         self.linked = False
         self.lock = threading.Lock()
-        self.caps = {kind: IdCap(kind, limit, log, "watch") for kind, limit in
-                     (("agents", MAX_AGENTS), ("beacons", MAX_BEACONS),
-                      ("beacon links", MAX_BEACONS), ("bridges", MAX_BRIDGES))}
-        """The cap per table (:mod:`focuslight.views.limits`): a new id past it is ignored."""
 
     def receive(self, topics: Topics, topic: str, payload: bytes) -> str | None:
         """Apply one message; return the line to print. ProtocolError if it is bad.
@@ -98,9 +95,8 @@ class LiveTable:
                     self.agents.pop(ident, None)
                     return f"{now} {ident} removed"
                 status = decode_status(payload)
-                if not self.caps["agents"].admits(self.agents, ident):
+                if not self.agents.file(ident, status):
                     return None
-                self.agents[ident] = status
                 shown, why = self._shown(status)
                 return f"{now} {ident} {shown} source={status.source}" + (
                     f" ({status.state} published, {why})" if why else "")
@@ -109,9 +105,8 @@ class LiveTable:
                     self.bridges.pop(ident, None)
                     return f"{now} bridge {ident} gone (availability cleared)"
                 state = decode_availability(payload)
-                if not self.caps["bridges"].admits(self.bridges, ident):
+                if not self.bridges.file(ident, state):
                     return None
-                self.bridges[ident] = state
                 return f"{now} bridge {ident} {state}"
             if family == "beacons" and leaf in ("telemetry", "availability"):
                 said = _beacon_message(self, ident, leaf, payload)
@@ -229,18 +224,16 @@ def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) ->
             table.beacon_links.pop(beacon, None)
             return "availability cleared"
         link = decode_availability(payload)
-        if not table.caps["beacon links"].admits(table.beacon_links, beacon):
+        if not table.beacon_links.file(beacon, link):
             return None
-        table.beacon_links[beacon] = link
         return link
     if not payload:
         table.beacons.pop(beacon, None)
         return "telemetry cleared"
     before = table.beacons.get(beacon)
     t = decode_telemetry(beacon, payload)
-    if not table.caps["beacons"].admits(table.beacons, beacon):
+    if not table.beacons.file(beacon, t):
         return None
-    table.beacons[beacon] = t
     if (before is not None and t.uptime >= before.uptime
             and (t.firmware, t.ip, t.reset_cause) == (before.firmware, before.ip,
                                                       before.reset_cause)):

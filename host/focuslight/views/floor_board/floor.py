@@ -11,7 +11,7 @@ from typing import Any
 
 from ...protocol import OFFLINE, Status, trust
 from ...protocol.telemetry import Telemetry
-from ..limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, IdCap
+from ..limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, CappedTable, V
 
 log = logging.getLogger(__name__)
 
@@ -40,60 +40,41 @@ class Floor:
         self._changed = threading.Condition()
         self._names = dict(names or {})
         now = time.time()
-        self._agents: dict[str, Status] = {a: Status(UNKNOWN, BOARD, now) for a in self._names}
-        self._bridges: dict[str, tuple[str, float]] = {}
-        self._beacons: dict[str, Telemetry] = {}
-        self._beacon_links: dict[str, str] = {}
+        self._agents: CappedTable[Status] = CappedTable("agents", MAX_AGENTS, log, "board")
+        self._agents.update((a, Status(UNKNOWN, BOARD, now)) for a in self._names)
+        self._bridges: CappedTable[tuple[str, float]] = CappedTable(
+            "bridges", MAX_BRIDGES, log, "board")
+        self._beacons: CappedTable[Telemetry] = CappedTable("beacons", MAX_BEACONS, log, "board")
+        self._beacon_links: CappedTable[str] = CappedTable("beacon links", MAX_BEACONS, log,
+                                                           "board")
         self._linked = False
         self._closed = False
         self._version = 0
-        self.caps = {kind: IdCap(kind, limit, log, "board") for kind, limit in
-                     (("agents", MAX_AGENTS), ("beacons", MAX_BEACONS),
-                      ("beacon links", MAX_BEACONS), ("bridges", MAX_BRIDGES))}
-        """The cap per table (``agents``, ``beacons``, ``beacon links``, ``bridges``)."""
 
     def agent(self, agent: str, status: Status | None) -> None:
         """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
-        with self._changed:
-            if status is None:
-                self._agents.pop(agent, None)
-            elif not self.caps["agents"].admits(self._agents, agent):
-                return
-            else:
-                self._agents[agent] = status
-            self._bump()
+        self._file(self._agents, agent, status)
 
     def bridge(self, bridge: str, state: str | None) -> None:
         """Record a bridge's availability; None forgets the bridge (retained will cleared)."""
-        with self._changed:
-            if state is None:
-                self._bridges.pop(bridge, None)
-            elif not self.caps["bridges"].admits(self._bridges, bridge):
-                return
-            else:
-                self._bridges[bridge] = (state, time.time())
-            self._bump()
+        self._file(self._bridges, bridge, None if state is None else (state, time.time()))
 
     def beacon(self, beacon: str, telemetry: Telemetry | None) -> None:
         """Record a beacon's telemetry; None forgets the beacon (its report was cleared)."""
-        with self._changed:
-            if telemetry is None:
-                self._beacons.pop(beacon, None)
-            elif not self.caps["beacons"].admits(self._beacons, beacon):
-                return
-            else:
-                self._beacons[beacon] = telemetry
-            self._bump()
+        self._file(self._beacons, beacon, telemetry)
 
     def beacon_link(self, beacon: str, state: str | None) -> None:
         """Record a beacon's availability (``online``/``offline``; None: cleared)."""
+        self._file(self._beacon_links, beacon, state)
+
+    def _file(self, table: CappedTable[V], ident: str, value: V | None) -> None:
+        """File *value* under *ident* (None forgets it) and wake the streams, unless the
+        table is full and *ident* new."""
         with self._changed:
-            if state is None:
-                self._beacon_links.pop(beacon, None)
-            elif not self.caps["beacon links"].admits(self._beacon_links, beacon):
+            if value is None:
+                table.pop(ident, None)
+            elif not table.file(ident, value):
                 return
-            else:
-                self._beacon_links[beacon] = state
             self._bump()
 
     def link(self, up: bool) -> None:
@@ -110,7 +91,8 @@ class Floor:
                 for agent, status in self._agents.items():
                     if (status.state, status.source) != (UNKNOWN, BOARD):
                         self._agents[agent] = Status(UNKNOWN, BOARD, now)
-                self._bridges = {b: (UNKNOWN, now) for b in self._bridges}
+                for bridge in self._bridges:
+                    self._bridges[bridge] = (UNKNOWN, now)
             self._bump()
 
     def close(self) -> None:
