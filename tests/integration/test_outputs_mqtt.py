@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from helpers.sources import HandSource
 
@@ -300,6 +301,36 @@ def test_home_assistant_discovery_drives_the_real_topics(mosquitto, running, pee
     command = select["command_template"].replace("{{ value }}", "dnd")
     ha.publish(select["command_topic"], command)
     ha.wait_for_state(sensor["state_topic"], "dnd")
+
+
+def test_a_dropped_discovery_config_is_cleared_again_in_every_session(tmp_path, mosquitto,
+                                                                     peer_factory):
+    """The ledger forgets a dropped config once it is read, so its clear must go out with
+    every session: one still waiting in the outbox when a session broke is not lost."""
+    gone = "homeassistant/sensor/focuslight_site1_gone/config"
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "discovery-site1.json").write_text(json.dumps({"v": 1, "topics": [gone]}))
+    path = write_config(tmp_path, mosquitto.url)
+    path.write_text(path.read_text().replace("[bridge]\n", f'[bridge]\nstate_dir = "{state}"\n'))
+    ha = peer_factory(mosquitto)
+    ha.publish(gone, b'{"name":"gone"}', retain=True)
+    ha.subscribe(gone)
+    ha.wait_for(gone, lambda payload: payload != b"")
+    service = Service(load(path))
+    service.start()
+    try:
+        ha.wait_for(gone, lambda payload: payload == b"")
+        ha.publish(gone, b'{"name":"gone"}', retain=True)  # as if that clear had been lost
+        thief = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=service.link.client_id)
+        thief.connect(mosquitto.host, mosquitto.port)  # ends the bridge's session
+        thief.loop_start()
+        try:
+            ha.wait_for(gone, lambda payload: payload == b"", timeout=15)  # the next session's
+        finally:
+            thief.loop_stop()
+    finally:
+        service.stop()
 
 
 def test_home_assistant_discovery_can_be_turned_off(tmp_path, mosquitto, peer_factory):

@@ -145,6 +145,8 @@ class MqttOutput(Output):
         the config, so they are built once here, not on every connect."""
         self._discovery_messages = ([] if self.discovery is None
                                     else self.discovery.messages(config.agents))
+        self._stale: list[tuple[str, bytes]] | None = None
+        """Clears for the discovery configs this bridge dropped (:meth:`_stale_discovery`)."""
         self.retired: set[str] = set()
         """Agents this process cleared off the broker (for logs and tests)."""
         self._adopting = bridge.adoptable
@@ -208,12 +210,19 @@ class MqttOutput(Output):
     def _stale_discovery(self) -> list[tuple[str, bytes]]:
         """Empty retained messages for the discovery configs published last time and not
         now: a removed agent's, a beacon no agent lists any more, all of them once
-        discovery is switched off (see :class:`~focuslight.state.DiscoveryLedger`)."""
-        stale = self.ledger.replace({topic for topic, _ in self._discovery_messages})
-        if stale:
-            log.info("clearing %d Home Assistant discovery config(s) this bridge no longer "
-                     "publishes", len(stale))
-        return [(topic, b"") for topic in stale]
+        discovery is switched off (see :class:`~focuslight.state.DiscoveryLedger`).
+
+        The ledger is read (and rewritten) once per process, and the clears go out again
+        with every session: the ledger no longer lists them, so a clear still waiting in
+        the outbox when a session dropped would otherwise never be sent.
+        """
+        if self._stale is None:
+            stale = self.ledger.replace({topic for topic, _ in self._discovery_messages})
+            if stale:
+                log.info("clearing %d Home Assistant discovery config(s) this bridge no"
+                         " longer publishes", len(stale))
+            self._stale = [(topic, b"") for topic in stale]
+        return self._stale
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
                     reason: mqtt.ReasonCode, _props: object) -> None:
