@@ -156,6 +156,9 @@ class MqttOutput(Output):
         """Own agents whose status someone cleared and this bridge published again."""
         self._problem = Problem(log, level=logging.ERROR)
         self._dropped: tuple[float, bool] | None = None
+        self.network_thread: threading.Thread | None = None
+        """paho's network thread, from :meth:`start` (paho forgets it when it ends; the
+        liveness check must not)."""
         self.liveness = Liveness(self, on_dead)
 
     @property
@@ -171,8 +174,7 @@ class MqttOutput(Output):
         self.outbox.start()
         self.client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_S)
         self.client.loop_start()
-        self.network_thread: threading.Thread | None = getattr(self.client, "_thread", None)
-        """paho's network thread (paho forgets it when it ends; the liveness check must not)."""
+        self.network_thread = getattr(self.client, "_thread", None)
         self.liveness.start()
 
     def stop(self) -> None:
@@ -477,7 +479,7 @@ class Liveness:
 
     def problem(self) -> str | None:
         """Why the bridge cannot hear its broker, or None while it can (or may yet)."""
-        thread = getattr(self.link, "network_thread", None)
+        thread = self.link.network_thread
         if thread is not None and not thread.is_alive():
             return ("paho's network thread has ended (see the error logged before this line):"
                     " the bridge can no longer hear the broker")
