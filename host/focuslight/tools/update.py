@@ -52,9 +52,9 @@ from ..mqtt.client import BrokerSettings, last_resort, make_client
 from ..protocol import ProtocolError, Topics, check_id
 from ..protocol.payloads import _load
 from ..protocol.telemetry import Telemetry, decode_telemetry
-from .flash.board import Board, _run, wants_mpy
+from .flash.board import Board, wants_mpy
 from .flash.device_config import CA_FILE, _bridge_settings, check_ca_file
-from .flash.plan import Plan, _check_firmware
+from .flash.plan import PACKAGE, Plan, _check_firmware
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +169,8 @@ def build(firmware: Path, report: Telemetry, source: bool) -> list[tuple[str, by
     compile_mpy = not source and bool(report.mpy) and wants_mpy(board)
     plan = Plan("", board, firmware, compile_mpy=compile_mpy, start=False)
     with tempfile.TemporaryDirectory(prefix="focuslight-update-") as stage:
-        (Path(stage) / "beacon").mkdir()
-        for step in plan.local_steps(Path(stage)):
-            if step.argv[0] == "cp":
-                Path(step.argv[2]).write_bytes(Path(step.argv[1]).read_bytes())
-            else:
-                _run(step.argv, step.what)
-        return [(f"beacon/{out.name}", out.read_bytes()) for _, out in plan.staged(Path(stage))]
+        return [(f"{PACKAGE}/{out.name}", out.read_bytes())
+                for out in plan.stage_package(Path(stage))]
 
 
 class Offer:

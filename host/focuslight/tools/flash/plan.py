@@ -161,6 +161,17 @@ class Plan:
     def local_steps(self, stage: Path) -> list[Step]:
         return [self._build(src, out) for src, out in self.staged(stage)]
 
+    def stage_package(self, stage: Path) -> list[Path]:
+        """Compile or copy the package's modules into *stage*/``beacon``/ (the local steps,
+        run); the staged files. Flash copies them to the board, update offers them."""
+        (stage / PACKAGE).mkdir()
+        for step in self.local_steps(stage):
+            if step.argv[0] == "cp":
+                shutil.copyfile(step.argv[1], step.argv[2])
+            else:
+                _run(step.argv, step.what)
+        return [out for _, out in self.staged(stage)]
+
     def board_step(self, stage: Path) -> Step:
         """Everything on the board in one mpremote session, ending in the reset.
 
@@ -198,15 +209,10 @@ class Plan:
 
 
 def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
-    (stage / PACKAGE).mkdir()
     (stage / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     if plan.ca_file:
         shutil.copyfile(plan.ca_file, stage / CA_FILE)
-    for step in plan.local_steps(stage):
-        if step.argv[0] == "cp":
-            shutil.copyfile(step.argv[1], step.argv[2])
-        else:
-            _run(step.argv, step.what)
+    plan.stage_package(stage)
     print(f"compiled {PACKAGE}/ to .mpy" if plan.compile_mpy else f"staged {PACKAGE}/ as .py")
     step = plan.board_step(stage)
     print(step.what)
