@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from .payloads import ProtocolError, _check_version, _load, check_id
+from .payloads import ProtocolError, _check_version, _load, check_id, shorten
 
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z.+_-]{1,32}")
 """What a firmware version string may look like (``0.2.0``, ``0.2.1rc1``, ``0.2.1+site``)."""
@@ -61,10 +61,10 @@ def decode_telemetry(beacon: str, payload: bytes) -> Telemetry:
     _check_version(body, required=True)
     firmware = body.get("firmware")
     if not isinstance(firmware, str) or not VERSION_PATTERN.fullmatch(firmware):
-        raise ProtocolError(f"firmware must be a version like 0.2.0, got {firmware!r}")
+        raise ProtocolError(f"firmware must be a version like 0.2.0, got {shorten(firmware)}")
     uptime = body.get("uptime")
     if not _count(uptime):
-        raise ProtocolError(f"uptime must be a whole number of seconds, got {uptime!r}")
+        raise ProtocolError(f"uptime must be a whole number of seconds, got {shorten(uptime)}")
     agent = body.get("agent")
     if agent is not None:
         check_id(agent, "agent")
@@ -105,7 +105,7 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ProtocolError(f"{key} must be a whole number from {low} to {high} or null,"
-                            f" got {value!r}")
+                            f" got {shorten(value)}")
     return value
 
 
@@ -115,5 +115,5 @@ def _text(body: dict[str, Any], key: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= limit or not value.isprintable():
         raise ProtocolError(f"{key} must be text of at most {limit} characters or null,"
-                            f" got {value!r}")
+                            f" got {shorten(value)}")
     return value
