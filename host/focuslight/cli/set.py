@@ -15,6 +15,6 @@ add_arguments = control.add_set_arguments
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate here (exit 2), send with an id, print the owning bridge's answer."""
-    control.check_set(args.agent, args.state, args.minutes)
+    """Validate (exit 2) before connecting, send with an id, print the owning bridge's
+    answer: :func:`.control.run_set`."""
     return control.run_set(args, broker_settings(args), topics_for(args))
