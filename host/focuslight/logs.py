@@ -31,6 +31,13 @@ bridge remembers having logged. Past it the oldest is forgotten, so memory stays
 bounded whatever a publisher invents; a forgotten one may be logged again."""
 
 
+def printable(data: bytes) -> str:
+    """Bytes from a peer (a topic, a firmware's log line) for a log line: decoded, control
+    characters escaped, so no peer can play terminal tricks on whoever reads the log."""
+    text = data.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Problem:
     """The one current problem of something that retries; logged once until it changes.
 

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
+from ..logs import printable
+
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 ENV_BROKER = "FOCUSLIGHT_BROKER"
 
@@ -145,8 +147,7 @@ def topic_of(message: mqtt.MQTTMessage) -> str:
 
 def topic_for_log(message: mqtt.MQTTMessage) -> str:
     """The topic, shortened and made printable, for a log line whatever its bytes."""
-    text = message._topic.decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:100])
+    text = printable(message._topic[:100])
     return text if len(message._topic) <= 100 else f"{text}..."
 
 

@@ -57,7 +57,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from ..config import DEFAULT_BAUDRATE, DEFAULT_HEARTBEAT_S, SerialBeaconSpec, read_serial_beacon
 from ..config_section import Section
-from ..logs import Problem
+from ..logs import Problem, printable
 from ..mqtt.client import last_resort
 from ..protocol import ProtocolError, Status
 from ..protocol.serial_lines import bridge_line, read_beacon_line, status_line
@@ -259,7 +259,7 @@ class SerialBeacon(Output):
         elif said.button is not None:
             self._button(said.button)
         else:
-            log.debug("serial beacon %s says: %s", self.beacon, _printable(line))
+            log.debug("serial beacon %s says: %s", self.beacon, printable(line))
 
     def _hello(self, body: dict[str, object]) -> None:
         log.info("serial beacon %s: firmware started (hello %s)", self.beacon, body)
@@ -309,12 +309,6 @@ class _LineReader:
     def _drop(self) -> None:
         log.warning("%s: dropping a line longer than %d bytes: line noise?",
                     self.where, MAX_LINE)
-
-
-def _printable(line: bytes) -> str:
-    """The line for a log, with control characters escaped (no terminal tricks)."""
-    text = line.decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def from_spec(spec: SerialBeaconSpec, on_event: EventHandler | None = None) -> SerialBeacon:
