@@ -20,6 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from helpers.waiting import wait_until
 
 from focuslight.app import EXIT_DEAF, Service, run_until_signal
 from focuslight.config import load
@@ -39,13 +40,6 @@ def config_file(tmp_path: Path, url: str, extra: str = "") -> Path:
                     '[agents.alice]\nbeacons = ["alice-desk"]\n[home_assistant]\n'
                     'enabled = false\n')
     return path
-
-
-def wait_until(condition, timeout: float = 20.0, step: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(step)
 
 
 def quick_service(tmp_path: Path, url: str, extra: str = "") -> Service:

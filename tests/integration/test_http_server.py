@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from helpers.sources import RecordingSink
+from helpers.waiting import wait_until
 
 from focuslight import http_server
 from focuslight.mqtt.client import BrokerSettings
@@ -281,7 +282,7 @@ def test_a_page_that_stops_reading_is_dropped_and_holds_bounded_memory(
         stuck.connect(("127.0.0.1", port))
         for conn in (stuck, live):
             conn.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-        wait_until(lambda: board._server.stats()["connections"] == 2)
+        wait_until(lambda: board._server.stats()["connections"] == 2, timeout=5)
         peak, start = 0, time.monotonic()
         for n in range(300):  # 300 snapshots of ~100 KB: 30 MB for a page that reads nothing
             board.floor.agent(f"agent-{n % 1000:04d}", Status("engaged", "phone", time.time()))
@@ -303,13 +304,6 @@ def test_a_page_that_stops_reading_is_dropped_and_holds_bounded_memory(
         stuck.close()
         live.close()
         board.stop()
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.02)
 
 
 def test_the_board_answers_head_and_refuses_other_methods(board) -> None:

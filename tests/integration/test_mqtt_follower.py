@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 
+from helpers.waiting import wait_until
+
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Status, Topics
 from focuslight.views.floor_board import FloorBoard
@@ -25,13 +27,6 @@ class BuggyBoard(FloorBoard):
         if topic == TOPICS.status("bug"):
             raise KeyError("a bug in the view")
         super().receive(topic, payload)
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_a_bug_in_a_callback_costs_one_log_line_and_the_next_message_is_handled(

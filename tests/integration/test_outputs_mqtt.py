@@ -13,6 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from helpers.sources import HandSource
+from helpers.waiting import wait_until
 
 from focuslight.app import Service
 from focuslight.config import load
@@ -193,13 +194,6 @@ def test_broker_restart_restores_every_agent(broker, running, peer_factory):
             seen[msg.topic] = (msg.payload.decode() if msg.topic.endswith("availability")
                                else json.loads(msg.payload)["state"])
     assert seen == wanted
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_stalled_broker_gets_the_newest_status_of_every_agent(tmp_path, mosquitto,

@@ -19,6 +19,7 @@ from helpers.sources import (
     bridge_config,
     load_doc_examples,
 )
+from helpers.waiting import wait_until
 
 from focuslight import http_server
 from focuslight.config_section import ConfigError, Section
@@ -196,9 +197,9 @@ def test_idle_connections_past_the_cap_get_503_and_service_resumes(
     idle = []
     try:
         wait_for_port("127.0.0.1", port)
-        wait_until(lambda: source.server and source.server.stats()["connections"] == 0)
+        wait_until(lambda: source.server and source.server.stats()["connections"] == 0, timeout=5)
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-        wait_until(lambda: source.server.stats()["connections"] == 4)
+        wait_until(lambda: source.server.stats()["connections"] == 4, timeout=5)
         with caplog.at_level(logging.WARNING, logger=http_server.__name__):
             for _ in range(3):  # answered before the caller says anything, then closed
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
@@ -221,13 +222,6 @@ def test_idle_connections_past_the_cap_get_503_and_service_resumes(
         for conn in idle:
             conn.close()
         source.stop()
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.02)
 
 
 def test_port_taken_reads_unknown_and_serves_once_free(caplog: pytest.LogCaptureFixture) -> None:

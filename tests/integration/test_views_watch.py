@@ -10,6 +10,7 @@ import time
 
 import pytest
 from helpers.relay import FreezableProxy
+from helpers.waiting import wait_until
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
 PREFIX = "w"
@@ -91,13 +92,6 @@ def test_watch_piped_says_when_it_loses_the_broker(mosquitto, peer_factory) -> N
     finally:
         watch.terminate()
         watch.wait(timeout=10)
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_watch_and_the_board_turn_availabilities_unknown_when_the_broker_is_lost(
