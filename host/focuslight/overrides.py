@@ -32,6 +32,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .logs import Problem
 from .protocol import ID_PATTERN, MANUAL_STATES
 from .state import write_json_atomically
 
@@ -74,7 +75,7 @@ class OverrideStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._failing = False
+        self._problem = Problem(log)
 
     def load(self, now: float) -> dict[str, Override]:
         """The overrides still running at Unix time *now*; ``{}`` when there is nothing usable."""
@@ -101,14 +102,11 @@ class OverrideStore:
         try:
             write_json_atomically(self.path, body)
         except OSError as err:
-            if not self._failing:
-                log.warning("cannot save manual overrides to %s (%s); they will not survive "
-                            "a restart until this is fixed", self.path, err)
-            self._failing = True
+            self._problem.say("unsaved", f"cannot save manual overrides to {self.path} ({err});"
+                              " they will not survive a restart until this is fixed")
             return False
-        if self._failing:
+        if self._problem.clear():
             log.info("manual overrides saved to %s again", self.path)
-        self._failing = False
         return True
 
     @staticmethod
