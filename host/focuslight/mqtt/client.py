@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from ..logs import printable
+from ..protocol import ProtocolError
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 ENV_BROKER = "FOCUSLIGHT_BROKER"
@@ -137,8 +138,6 @@ def topic_of(message: mqtt.MQTTMessage) -> str:
     MQTT requires UTF-8 topics and mosquitto enforces it, but a reader should
     not depend on the broker for its own survival.
     """
-    from ..protocol import ProtocolError
-
     try:
         return message.topic
     except UnicodeDecodeError:
