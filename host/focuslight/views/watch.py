@@ -31,15 +31,9 @@ from ..mqtt.client import (
     topic_of,
 )
 from ..mqtt.follower import Follower
-from ..protocol import (
-    ProtocolError,
-    Status,
-    Topics,
-    decode_availability,
-    decode_status,
-    trust,
-)
-from ..protocol.telemetry import Telemetry, decode_telemetry
+from ..protocol import ProtocolError, Status, Topics, trust
+from ..protocol.telemetry import Telemetry
+from .heard import AGENTS, BEACON_LINKS, BRIDGES, heard
 from .limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, CappedTable
 
 log = logging.getLogger(__name__)
@@ -78,40 +72,32 @@ class LiveTable:
         self.lock = threading.Lock()
 
     def receive(self, topics: Topics, topic: str, payload: bytes) -> str | None:
-        """Apply one message; return the line to print. ProtocolError if it is bad.
-
-        Only ``agents/<id>/status``, ``bridges/<id>/availability`` and a beacon's
-        ``telemetry`` and ``availability`` count — checked by the topic's shape,
-        not its family alone: a broker that delivers a message to a subscription
-        it does not match (amqtt did) must not make a beacon's availability a
-        bridge; an empty payload (a cleared
-        retained message) forgets the agent, bridge or beacon.
-        """
+        """Apply one message (read by :func:`~focuslight.views.heard.heard`: a status, a
+        bridge's availability, a beacon's telemetry or availability; an empty payload
+        forgets the id); return the line to print. ProtocolError if it is bad."""
+        table, ident, value = heard(topics, topic, payload, "watch")
         now = f"{datetime.now():%H:%M:%S}"
-        family, ident, leaf = topics.parse(topic)
         with self.lock:
-            if (family, leaf) == ("agents", "status"):
-                if not payload:  # retired: its status was cleared
+            if table == AGENTS:
+                if value is None:  # retired: its status was cleared
                     self.agents.pop(ident, None)
                     return f"{now} {ident} removed"
-                status = decode_status(payload)
-                if not self.agents.file(ident, status):
+                assert isinstance(value, Status)
+                if not self.agents.file(ident, value):
                     return None
-                shown, why = self._shown(status)
-                return f"{now} {ident} {shown} source={status.source}" + (
-                    f" ({status.state} published, {why})" if why else "")
-            if (family, leaf) == ("bridges", "availability"):
-                if not payload:
+                shown, why = self._shown(value)
+                return f"{now} {ident} {shown} source={value.source}" + (
+                    f" ({value.state} published, {why})" if why else "")
+            if table == BRIDGES:
+                if value is None:
                     self.bridges.pop(ident, None)
                     return f"{now} bridge {ident} gone (availability cleared)"
-                state = decode_availability(payload)
-                if not self.bridges.file(ident, state):
+                assert isinstance(value, str)
+                if not self.bridges.file(ident, value):
                     return None
-                return f"{now} bridge {ident} {state}"
-            if family == "beacons" and leaf in ("telemetry", "availability"):
-                said = _beacon_message(self, ident, leaf, payload)
-                return None if said is None else f"{now} beacon {ident} {said}"
-        raise ProtocolError(f"watch reads no {leaf!r} topics of {family}")
+                return f"{now} bridge {ident} {value}"
+            said = _beacon_message(self, ident, table, value)
+            return None if said is None else f"{now} beacon {ident} {said}"
 
     def link(self, up: bool) -> str:
         """The broker link went up or down; the line to print."""
@@ -213,25 +199,25 @@ def follow(settings: BrokerSettings, topics: Topics, table: LiveTable,
                     keepalive=30, reconnect_max_s=120).start()
 
 
-def _beacon_message(table: LiveTable, beacon: str, leaf: str, payload: bytes) -> str | None:
-    """File a beacon's telemetry or availability (the caller holds the lock); say what changed.
+def _beacon_message(table: LiveTable, beacon: str, kind: str,
+                    value: Telemetry | str | None) -> str | None:
+    """File a beacon's telemetry or availability (*kind*: ``beacons`` or ``beacon links``;
+    the caller holds the lock); say what changed.
 
     A beacon reports every minute; only a report that tells something new is worth a line:
     the first one, another firmware, IP or reset cause, or a restart (its uptime went down).
     """
-    if leaf == "availability":
-        if not payload:
+    if kind == BEACON_LINKS:
+        if value is None:
             table.beacon_links.pop(beacon, None)
             return "availability cleared"
-        link = decode_availability(payload)
-        if not table.beacon_links.file(beacon, link):
-            return None
-        return link
-    if not payload:
+        assert isinstance(value, str)
+        return value if table.beacon_links.file(beacon, value) else None
+    if value is None:
         table.beacons.pop(beacon, None)
         return "telemetry cleared"
-    before = table.beacons.get(beacon)
-    t = decode_telemetry(beacon, payload)
+    assert isinstance(value, Telemetry)
+    t, before = value, table.beacons.get(beacon)
     if not table.beacons.file(beacon, t):
         return None
     if (before is not None and t.uptime >= before.uptime

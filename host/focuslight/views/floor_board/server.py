@@ -25,7 +25,8 @@ Example (``focuslight demo`` starts one the same way)::
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -33,8 +34,8 @@ from ...http_server import HttpServer
 from ...logs import Problem
 from ...mqtt.client import BrokerSettings, topic_for_log, topic_of
 from ...mqtt.follower import Follower
-from ...protocol import ProtocolError, Topics, decode_availability, decode_status
-from ...protocol.telemetry import decode_telemetry
+from ...protocol import ProtocolError, Topics
+from ..heard import AGENTS, BEACON_LINKS, BEACONS, BRIDGES, heard
 from .floor import Floor
 from .web import serve
 
@@ -64,6 +65,10 @@ class FloorBoard:
                                  on_refused=self._refused)
         """The MQTT reader (connects in :meth:`start`)."""
         self._outage = Problem(log, "board: ")
+        self._file: dict[str, Callable[[str, Any], None]] = {
+            AGENTS: self.floor.agent, BRIDGES: self.floor.bridge,
+            BEACONS: self.floor.beacon, BEACON_LINKS: self.floor.beacon_link}
+        """The Floor's recorder for each table a message goes to (:mod:`..heard`)."""
 
     @property
     def url(self) -> str:
@@ -115,17 +120,5 @@ class FloorBoard:
         ``beacons/<id>/availability``, a beacon's ``telemetry``; an empty payload
         is a cleared retained message and forgets the agent, bridge or beacon.
         """
-        family, ident, leaf = self.topics.parse(topic)
-        if (family, leaf) == ("agents", "status"):
-            self.floor.agent(ident, decode_status(payload) if payload else None)
-        elif (family, leaf) == ("bridges", "availability"):
-            self.floor.bridge(ident, decode_availability(payload) if payload else None)
-        elif (family, leaf) == ("beacons", "telemetry"):
-            self.floor.beacon(ident, decode_telemetry(ident, payload) if payload else None)
-        elif (family, leaf) == ("beacons", "availability"):
-            self.floor.beacon_link(ident, decode_availability(payload) if payload else None)
-        else:
-            raise ProtocolError(f"the board reads no {leaf!r} topics")
-
-
-# -- the web side: pages, the JSON view and the event stream over one HttpServer ------------
+        table, ident, value = heard(self.topics, topic, payload, "the board")
+        self._file[table](ident, value)
