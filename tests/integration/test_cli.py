@@ -99,6 +99,18 @@ def test_set_with_unreachable_broker(tmp_path):
     assert "cannot reach broker" in done.stderr
 
 
+def test_board_on_a_taken_port_says_how_to_choose_another():
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("board", "--listen", f"127.0.0.1:{port}", "--broker", "mqtt://127.0.0.1:1")
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "pass --listen HOST:PORT with a free port" in done.stderr
+
+
 def test_every_command_has_help():
     for command in ("bridge", "set", "watch"):
         done = run(command, "--help")

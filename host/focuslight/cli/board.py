@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
         board.start()
     except OSError as err:
         host, port = args.listen
-        print(f"focuslight board: cannot listen on {host}:{port}: {err.strerror}",
-              file=sys.stderr)
+        print(f"focuslight board: cannot listen on {host}:{port}: {err.strerror}; pass"
+              " --listen HOST:PORT with a free port (or stop what holds this one: another"
+              " board?)", file=sys.stderr)
         return 2
     print(f"floor board: {board.url} (broker {board.settings.url})", flush=True)
     try:
