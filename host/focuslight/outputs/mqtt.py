@@ -152,8 +152,6 @@ class MqttOutput(Output):
         self._adopting = bridge.adoptable
         """Until the first sweep: adopt this bridge's retained manual statuses (first start
         after 0.1, see :meth:`Hub.adopt_manual`)."""
-        self.restored: set[str] = set()
-        """Own agents whose status someone cleared and this bridge published again."""
         self._problem = Problem(log, level=logging.ERROR)
         self._dropped: tuple[float, bool] | None = None
         self.network_thread: threading.Thread | None = None
@@ -348,7 +346,6 @@ class MqttOutput(Output):
         if status is not None:
             log.info("the retained status of %r was cleared by someone else; publishing it"
                      " again (remove the agent from this bridge's config to retire it)", agent)
-            self.restored.add(agent)
             self.publish(agent, status)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
