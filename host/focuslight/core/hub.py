@@ -29,6 +29,7 @@ from ..logs import OnceLog
 from ..overrides import Override, OverrideStore
 from ..protocol import AUTO, MANUAL_STATES, STATES, SetCommand, SetReply, Status
 from ..sources.base import Source
+from ..worker import Worker
 from .agents import AgentSettings
 from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
 
@@ -81,7 +82,7 @@ class Hub:
         self._manual_changed = False
         self._after_batch: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("focuslight-bridge", self._run, wake=(self._wake,))
 
     # -- thread-safe entry points -------------------------------------------------
 
@@ -145,8 +146,7 @@ class Hub:
 
     def start(self) -> None:
         """Start the worker thread, then the sources (so no early report is lost)."""
-        self._thread = threading.Thread(target=self._run, name="focuslight-bridge", daemon=True)
-        self._thread.start()
+        self._worker.start()
         for source in self.sources:
             log.info("starting source %s", source)
             source.start(self)
@@ -154,9 +154,12 @@ class Hub:
     def stop(self) -> None:
         for source in self.sources:
             source.stop()
+        self._worker.stop()
+
+    def _wake(self) -> None:
+        """Ends the worker's loop: a None event (events are applied in order, so every
+        one queued before the stop still is)."""
         self._events.put(None)
-        if self._thread:
-            self._thread.join(timeout=5)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every event queued so far has been applied and published."""
