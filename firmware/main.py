@@ -26,6 +26,11 @@ PKG, NEW, OLD = "beacon", "beacon.new", "beacon.old"
 TRIAL_WDT_MS = 8000  # the rp2040's longest watchdog is 8388 ms
 
 
+# _exists, _rmtree, state() and save() are mirrored in beacon/update.py on purpose:
+# this file may not import beacon.* (it must run when an update broke beacon/), and
+# beacon/ cannot import main (that runs the boot). `flash` installs only main.py and
+# beacon/*.py (host/focuslight/tools/flash/plan.py), so there is no third place both
+# could share. Both sides read and write the same update.json: change them together.
 def _exists(path):
     try:
         os.stat(path)

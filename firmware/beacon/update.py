@@ -37,6 +37,10 @@ class UpdateError(Exception):
     pass
 
 
+# _exists, _rmtree, state() and save() mirror main.py's on purpose: main.py, the
+# bootloader, must not import beacon.* (it has to run when an update broke beacon/),
+# and importing main from here would run the boot. Both read and write the same
+# update.json (written via a .tmp and a rename): change them together.
 def _exists(path):
     try:
         os.stat(path)
