@@ -60,7 +60,6 @@ class MqttLink:
         c.on_message = self._message
         c.on_oversized = self._oversized
         self._client = c
-        self._up = False
         self._wlan = network.WLAN(network.STA_IF)
 
     async def run(self):
@@ -85,7 +84,7 @@ class MqttLink:
 
     async def send_event(self, action):
         """Publish a button event; return False (and drop it) while offline."""
-        if not self._up:
+        if not self._view.linked:
             return False
         try:
             await self._client.publish(self._t_event, protocol.event(action).encode())
@@ -96,7 +95,7 @@ class MqttLink:
 
     async def publish(self, topic, payload, retain=False):
         """Publish for an extra; return False (and drop it) while offline."""
-        if not self._up:
+        if not self._view.linked:
             return False
         try:
             await self._client.publish(topic, payload, retain)
@@ -163,7 +162,8 @@ class MqttLink:
                 await c.subscribe(t)
         await c.publish(self._t_avail, b"online", retain=True)
         reader = asyncio.create_task(self._read())
-        self._up = True
+        # the one "session is up" flag: the light, send_event, publish and _watch go by
+        # it; _lost() clears it (view.lost())
         self._view.linked = True
         self._changed()
         try:
@@ -187,7 +187,7 @@ class MqttLink:
         c, last_ping = self._client, ticks_ms()
         self._asked = None
         tick = last_ping
-        while self._up:
+        while self._view.linked:
             await asyncio.sleep_ms(_CHECK_MS)
             now = ticks_ms()
             stalled = ticks_diff(now, tick) > 5 * _CHECK_MS  # we were not scheduled: our
@@ -214,7 +214,6 @@ class MqttLink:
                 await c.ping()
 
     def _lost(self):
-        self._up = False
         self._client.close()
         if self._view.linked:
             self._view.lost()
