@@ -61,6 +61,7 @@ class MQTTClient:
         self.on_oversized = None
         self.last_rx = 0
         self._buf = bytearray(max_payload + 256)
+        self._mv = memoryview(self._buf)  # made once: the read path slices it per read
         self._sock = self._tls = self._r = self._w = None
         self._pid = 0
 
@@ -184,7 +185,7 @@ class MQTTClient:
                 self.on_oversized(None, tlen)
         else:
             await self._fill(0, tlen)
-            topic = bytes(self._buf[:tlen])
+            topic = bytes(self._mv[:tlen])
             pid = await self._pid_of(qos)
             if size > len(self._buf):
                 await self._skip(size)
@@ -193,7 +194,7 @@ class MQTTClient:
             else:
                 await self._fill(0, size)
                 if self.on_message:
-                    self.on_message(topic, memoryview(self._buf)[:size], kind & 1)
+                    self.on_message(topic, self._mv[:size], kind & 1)
         if qos:
             await self._write(bytes((_PUBACK, 2, pid >> 8, pid & 0xFF)))
 
@@ -217,9 +218,8 @@ class MQTTClient:
 
     async def _fill(self, start, end):
         """Read exactly buf[start:end] from the socket."""
-        mv = memoryview(self._buf)
         while start < end:
-            got = await self._r.readinto(mv[start:end])
+            got = await self._r.readinto(self._mv[start:end])
             if not got:
                 raise OSError("connection closed by broker")
             start += got
