@@ -35,8 +35,9 @@ It owns the paho client and everything protocol v1 says about the bridge:
 * the keepalive is :data:`KEEPALIVE_S` (5 s), so the broker fires the will of a
   frozen bridge (process stopped, socket open) and its beacons show
   ``unknown`` within 15 s;
-* a liveness self-check (:class:`Liveness`): every :data:`CHECK_S` the bridge
-  publishes on ``<prefix>/bridges/<id>/check`` and must hear it back; a bridge
+* a liveness self-check (:class:`~focuslight.mqtt.liveness.Liveness`): every
+  few seconds the bridge publishes on ``<prefix>/bridges/<id>/check`` and must
+  hear it back; a bridge
   whose network thread died, or that stopped hearing its own broker while
   connected, logs why and calls ``on_dead`` — ``focuslight bridge`` then exits
   non-zero so systemd restarts it instead of leaving it idling deaf;
@@ -67,6 +68,7 @@ from ..mqtt.client import (
     topic_for_log,
     topic_of,
 )
+from ..mqtt.liveness import Liveness
 from ..mqtt.outbox import Outbox
 from ..protocol import (
     OFFLINE,
@@ -81,7 +83,6 @@ from ..protocol import (
     set_request_id,
 )
 from ..state import DiscoveryLedger
-from ..worker import Worker
 from .base import Output
 from .home_assistant import Discovery
 
@@ -93,12 +94,8 @@ KEEPALIVE_S = 5
 without a packet, checked on its own timer: mosquitto 2.0 fired the will of a
 frozen client 7.5-12.6 s after its last packet with 5 s (16.3 s with 8), so a
 frozen bridge's beacons show ``unknown`` within 15 s. Costs nothing extra: the
-self-check message goes out every :data:`CHECK_S` anyway."""
-CHECK_S = 5.0
-"""How often the bridge checks it still hears its own broker (:class:`Liveness`)."""
-DEAF_AFTER_S = 30.0
-"""Connected but without its own check message back for this long, the bridge
-is deaf and gives up (longer than paho's own dead-broker detection, 2 x keepalive)."""
+self-check message goes out every
+:data:`~focuslight.mqtt.liveness.CHECK_S` anyway."""
 TAKEOVER_WINDOW_S = 3.0
 """A healthy session closed by the broker, and a new one accepted within this
 long after the reconnect delay: another client connected with our client id."""
@@ -115,7 +112,8 @@ class MqttOutput(Output):
     :param bridge: the core whose statuses to publish and to which commands go.
     :param config: broker, prefix, bridge id and the beacon → agent map.
     :param on_dead: called once, from the liveness thread, with the reason when
-        the link can no longer hear the broker (see :class:`Liveness`).
+        the link can no longer hear the broker (see
+        :class:`~focuslight.mqtt.liveness.Liveness`).
     """
 
     def __init__(self, bridge: Hub, config: Config,
@@ -403,118 +401,6 @@ class MqttOutput(Output):
                                       " agent lists it under beacons", action, beacon)
             return
         self.bridge.button(agent, action, beacon)
-
-
-class Liveness:
-    """The bridge's proof that it still hears its own broker.
-
-    paho's network thread is the bridge's only ear: if it ends (a bug that
-    escaped every guard, a BaseException) or the broker stops delivering to
-    it while the connection looks fine, the bridge would idle deaf for ever,
-    ignoring every ``set`` and button, while systemd sees a healthy process.
-    So every :data:`CHECK_S` while connected it publishes a message on its own
-    ``<prefix>/bridges/<id>/check`` topic (QoS 0, not retained; only this
-    bridge subscribes to it) and expects it back. It gives up — logs why and
-    calls *on_dead* once — when
-
-    * paho's network thread is no longer alive (connected or not), or
-    * connected, it has heard nothing back for :data:`DEAF_AFTER_S`, after the
-      check had worked at least once in this process (a broker ACL that denies
-      the check topic costs one warning, not a restart loop).
-
-    A broker that is down or frozen is not deafness: paho notices that itself
-    within 2 x keepalive, disconnects and reconnects with backoff.
-
-    :param link: the link to watch.
-    :param on_dead: ``on_dead(reason)``; None only logs.
-    :param check_s: seconds between checks. :param deaf_after_s: see above.
-    """
-
-    def __init__(self, link: MqttOutput, on_dead: Callable[[str], None] | None = None,
-                 check_s: float = CHECK_S, deaf_after_s: float = DEAF_AFTER_S) -> None:
-        self.link, self.on_dead = link, on_dead
-        self.check_s, self.deaf_after_s = check_s, deaf_after_s
-        self.dead: str | None = None
-        """Why the link was given up, once it was."""
-        self._worker = Worker("focuslight-liveness", self._run)
-        self._lock = threading.Lock()
-        self._session_at: float | None = None
-        self._heard_at: float | None = None
-        self._ever_heard = False
-        self._warned_silent = False
-        self._sent = 0
-
-    def start(self) -> None:
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
-
-    # -- what the link tells it (paho's thread) ----------------------------------
-
-    def session_started(self) -> None:
-        with self._lock:
-            self._session_at = time.monotonic()
-            self._heard_at = None
-
-    def session_ended(self) -> None:
-        with self._lock:
-            self._session_at = None
-
-    def heard(self) -> None:
-        with self._lock:
-            self._heard_at = time.monotonic()
-            self._ever_heard = True
-
-    def healthy(self) -> bool:
-        """The last check came back recently: the session was working."""
-        with self._lock:
-            heard = self._heard_at
-        return heard is not None and time.monotonic() - heard < 2 * self.check_s
-
-    # -- the check ---------------------------------------------------------------
-
-    def problem(self) -> str | None:
-        """Why the bridge cannot hear its broker, or None while it can (or may yet)."""
-        thread = self.link.network_thread
-        if thread is not None and not thread.is_alive():
-            return ("paho's network thread has ended (see the error logged before this line):"
-                    " the bridge can no longer hear the broker")
-        with self._lock:
-            session, heard, ever = self._session_at, self._heard_at, self._ever_heard
-        if session is None:
-            return None
-        silent = time.monotonic() - max(session, heard or session)
-        if silent < self.deaf_after_s:
-            return None
-        if not ever:
-            if not self._warned_silent:
-                self._warned_silent = True
-                log.warning("the bridge never heard back its check message on %s: if the"
-                            " broker's ACL denies it, let this bridge's account read and write"
-                            " it (see docs/deploy-a-site.md); until then the self-check only"
-                            " watches paho's thread", self.link.check_topic)
-            return None
-        return (f"connected to {self.link.config.broker.url}, but heard nothing back on"
-                f" {self.link.check_topic} for {silent:.0f} s: the bridge no longer hears its"
-                " broker")
-
-    def _run(self) -> None:
-        while not self._worker.stopping.wait(self.check_s):
-            with last_resort(log, "the liveness check"):
-                why = self.problem()
-                if why is not None:
-                    self._give_up(why)
-                    return
-                if self._session_at is not None:
-                    self._sent += 1
-                    self.link.client.publish(self.link.check_topic, str(self._sent), qos=0)
-
-    def _give_up(self, why: str) -> None:
-        self.dead = why
-        log.error("%s; giving up so the service manager restarts the bridge", why)
-        if self.on_dead is not None:
-            self.on_dead(why)
 
 
 def build_outputs(config: Config, hub: Hub) -> list[Output]:
