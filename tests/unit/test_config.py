@@ -109,11 +109,16 @@ def test_broker_flag_and_env_override_the_file(tmp_path: Path, monkeypatch) -> N
     assert load(path).broker.url == "mqtt://127.0.0.1:1883"
 
 
+def bridge(*args: str) -> subprocess.CompletedProcess[str]:
+    """``focuslight bridge -c ARGS...`` in a child process, as an admin runs it."""
+    return subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_check_and_exit_code_from_a_real_process(tmp_path: Path) -> None:
     path = tmp_path / "focuslight.toml"
     path.write_text(GOOD.replace("speed = 2", "speed = 'fast'"))
-    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path)],
-                          capture_output=True, text=True, timeout=30)
+    done = bridge(str(path))
     assert done.returncode == 2
     assert done.stderr.strip() == (f"focuslight bridge: {path}: sources[0].speed: expected a "
                                    "number in 0.01..10000, got 'fast'")
@@ -132,8 +137,7 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
 
 
 def test_a_directory_as_the_config_is_one_line_not_a_traceback(tmp_path) -> None:
-    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(tmp_path),
-                           "--check"], capture_output=True, text=True, timeout=60)
+    done = bridge(str(tmp_path), "--check")
     assert done.returncode == 2
     assert done.stderr.strip() == (f"focuslight bridge: {tmp_path}: (file): expected a TOML"
                                    " file, got 'a directory'")
@@ -142,8 +146,7 @@ def test_a_directory_as_the_config_is_one_line_not_a_traceback(tmp_path) -> None
 def test_an_empty_config_fails_the_check(tmp_path) -> None:
     path = tmp_path / "focuslight.toml"
     path.write_text("")
-    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
-                           "--check"], capture_output=True, text=True, timeout=60)
+    done = bridge(str(path), "--check")
     assert done.returncode == 2, done.stdout
     assert done.stderr.strip() == (f"focuslight bridge: {path}: agents: expected at least one"
                                    " agent, e.g. [agents.alice], got 'none'")
@@ -152,8 +155,7 @@ def test_an_empty_config_fails_the_check(tmp_path) -> None:
 def test_the_check_counts_in_english(tmp_path) -> None:
     path = tmp_path / "focuslight.toml"
     path.write_text('[agents.alice]\n[[sources]]\ntype = "simulated"\n')
-    done = subprocess.run([sys.executable, "-m", "focuslight", "bridge", "-c", str(path),
-                           "--check"], capture_output=True, text=True, timeout=60)
+    done = bridge(str(path), "--check")
     assert done.returncode == 0, done.stderr
     assert "ok — 1 agent, 1 source, broker" in done.stdout
 
