@@ -38,9 +38,9 @@ class MqttLink:
         p, beacon = cfg["prefix"], cfg["beacon"]
         self._t_status = protocol.topic(p, "agents", cfg["agent"], "status").encode()
         self._t_bridges = ("%s/bridges/" % p).encode()
-        self._t_event = protocol.topic(p, "beacons", beacon, "event")
-        self._t_avail = protocol.topic(p, "beacons", beacon, "availability")
-        self._t_avail_b = self._t_avail.encode()
+        # bytes, as MQTTClient sends them and as _message compares them: encoded once
+        self._t_event = protocol.topic(p, "beacons", beacon, "event").encode()
+        self._t_avail = protocol.topic(p, "beacons", beacon, "availability").encode()
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
         self._asked = None
@@ -156,7 +156,7 @@ class MqttLink:
                                             " over TLS" if cfg["tls"] else ""))
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
-        await c.subscribe(self._t_avail_b)
+        await c.subscribe(self._t_avail)
         for x in self.extras:
             for t in x.topics:
                 await c.subscribe(t)
@@ -234,7 +234,7 @@ class MqttLink:
                     v.bridge(name, None)
                 else:
                     v.bridge(name, protocol.decode_availability(payload) == protocol.ONLINE)
-            elif topic == self._t_avail_b:
+            elif topic == self._t_avail:
                 # our own availability: a live "offline" is the will of a connection the
                 # broker only now dropped (after a silent link); it must not stay retained
                 self._reannounce = not retained and bytes(payload) == b"offline"
