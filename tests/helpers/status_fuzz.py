@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 
 from focuslight.protocol import (
     MAX_PAYLOAD,
@@ -98,12 +99,15 @@ def _lenient_edit(r: random.Random, text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _field_edit(r: random.Random, body: dict) -> bytes:
-    key = r.choice(["v", "state", "source", "since", "bridge_id"])
+def _field_edit(r: random.Random, body: dict,
+                fields: Sequence[str] = ("v", "state", "source", "since", "bridge_id"),
+                odd: list = ODD_VALUES) -> bytes:
+    """*body* with one of *fields* dropped or set to one of *odd* (a status's by default)."""
+    key = r.choice(fields)
     if r.random() < 0.15:
         body.pop(key, None)
     else:
-        body[key] = r.choice(ODD_VALUES)
+        body[key] = r.choice(odd)
     try:
         return dump(r, body).encode()
     except (ValueError, UnicodeEncodeError):
@@ -180,7 +184,7 @@ def host_availability(payload: bytes) -> str | None:
         return None
 
 
-def _mutate(r: random.Random, body: dict, fields: list[str], odd: list) -> bytes:
+def _mutate(r: random.Random, body: dict, fields: Sequence[str], odd: list) -> bytes:
     """One payload from a valid *body*: byte, lenient or field edits, raw bytes, or valid."""
     pick = r.random()
     if pick < 0.25:
@@ -188,15 +192,7 @@ def _mutate(r: random.Random, body: dict, fields: list[str], odd: list) -> bytes
     if pick < 0.5:
         return _lenient_edit(r, dump(r, body))
     if pick < 0.8:
-        key = r.choice(fields)
-        if r.random() < 0.15:
-            body.pop(key, None)
-        else:
-            body[key] = r.choice(odd)
-        try:
-            return dump(r, body).encode()
-        except (ValueError, UnicodeEncodeError):
-            return json.dumps(body).encode("utf-8", "surrogatepass")
+        return _field_edit(r, body, fields, odd)
     if pick < 0.95:
         return dump(r, body).encode("utf-8", "surrogatepass")
     return _raw(r)
