@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from focuslight.tools.embedded_broker import free_port
-from helpers.sipp import SCENARIOS, wait_bound
+from helpers.sipp import SCENARIOS, SippProcess, sipp_binary
 
 DOMAIN = "pbx.test"
 """The SIP domain: an alias of the Kamailio instance (never resolved)."""
@@ -220,7 +220,7 @@ class Kamailio:
             assert answer.startswith(b"SIP/2.0 200"), answer[:80]
 
 
-class Phone:
+class Phone(SippProcess):
     """sipp as a phone: scenario ``tests/helpers/sip/kam_<name>.xml`` as callee (UAS) or caller
     (UAC).
 
@@ -229,40 +229,26 @@ class Phone:
     ``<pause/>``: how long it rings or talks.
     """
 
+    finish_timeout = 20.0
+
     def __init__(self, name: str, tmp: Path, *, kamailio: Kamailio | None = None,
                  extension: str = "201", pause_ms: int = 800, calls: int = 1,
                  rate: float | None = None) -> None:
-        self.name, self.tmp, self.kamailio = name, tmp, kamailio
-        self.port = free_port()
-        sipp = shutil.which("sipp")
-        assert sipp, "sipp is not installed (Debian package sip-tester)"
-        self.errors = tmp / f"sipp-{name}-{self.port}-errors.log"
-        self.command = [sipp, "-sf", str(SCENARIOS / f"kam_{name}.xml"), "-i", "127.0.0.1",
-                        "-p", str(self.port), "-t", "u1", "-m", str(calls), "-d", str(pause_ms),
-                        "-s", extension, "-timeout", str(30 + calls),
-                        "-timeout_error", "-nostdin", "-trace_err", "-error_file",
-                        str(self.errors)]
+        super().__init__(name, free_port(), tmp)
+        self.name, self.kamailio = name, kamailio
+        self.command = [sipp_binary(), "-sf", str(SCENARIOS / f"kam_{name}.xml"),
+                        "-i", "127.0.0.1", "-p", str(self.port), "-t", "u1",
+                        "-m", str(calls), "-d", str(pause_ms), "-s", extension,
+                        "-timeout", str(30 + calls), "-timeout_error", "-nostdin",
+                        "-trace_err", "-error_file", str(self.errors)]
         if rate is not None:
             self.command += ["-r", str(rate), "-l", "1"]
         if kamailio is not None:
             self.command.append(f"127.0.0.1:{kamailio.port}")
-        self.proc: subprocess.Popen | None = None
 
     def start(self) -> Phone:
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     cwd=self.tmp)
-        if self.kamailio is None:
-            self._wait_bound()
+        self.launch(wait_bound_port=self.kamailio is None)  # a callee listens, a caller calls
         return self
-
-    def _wait_bound(self) -> None:
-        assert self.proc is not None
-        wait_bound(self.proc, self.port)
-
-    def finish(self, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
 
     def hang_up(self) -> None:
         """End the talk of a caller running ``kam_caller_hangup_on_info``: send it an INFO
@@ -279,13 +265,3 @@ class Phone:
                 "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(info.encode(), ("127.0.0.1", self.port))
-
-    def log(self) -> str:
-        return self.errors.read_text() if self.errors.exists() else ""
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc is not None and self.proc.stderr:
-            self.proc.stderr.close()

@@ -32,54 +32,42 @@ def wait_bound(proc: subprocess.Popen, port: int, transport: str = "udp") -> Non
     raise AssertionError(f"sipp did not bind port {port}")
 
 
-class Sipp:
-    """``sipp`` as a UAS running one scenario from ``tests/helpers/sip/`` on 127.0.0.1:*port*.
+def sipp_binary() -> str:
+    """Where sipp is; fails the test with the package to install when it is missing."""
+    sipp = shutil.which("sipp")
+    assert sipp, "sipp is not installed (Debian package sip-tester)"
+    return sipp
 
-    :param calls: how many subscriptions (Call-IDs) the scenario serves before sipp exits.
-    """
 
-    def __init__(self, scenario: str, port: int, tmp: Path, *, transport: str = "udp",
-                 calls: int = 1, keys: dict[str, str] | None = None) -> None:
-        self.scenario, self.port, self.tmp, self.calls = scenario, port, tmp, calls
-        self.keys = keys or {}
-        self.transport = transport
-        self.errors = tmp / f"sipp-{scenario}-{port}-errors.log"
-        self.messages = tmp / f"sipp-{scenario}-{port}-messages.log"
+class SippProcess:
+    """What every sipp a test runs shares: a real process in *tmp*, its error file,
+    the wait until it listens on *port*, its exit code and its cleanup. Subclasses
+    set ``command`` (and ``transport``) before :meth:`launch`."""
+
+    finish_timeout = 15.0
+    transport = "udp"
+
+    def __init__(self, name: str, port: int, tmp: Path) -> None:
+        self.port, self.tmp = port, tmp
+        self.errors = tmp / f"sipp-{name}-{port}-errors.log"
+        self.command: list[str] = []
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> Sipp:
-        sipp = shutil.which("sipp")
-        assert sipp, "sipp is not installed (Debian package sip-tester)"
-        self.proc = subprocess.Popen(
-            [sipp, "-sf", str(SCENARIOS / f"{self.scenario}.xml"), "-i", "127.0.0.1",
-             "-p", str(self.port), "-t", "t1" if self.transport == "tcp" else "u1",
-             "-m", str(self.calls), "-timeout", "30", "-timeout_error", "-nostdin",
-             "-trace_err", "-error_file", str(self.errors),
-             "-trace_msg", "-message_file", str(self.messages),
-             *[arg for key, value in self.keys.items() for arg in ("-key", key, value)]],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            cwd=self.tmp)
-        self._wait_bound()
-        return self
+    def launch(self, wait_bound_port: bool = True) -> None:
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     cwd=self.tmp)
+        if wait_bound_port:
+            wait_bound(self.proc, self.port, self.transport)
 
-    def _wait_bound(self) -> None:
-        assert self.proc is not None
-        wait_bound(self.proc, self.port, self.transport)
-
-    def finish(self, timeout: float = 15.0) -> int:
+    def finish(self, timeout: float | None = None) -> int:
         """Wait for sipp to end its calls; its exit code (0: every call went as scripted)."""
         assert self.proc is not None
-        return self.proc.wait(timeout)
+        return self.proc.wait(timeout or self.finish_timeout)
 
     def log(self) -> str:
         """sipp's own account of unexpected messages, for assertion messages."""
         return self.errors.read_text() if self.errors.exists() else ""
-
-    def received(self, method: str) -> int:
-        """How many *method* requests sipp has received so far (from its message log)."""
-        if not self.messages.exists():
-            return 0
-        return self.messages.read_text(errors="replace").count(f"\n{method} sip:")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -87,3 +75,34 @@ class Sipp:
             self.proc.wait()
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
+
+
+class Sipp(SippProcess):
+    """``sipp`` as a UAS running one scenario from ``tests/helpers/sip/`` on 127.0.0.1:*port*.
+
+    :param calls: how many subscriptions (Call-IDs) the scenario serves before sipp exits.
+    """
+
+    def __init__(self, scenario: str, port: int, tmp: Path, *, transport: str = "udp",
+                 calls: int = 1, keys: dict[str, str] | None = None) -> None:
+        super().__init__(scenario, port, tmp)
+        self.scenario, self.calls, self.transport = scenario, calls, transport
+        self.keys = keys or {}
+        self.messages = tmp / f"sipp-{scenario}-{port}-messages.log"
+
+    def start(self) -> Sipp:
+        self.command = [
+            sipp_binary(), "-sf", str(SCENARIOS / f"{self.scenario}.xml"), "-i", "127.0.0.1",
+            "-p", str(self.port), "-t", "t1" if self.transport == "tcp" else "u1",
+            "-m", str(self.calls), "-timeout", "30", "-timeout_error", "-nostdin",
+            "-trace_err", "-error_file", str(self.errors),
+            "-trace_msg", "-message_file", str(self.messages),
+            *[arg for key, value in self.keys.items() for arg in ("-key", key, value)]]
+        self.launch()
+        return self
+
+    def received(self, method: str) -> int:
+        """How many *method* requests sipp has received so far (from its message log)."""
+        if not self.messages.exists():
+            return 0
+        return self.messages.read_text(errors="replace").count(f"\n{method} sip:")
