@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -147,6 +148,12 @@ class BridgeProcess:
                                          stderr=err, env=self.env)
         return self
 
+    def start_connected(self) -> BridgeProcess:
+        """:meth:`start`, then wait until the bridge is connected to its broker (a
+        ``focuslight set`` sent before that would be lost)."""
+        self.start().wait_for_log("connected to")
+        return self
+
     def send(self, line: str) -> None:
         """Write one command line to the process's stdin (the counter wrapper reads it)."""
         assert self.proc and self.proc.stdin
@@ -160,14 +167,26 @@ class BridgeProcess:
         return self.log.read_text(errors="replace")
 
     def wait_for_log(self, fragment: str, timeout: float = 15.0) -> str:
-        """Wait until a line containing *fragment* reaches stderr; return that line."""
+        """Wait until a line containing *fragment* reaches stderr; return that line.
+        Fails at once when the process has exited without logging it."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        while True:
+            ended = not self.alive()  # checked before reading: an ended process's log is final
             for line in self.text().splitlines():
                 if fragment in line:
                     return line
+            if ended or time.monotonic() > end:
+                raise AssertionError(f"bridge never logged {fragment!r}:\n{self.text()}")
             time.sleep(0.05)
-        raise AssertionError(f"bridge never logged {fragment!r}:\n{self.text()}")
+
+    def stop(self, timeout: float = 15.0) -> str:
+        """SIGTERM (what systemd sends), wait for the exit; the whole log of this run."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        return self.text()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

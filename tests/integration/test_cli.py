@@ -9,18 +9,11 @@ import sys
 import time
 
 import pytest
+from helpers.sources import BridgeProcess
 
 from focuslight.mqtt.client import BrokerSettings, BrokerURLError
 
 FOCUSLIGHT = [sys.executable, "-m", "focuslight"]
-
-
-def wait_until_connected(bridge: subprocess.Popen) -> None:
-    """Read the bridge's log until it says it is connected (a ``set`` before that is lost)."""
-    for line in bridge.stderr:
-        if "connected to" in line:
-            return
-    raise AssertionError("bridge exited before connecting")
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -29,19 +22,14 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def bridge_process(mosquitto, tmp_path):
-    path = tmp_path / "focuslight.toml"
-    path.write_text(f"""
+    bridge = BridgeProcess(tmp_path, f"""
 [bridge]
 broker = "{mosquitto.url}"
 [agents.alice]
 [agents.bob]
-""")
-    proc = subprocess.Popen([*FOCUSLIGHT, "bridge", "-c", str(path)], stderr=subprocess.PIPE,
-                            text=True)
-    wait_until_connected(proc)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=10)
+""").start_connected()
+    yield bridge
+    bridge.stop()
 
 
 def test_set_is_confirmed_by_the_bridge_and_watch_shows_it(mosquitto, bridge_process):
@@ -158,16 +146,13 @@ def test_bridge_over_tls_with_a_password(tmp_path):
                     f"certfile {tmp_path}/srv.pem\nkeyfile {tmp_path}/srv.key\n"
                     f"allow_anonymous false\npassword_file {tmp_path}/passwd\n")
     broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    cfg = tmp_path / "focuslight.toml"
-    cfg.write_text('[agents.alice]\n[bridge]\nusername = "site"\npassword = "s3cret"\n'
-                   f'ca_file = "{tmp_path}/ca.pem"\n')
     url = f"mqtts://localhost:{port}"
-    bridge = None
+    bridge = BridgeProcess(tmp_path, '[agents.alice]\n[bridge]\nusername = "site"\n'
+                           f'password = "s3cret"\nca_file = "{tmp_path}/ca.pem"\n',
+                           command=[*FOCUSLIGHT, "bridge", "--broker", url])
     try:
         wait_for_port("127.0.0.1", port)
-        bridge = subprocess.Popen([*FOCUSLIGHT, "bridge", "-c", str(cfg), "--broker", url],
-                                  stderr=subprocess.PIPE, text=True)
-        wait_until_connected(bridge)
+        bridge.start_connected()
         done = run("set", "alice", "away", "--broker", url, "--username", "site",
                    "--password", "s3cret", "--ca-file", str(tmp_path / "ca.pem"))
         assert done.returncode == 0, done.stderr
@@ -175,9 +160,7 @@ def test_bridge_over_tls_with_a_password(tmp_path):
                     "--password", "wrong", "--ca-file", str(tmp_path / "ca.pem"), "--no-wait")
         assert wrong.returncode != 0
     finally:
-        if bridge:
-            bridge.terminate()
-            bridge.wait(timeout=10)
+        bridge.kill()
         broker.kill()
         broker.wait()
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from helpers.firmware import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
 from helpers.relay import FreezableProxy
+from helpers.sources import BridgeProcess
 
 from focuslight.tools.embedded_broker import free_port
 from focuslight.tools.virtual_beacon import VirtualBeacon
@@ -110,21 +109,17 @@ def test_button_publishes_events_and_drops_them_offline(mosquitto, peer_factory,
 
 @pytest.fixture
 def bridge(mosquitto, tmp_path):
-    config = tmp_path / "focuslight.toml"
-    config.write_text(f"""
+    bridge = BridgeProcess(tmp_path, f"""
 [bridge]
 id = "main"
 broker = "{mosquitto.url}"
 prefix = "{PREFIX}"
 [agents.alice]
 beacons = ["alice-desk"]
-""")
-    proc = subprocess.Popen([sys.executable, "-m", "focuslight", "bridge", "-c", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+""").start()
+    yield bridge
+    if bridge.alive():
+        bridge.stop()
 
 
 def test_with_the_bridge_button_dnd_restart_mid_call_and_will(mosquitto, bridge,

@@ -10,13 +10,13 @@ import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from helpers.mqtt_peer import Peer
+from helpers.sources import BridgeProcess
 
 from focuslight.overrides import Override, OverrideStore, default_state_dir
 
@@ -93,32 +93,11 @@ class Watcher(Peer):
         self.client.disconnect()
 
 
-def start_bridge(config: Path) -> subprocess.Popen:
-    """A bridge process, once connected; its log so far is kept for :func:`stop_bridge`."""
-    proc = subprocess.Popen([*FOCUSLIGHT, "bridge", "-c", str(config)], stderr=subprocess.PIPE,
-                            text=True)
-    assert proc.stderr is not None
-    proc.early_log = []  # type: ignore[attr-defined]
-    for line in proc.stderr:
-        proc.early_log.append(line)  # type: ignore[attr-defined]
-        if "connected to" in line:
-            return proc
-    raise AssertionError("bridge exited before connecting: " + "".join(proc.early_log))
-
-
-def stop_bridge(proc: subprocess.Popen) -> str:
-    """SIGTERM (what systemd sends), then the whole log of the process."""
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=15)
-    return "".join(proc.early_log) + err  # type: ignore[attr-defined]
-
-
 def test_overrides_survive_a_bridge_restart_with_their_expiry(mosquitto, tmp_path: Path) -> None:
     """bob: `set dnd --minutes 30`; alice: her beacon's button (dnd, no expiry); carol:
     `set away` for 3 s, which runs out while the bridge is down and must not come back."""
     state = tmp_path / "state"
-    config = tmp_path / "focuslight.toml"
-    config.write_text(f"""
+    bridge = BridgeProcess(tmp_path, f"""
 [bridge]
 broker = "{mosquitto.url}"
 prefix = "{PREFIX}"
@@ -129,7 +108,7 @@ beacons = ["alice-desk"]
 [agents.carol]
 """)
     watcher = Watcher("127.0.0.1", mosquitto.port)
-    bridge = start_bridge(config)
+    bridge.start_connected()
     try:
         watcher.subscribe(f"{PREFIX}/agents/+/status")
         env = {**os.environ, "FOCUSLIGHT_BROKER": mosquitto.url}
@@ -141,13 +120,13 @@ beacons = ["alice-desk"]
         watcher.publish(f"{PREFIX}/beacons/alice-desk/event", '{"v":1,"button":"press"}')
         before = watcher.latest({"alice": ("dnd", "manual"), "bob": ("dnd", "manual"),
                                  "carol": ("away", "manual")})
-        stop_bridge(bridge)
+        bridge.stop()
         saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
         assert set(saved) == {"alice", "bob", "carol"}
         assert abs(saved["bob"]["until"] - (time.time() + 30 * 60)) < 60
         while time.monotonic() - carol_set < 3.5:  # carol's 3 s run out while it is down
             time.sleep(0.1)
-        bridge = start_bridge(config)
+        bridge.start_connected()
         after = watcher.latest({"alice": ("dnd", "manual"), "bob": ("dnd", "manual"),
                                 "carol": ("unknown", "bridge")})
         # the light's "since" is when the override began, not the restart
@@ -156,14 +135,12 @@ beacons = ["alice-desk"]
         # the button still toggles the restored dnd off, and that is saved too
         watcher.publish(f"{PREFIX}/beacons/alice-desk/event", '{"v":1,"button":"press"}')
         watcher.latest({"alice": ("unknown", "bridge")})
-        err = stop_bridge(bridge)
+        err = bridge.stop()
         assert "2 restored" in err, err
         saved = json.loads((state / "overrides-main.json").read_text())["overrides"]
         assert set(saved) == {"bob"}
     finally:
-        if bridge.poll() is None:
-            bridge.kill()
-            bridge.wait()
+        bridge.kill()
         watcher.close()
 
 
@@ -171,11 +148,10 @@ def test_a_corrupt_overrides_file_does_not_stop_the_bridge(mosquitto, tmp_path: 
     state = tmp_path / "state"
     state.mkdir()
     (state / "overrides-main.json").write_text("{half a file")
-    config = tmp_path / "focuslight.toml"
-    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
-                      f'state_dir = "{state}"\n[agents.bob]\n')
-    bridge = start_bridge(config)
-    err = stop_bridge(bridge)
+    bridge = BridgeProcess(tmp_path, f'[bridge]\nbroker = "{mosquitto.url}"\n'
+                           f'prefix = "{PREFIX}"\nstate_dir = "{state}"\n[agents.bob]\n')
+    bridge.start_connected()
+    err = bridge.stop()
     assert err.count("ignored corrupt manual overrides file") == 1, err
     assert json.loads((state / "overrides-main.json").read_text())["overrides"] == {}
 
@@ -186,9 +162,9 @@ def test_the_first_start_after_0_1_adopts_its_retained_manual_statuses(mosquitto
     (no bridge_id, as 0.1 wrote it). The upgraded bridge adopts it (until auto); carol's
     engaged from a source, dave's dnd published by another bridge, stay not adopted."""
     state = tmp_path / "state"
-    config = tmp_path / "focuslight.toml"
-    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
-                      f'state_dir = "{state}"\n[agents.bob]\n[agents.carol]\n[agents.dave]\n')
+    bridge = BridgeProcess(tmp_path, f'[bridge]\nbroker = "{mosquitto.url}"\n'
+                           f'prefix = "{PREFIX}"\nstate_dir = "{state}"\n'
+                           '[agents.bob]\n[agents.carol]\n[agents.dave]\n')
     watcher = Watcher("127.0.0.1", mosquitto.port)
     try:
         for agent, body in (("bob", {"state": "dnd", "source": "manual", "since": 1000.5}),
@@ -200,7 +176,7 @@ def test_the_first_start_after_0_1_adopts_its_retained_manual_statuses(mosquitto
         watcher.subscribe(f"{PREFIX}/agents/+/status")
         for _ in range(3):  # the three retained ones: what follows is the bridge's
             assert watcher.messages.get(timeout=10).retain
-        bridge = start_bridge(config)
+        bridge.start_connected()
         try:
             after = watcher.latest({"bob": ("dnd", "manual"), "carol": ("unknown", "bridge"),
                                     "dave": ("unknown", "bridge")})
@@ -211,18 +187,18 @@ def test_the_first_start_after_0_1_adopts_its_retained_manual_statuses(mosquitto
                 assert time.monotonic() < deadline, saved_file.read_text()
                 time.sleep(0.05)
         finally:
-            err = stop_bridge(bridge)
+            err = bridge.stop()
         assert "adopted the manual dnd of 'bob'" in err, err
         saved = json.loads(saved_file.read_text())["overrides"]
         assert saved == {"bob": {"state": "dnd", "since": 1000.5, "until": None}}
         # from now on the file is the truth: a second start adopts nothing more
         watcher.publish(f"{PREFIX}/agents/carol/status", json.dumps(
             {"v": 1, "state": "away", "source": "manual", "since": 3.0}), retain=True)
-        bridge = start_bridge(config)
+        bridge.start_connected()
         try:
             watcher.latest({"bob": ("dnd", "manual"), "carol": ("unknown", "bridge")})
         finally:
-            err = stop_bridge(bridge)
+            err = bridge.stop()
         assert "adopted" not in err, err
     finally:
         watcher.close()
@@ -232,11 +208,11 @@ def test_a_cleared_status_of_a_live_bridges_agent_is_published_again(mosquitto,
                                                                      tmp_path: Path) -> None:
     """`retire --force` on an agent its running bridge still serves: the bridge puts the
     status back at once, not at its next change or reconnect."""
-    config = tmp_path / "focuslight.toml"
-    config.write_text(f'[bridge]\nbroker = "{mosquitto.url}"\nprefix = "{PREFIX}"\n'
-                      f'state_dir = "{tmp_path / "state"}"\n[agents.bob]\n')
+    bridge = BridgeProcess(tmp_path, f'[bridge]\nbroker = "{mosquitto.url}"\n'
+                           f'prefix = "{PREFIX}"\nstate_dir = "{tmp_path / "state"}"\n'
+                           '[agents.bob]\n')
     watcher = Watcher("127.0.0.1", mosquitto.port)
-    bridge = start_bridge(config)
+    bridge.start_connected()
     try:
         watcher.subscribe(f"{PREFIX}/agents/+/status")
         env = {**os.environ, "FOCUSLIGHT_BROKER": mosquitto.url}
@@ -253,6 +229,6 @@ def test_a_cleared_status_of_a_live_bridges_agent_is_published_again(mosquitto,
         assert back.topic == f"{PREFIX}/agents/bob/status"
         assert json.loads(back.payload)["state"] == "dnd"
     finally:
-        err = stop_bridge(bridge)
+        err = bridge.stop()
         watcher.close()
     assert "was cleared by someone else; publishing it again" in err, err

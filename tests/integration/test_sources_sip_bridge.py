@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.sipp import CALLER_NAME, CALLER_NUMBER, Sipp
+from helpers.sources import BridgeProcess
 
 from focuslight.tools.embedded_broker import free_port
 
@@ -27,11 +28,10 @@ def digit_runs(text: str, shortest: int) -> set[str]:
 @pytest.fixture
 def bridge(tmp_path: Path):
     """Start `focuslight bridge -c` with one SIP source; killed at the end of the test."""
-    procs: list[subprocess.Popen] = []
+    bridges: list[BridgeProcess] = []
 
     def start(broker_url: str, pbx_port: int, *options: str) -> tuple[subprocess.Popen, Path]:
-        config = tmp_path / "focuslight.toml"
-        config.write_text(f"""
+        bridges.append(BridgeProcess(tmp_path, f"""
 [bridge]
 id = "sip-site"
 broker = "{broker_url}"
@@ -48,18 +48,12 @@ transport = "tcp"
 timeout = 3
 [sources.extensions]
 "201" = "alice"
-""")
-        log = tmp_path / "bridge.log"
-        with log.open("wb") as err:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "focuslight", "bridge", *options, "-c", str(config)],
-                stdout=subprocess.DEVNULL, stderr=err))
-        return procs[-1], log
+""", command=[sys.executable, "-m", "focuslight", "bridge", *options]).start())
+        return bridges[-1].proc, bridges[-1].log
 
     yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+    for bridge in bridges:
+        bridge.kill()
 
 
 @pytest.mark.parametrize("options", [(), ("--verbose",)], ids=["info", "debug"])
