@@ -45,8 +45,12 @@ def decoded(tmp_path_factory) -> dict:
     return json.loads(run_script(VECTOR_SCRIPT, tmp_path_factory.mktemp("vectors")).stdout)
 
 
+def _vectors(name: str) -> dict:
+    return json.loads((VECTORS / f"{name}.json").read_text())
+
+
 def _cases(name: str) -> list[dict]:
-    return json.loads((VECTORS / f"{name}.json").read_text())["cases"]
+    return _vectors(name)["cases"]
 
 
 def test_status_vectors_pass_the_firmware_decoder(decoded) -> None:
@@ -107,7 +111,7 @@ print(json.dumps(out))
 
 def test_trust_vectors_through_the_firmware_view(tmp_path) -> None:
     """tests/contract/vectors/trust.json, also run against host/focuslight/protocol/trust.py."""
-    cases = json.loads((VECTORS / "trust.json").read_text())["cases"]
+    cases = _cases("trust")
     got = json.loads(run_script(TRUST_SCRIPT, tmp_path).stdout)
     assert {c["name"]: g for c, g in zip(cases, got, strict=True)} == {
         c["name"]: c["shown"] for c in cases}
@@ -159,7 +163,3 @@ def test_the_firmware_writes_the_lines_the_vectors_hold(topics_and_serial) -> No
     for case in _vectors("serial")["to_host"]:
         if "firmware_writes" in case:
             assert topics_and_serial["writes"][case["firmware_writes"]] == case["line"], case
-
-
-def _vectors(name: str) -> dict:
-    return json.loads((VECTORS / f"{name}.json").read_text())
