@@ -15,6 +15,7 @@ import pytest
 from helpers.firmware import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
 from helpers.relay import FreezableProxy
 from helpers.sources import BridgeProcess
+from helpers.waiting import wait_event
 
 from focuslight.tools.embedded_broker import free_port
 from focuslight.tools.virtual_beacon import VirtualBeacon
@@ -230,10 +231,10 @@ def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
     config = {"agent": "alice", "beacon": "alice-desk", "board": "unix",
               "broker": mosquitto.host, "port": mosquitto.port, "prefix": PREFIX}
     with VirtualBeacon(config) as beacon:
-        _wait_event(beacon, "log", "mqtt: connected")
+        wait_event(beacon, "log", "mqtt: connected")
         # Retained: "connected" is logged before the broker has the subscription.
         peer.publish(STATUS, status("engaged"), retain=True)
-        _wait_event(beacon, "look", "engaged")
+        wait_event(beacon, "look", "engaged")
         before = _heap(beacon)
         for batch in range(10):
             for i in range(200):  # every 10th is too big: read past (1000 B) or rejected (600 B)
@@ -244,21 +245,13 @@ def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
             # an unpaced flood could drop the very status this test waits for.
             marker = ("away", "wrap_up")[batch % 2]
             peer.publish(STATUS, status(marker))
-            _wait_event(beacon, "look", marker, timeout=60)
+            wait_event(beacon, "look", marker, timeout=60)
         assert _heap(beacon) - before < 512
 
 
 def _heap(beacon: VirtualBeacon) -> int:
     beacon.send("mem")
-    return int(_wait_event(beacon, "log", "mem alloc=").split("alloc=")[1].split()[0])
-
-
-def _wait_event(beacon: VirtualBeacon, kind: str, text: str, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        got, value = beacon.events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if got == kind and text in str(value):
-            return str(value)
+    return int(wait_event(beacon, "log", "mem alloc=").split("alloc=")[1].split()[0])
 
 
 def test_a_press_flashes_white_even_with_no_broker() -> None:
@@ -266,7 +259,7 @@ def test_a_press_flashes_white_even_with_no_broker() -> None:
     config = {"agent": "alice", "beacon": "alice-desk", "board": "unix", "broker": "127.0.0.1",
               "port": free_port(), "brightness": 1.0}  # nothing listens there
     with VirtualBeacon(config, frames=True) as beacon:
-        _wait_event(beacon, "log", "ECONNREFUSED")
+        wait_event(beacon, "log", "ECONNREFUSED")
         beacon.press()
         # Frames and log lines come through different pipes: only each one's own
         # order is certain.

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from helpers.firmware import PREFIX, STATUS, beacon_factory, run_script, status
 from helpers.pty_peers import FIRMWARE, Socat, micropython_env, micropython_peer
 from helpers.tls_certs import Pair, make_pair, mosquitto_tls_conf, wrong_host
+from helpers.waiting import wait_event
 
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 from focuslight.tools.virtual_beacon import VirtualBeacon
@@ -123,20 +123,8 @@ def test_mqtts_needs_a_ca_file(tls_broker) -> None:
 
 def _mem(beacon: VirtualBeacon) -> tuple[int, int]:
     beacon.send("mem")
-    deadline = time.monotonic() + 15
-    while True:
-        kind, value = beacon.events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if kind == "log" and "mem alloc=" in value:
-            words = dict(w.split("=") for w in value.split() if "=" in w)
-            return int(words["alloc"]), int(words["free"])
-
-
-def _wait(beacon: VirtualBeacon, kind: str, text: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        got, value = beacon.events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if got == kind and text in str(value):
-            return
+    words = dict(w.split("=") for w in wait_event(beacon, "log", "mem alloc=").split() if "=" in w)
+    return int(words["alloc"]), int(words["free"])
 
 
 def _malloc_heap(pid: int) -> int:
@@ -160,7 +148,7 @@ def test_heap_with_tls_up(tls_broker, peer_factory, tls: bool) -> None:
               "port": tls_broker.tls_port if tls else tls_broker.port, "tls": tls}
     files = {"ca.pem": tls_broker.site.ca.read_bytes()} if tls else {}
     with VirtualBeacon(config, files=files) as beacon:
-        _wait(beacon, "look", "engaged")
+        wait_event(beacon, "look", "engaged", timeout=20)
         alloc, free = _mem(beacon)
         print(f"heap with {'TLS' if tls else 'plain MQTT'} up: {alloc} B used, {free} B free"
               f" of {HEAP}; C heap (mbedtls on the unix port)"
