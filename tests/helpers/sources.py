@@ -128,8 +128,9 @@ class RecordingSink:
 class BridgeProcess:
     """A real ``focuslight bridge -c FILE`` process (or *command*) for end-to-end tests.
 
-    stderr goes to ``bridge.log`` in *tmp*; :meth:`kill` ends it (tests call it in
-    a ``finally`` or through a fixture).
+    *config* (TOML text) is written to ``focuslight.toml`` and stderr goes to ``bridge.log``
+    in *tmp*; :meth:`stop` ends it as systemd would and returns that run's log, :meth:`kill`
+    ends it at once (tests call it in a ``finally`` or through a fixture).
     """
 
     def __init__(self, tmp: Path, config: str, command: list[str] | None = None,
