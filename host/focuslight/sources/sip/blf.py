@@ -199,6 +199,11 @@ class BlfClient:
         self.settings, self.report, self.label = settings, report, label
         self.subs = [_Subscription(ext, agent, settings.expires)
                      for ext, agent in settings.extensions.items()]
+        self.of_agent: dict[str, list[_Subscription]] = {}
+        """Each agent's subscriptions (one per extension), fixed: merging an agent's state
+        looks at its own few, not at every extension on the PBX."""
+        for sub in self.subs:
+            self.of_agent.setdefault(sub.agent, []).append(sub)
         self.transport: Transport | None = None
         self.reported: dict[str, str] = {}
         self.reconnect_at = 0.0
@@ -665,7 +670,7 @@ class BlfClient:
 
     def _set_state(self, sub: _Subscription, state: str) -> None:
         sub.state = state
-        states = [s.state for s in self.subs if s.agent == sub.agent]
+        states = [s.state for s in self.of_agent[sub.agent]]
         # several extensions of one agent: the core's ranking, so a call on any of them
         # shows, and one extension in doubt makes an otherwise available agent unknown
         merged = merge(states)
