@@ -390,3 +390,18 @@ def test_pbx_ending_every_subscription_gets_a_capped_backoff_and_unknown(sipp, w
         assert pbx.received("SUBSCRIBE") == 3
         time.sleep(0.05)
     assert set(sink.states("alice")) == {"unknown"}
+
+
+def test_an_agent_with_two_extensions_starts_without_an_internal_error(sipp, watch,
+                                                                       caplog) -> None:
+    """The first NOTIFY of one of an agent's two extensions arrives before the other's:
+    the silent one counts as ``unknown`` (it was None, which the merge could not rank: an
+    'internal error' and a reconnect at every start)."""
+    pbx = sipp("basic", calls=2)  # serves both of alice's subscriptions
+    sink = watch(pbx.port, extensions={"201": "alice", "202": "alice"})
+    assert pbx.finish() == 0, pbx.log()  # every NOTIFY answered: its state was handed on
+    assert "engaged" in sink.states("alice"), sink.states("alice")
+    # the first NOTIFY (available) came while the other extension had not spoken: unknown
+    assert sink.states("alice")[0] == "unknown", sink.states("alice")
+    lines = [r.getMessage() for r in caplog.records if r.name == "focuslight.sources.sip"]
+    assert not [line for line in lines if "internal error" in line], lines

@@ -16,6 +16,7 @@ from focuslight.config_section import ConfigError, Section
 from focuslight.sources import build_source
 from focuslight.sources.sip import SipSource
 from focuslight.sources.sip.auth import Challenge, authorization, best_challenge
+from focuslight.sources.sip.blf import BlfClient, SipSettings
 from focuslight.sources.sip.dialog import DialogInfoError, DialogView, parse_dialog_info
 from focuslight.sources.sip.message import SipParseError, frame_length, parse_message
 
@@ -219,3 +220,19 @@ def test_config_errors_name_the_key(table: dict, key: str, expected: str) -> Non
 def test_the_documented_example_loads(tmp_path) -> None:
     sources = load_doc_examples("sip", tmp_path)
     assert sources and all(isinstance(s, SipSource) and s.settings.extensions for s in sources)
+
+
+def test_an_agent_with_several_extensions_shows_the_highest_of_them() -> None:
+    """Only the agent's own extensions are merged (the core's ranking): a call on either
+    shows, one in doubt makes an otherwise available agent unknown, others' do not count."""
+    reported: list[tuple[str, str]] = []
+    client = BlfClient(SipSettings("pbx", {"201": "alice", "7": "alice", "202": "bob"}),
+                       lambda agent, state: reported.append((agent, state)))
+    alice_desk, alice_mobile, bob = client.subs
+    client._set_state(alice_desk, "available")
+    client._set_state(alice_mobile, "engaged")
+    client._set_state(bob, "available")
+    client._set_state(alice_mobile, "available")
+    client._set_state(alice_desk, "unknown")
+    assert reported == [("alice", "unknown"), ("alice", "engaged"), ("bob", "available"),
+                        ("alice", "available"), ("alice", "unknown")]

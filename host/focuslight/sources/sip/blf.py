@@ -160,7 +160,8 @@ class _Subscription:
     doubt_until: float | None = None
     started: float = 0.0
     churn: float = 0.0
-    state: str | None = None
+    state: str = "unknown"
+    """What this extension shows; ``unknown`` until its subscription delivers a state."""
     request: _Request | None = None
     due: float | None = 0.0
     backoff: float = BACKOFF_MIN
