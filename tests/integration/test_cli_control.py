@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from helpers.mqtt_peer import Peer
 from helpers.sources import HandSource
+from helpers.waiting import wait_until
 
 from focuslight.app import Service
 from focuslight.config import load
@@ -89,10 +90,7 @@ def bridges(tmp_path: Path, mosquitto) -> Iterator:
         service = Service(config, [phone])
         service.start()
         running.append(service)
-        deadline = time.monotonic() + 10
-        while not service.link.connected:
-            assert time.monotonic() < deadline, "bridge never connected"
-            time.sleep(0.02)
+        wait_until(lambda: service.link.connected, timeout=10)
         return service, phone
 
     yield start
