@@ -16,7 +16,13 @@ import threading
 import time
 from pathlib import Path
 
-from focuslight.tools.virtual_beacon import firmware_env, free_udp_port, micropython_binary
+from focuslight.tools.virtual_beacon import (
+    VirtualBeacon,
+    firmware_env,
+    free_udp_port,
+    micropython_binary,
+)
+from helpers.waiting import wait_event
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "contract" / "vectors"
@@ -44,6 +50,14 @@ def run_script(code: str, tmp_path: Path, *, frames: bool = False,
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return result
+
+
+def heap(beacon: VirtualBeacon) -> tuple[int, int]:
+    """(gc.mem_alloc(), gc.mem_free()) of a virtual beacon's firmware after a gc.collect()
+    (the _vhw "mem" datagram)."""
+    beacon.send("mem")
+    words = dict(w.split("=") for w in wait_event(beacon, "log", "mem alloc=").split() if "=" in w)
+    return int(words["alloc"]), int(words["free"])
 
 
 class Lines:

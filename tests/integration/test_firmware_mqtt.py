@@ -12,7 +12,16 @@ import signal
 import time
 
 import pytest
-from helpers.firmware import AVAILABILITY, BRIDGE, EVENT, PREFIX, STATUS, beacon_factory, status
+from helpers.firmware import (
+    AVAILABILITY,
+    BRIDGE,
+    EVENT,
+    PREFIX,
+    STATUS,
+    beacon_factory,
+    heap,
+    status,
+)
 from helpers.relay import FreezableProxy
 from helpers.sources import BridgeProcess
 from helpers.waiting import wait_event
@@ -235,7 +244,7 @@ def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
         # Retained: "connected" is logged before the broker has the subscription.
         peer.publish(STATUS, status("engaged"), retain=True)
         wait_event(beacon, "look", "engaged")
-        before = _heap(beacon)
+        before = heap(beacon)[0]
         for batch in range(10):
             for i in range(200):  # every 10th is too big: read past (1000 B) or rejected (600 B)
                 peer.publish(STATUS, status(("hold", "dnd")[i % 2]) if i % 10
@@ -246,12 +255,7 @@ def test_heap_stays_flat_over_many_messages(mosquitto, peer_factory) -> None:
             marker = ("away", "wrap_up")[batch % 2]
             peer.publish(STATUS, status(marker))
             wait_event(beacon, "look", marker, timeout=60)
-        assert _heap(beacon) - before < 512
-
-
-def _heap(beacon: VirtualBeacon) -> int:
-    beacon.send("mem")
-    return int(wait_event(beacon, "log", "mem alloc=").split("alloc=")[1].split()[0])
+        assert heap(beacon)[0] - before < 512
 
 
 def test_a_press_flashes_white_even_with_no_broker() -> None:

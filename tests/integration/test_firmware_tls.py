@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers.firmware import PREFIX, STATUS, beacon_factory, run_script, status
+from helpers.firmware import PREFIX, STATUS, beacon_factory, heap, run_script, status
 from helpers.pty_peers import FIRMWARE, Socat, micropython_env, micropython_peer
 from helpers.tls_certs import Pair, make_pair, mosquitto_tls_conf, wrong_host
 from helpers.waiting import wait_event
@@ -121,12 +121,6 @@ def test_mqtts_needs_a_ca_file(tls_broker) -> None:
     assert "needs --ca-file" in done.stderr
 
 
-def _mem(beacon: VirtualBeacon) -> tuple[int, int]:
-    beacon.send("mem")
-    words = dict(w.split("=") for w in wait_event(beacon, "log", "mem alloc=").split() if "=" in w)
-    return int(words["alloc"]), int(words["free"])
-
-
 def _malloc_heap(pid: int) -> int:
     """Bytes resident in the process's C heap ([heap] in smaps), where the unix port's
     mbedtls allocates; on a Pico W the same buffers come out of MicroPython's heap."""
@@ -149,7 +143,7 @@ def test_heap_with_tls_up(tls_broker, peer_factory, tls: bool) -> None:
     files = {"ca.pem": tls_broker.site.ca.read_bytes()} if tls else {}
     with VirtualBeacon(config, files=files) as beacon:
         wait_event(beacon, "look", "engaged", timeout=20)
-        alloc, free = _mem(beacon)
+        alloc, free = heap(beacon)
         print(f"heap with {'TLS' if tls else 'plain MQTT'} up: {alloc} B used, {free} B free"
               f" of {HEAP}; C heap (mbedtls on the unix port)"
               f" {_malloc_heap(beacon.proc.pid)} B")
