@@ -17,6 +17,7 @@ from helpers.firmware import PREFIX, ROOT, Lines, beacon_factory
 import focuslight
 from focuslight.protocol import ProtocolError
 from focuslight.protocol.telemetry import decode_telemetry, is_outdated, version_key
+from focuslight.tools import update
 
 TELEMETRY = f"{PREFIX}/beacons/alice-desk/telemetry"
 
@@ -27,10 +28,8 @@ def beacons():
 
 
 def firmware_version() -> str:
-    text = (ROOT / "firmware" / "beacon" / "version.py").read_text()
-    found = re.search(r'^VERSION = "([^"]+)"$', text, re.M)
-    assert found, "firmware/beacon/version.py must hold VERSION = \"x.y.z\""
-    return found[1]
+    """The firmware's VERSION as `focuslight update` reads it (raises if it holds none)."""
+    return update.firmware_version(ROOT / "firmware")
 
 
 def test_the_firmware_carries_the_package_version() -> None:
