@@ -53,8 +53,8 @@ from ..protocol import ProtocolError, Topics, check_id
 from ..protocol.payloads import _load
 from ..protocol.telemetry import Telemetry, decode_telemetry
 from .flash.board import Board, wants_mpy
-from .flash.device_config import CA_FILE, _bridge_settings, check_ca_file
-from .flash.plan import PACKAGE, Plan, _check_firmware
+from .flash.device_config import CA_FILE, bridge_settings, check_ca_file
+from .flash.plan import PACKAGE, Plan, check_firmware
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def update(args: argparse.Namespace) -> int:
     """Everything ``focuslight update`` does, from its options; UpdateError, FlashError or
     ProtocolError say what went wrong."""
     beacon = check_id(args.beacon, "--beacon")
-    firmware = _check_firmware(args.firmware)
+    firmware = check_firmware(args.firmware)
     if not 10 <= args.trial <= 3600:
         raise UpdateError(f"--trial must be 10..3600 seconds, got {args.trial}")
     changes = config_changes(args.changes, config_keys(firmware))
@@ -97,7 +97,7 @@ def update(args: argparse.Namespace) -> int:
             check_ca_file(args.beacon_ca)
         except ValueError as err:
             raise UpdateError(str(err).replace("--ca-file", "--beacon-ca")) from None
-    bridge = _bridge_settings(args)
+    bridge = bridge_settings(args)
     version = firmware_version(firmware)
     account = bridge.tool_account(bridge.broker, "--username/--password")
     with Session(account, Topics(bridge.prefix), beacon) as session:

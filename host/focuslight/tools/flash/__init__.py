@@ -58,7 +58,7 @@ from .board import (
     EXIT_FAILED,
     Board,
     FlashError,
-    _assumed_board,
+    assumed_board,
     detect_port,
     read_board,
     wants_mpy,
@@ -67,12 +67,12 @@ from .device_config import (
     CA_FILE,
     USABLE_PINS,
     BridgeSettings,
-    _bridge_settings,
     beacon_config,
+    bridge_settings,
     check_ca_file,
     device_config,
 )
-from .plan import FIRMWARE_DIR, Plan, _check_firmware, _execute, _print_dry_run
+from .plan import FIRMWARE_DIR, Plan, check_firmware, execute, print_dry_run
 
 __all__ = ["BOARD_ARCHS", "CA_FILE", "EXIT_FAILED", "EXIT_UNCONFIRMED", "FIRMWARE_DIR",
            "USABLE_PINS", "Board", "FlashError", "beacon_config", "check_ca_file", "flash",
@@ -82,11 +82,11 @@ __all__ = ["BOARD_ARCHS", "CA_FILE", "EXIT_FAILED", "EXIT_UNCONFIRMED", "FIRMWAR
 def flash(args: argparse.Namespace) -> int:
     """Everything ``focuslight flash`` does (the steps in this module's docstring), from its
     options; FlashError says what went wrong."""
-    firmware = _check_firmware(args.firmware)
-    bridge = _bridge_settings(args)
+    firmware = check_firmware(args.firmware)
+    bridge = bridge_settings(args)
     port = args.port or detect_port(allow_none=args.dry_run)
     if args.dry_run:
-        board = _assumed_board(args.board)
+        board = assumed_board(args.board)
         print(f"# dry run: the board is not read; assuming board {args.board or 'pico_w'}, whose"
               f" MicroPython loads mpy v{board.mpy & 0xFF}, arch {board.arch}")
     else:
@@ -102,10 +102,10 @@ def flash(args: argparse.Namespace) -> int:
             config["prefix"]).beacon_availability(config["beacon"]), args.timeout)
     with tempfile.TemporaryDirectory(prefix="focuslight-flash-") as stage:
         if args.dry_run:
-            _print_dry_run(plan, Path(stage), config)
+            print_dry_run(plan, Path(stage), config)
             return 0
         try:
-            _execute(plan, Path(stage), config)
+            execute(plan, Path(stage), config)
         except FlashError:
             if watch:
                 watch.close()

@@ -82,7 +82,7 @@ def detect_port(allow_none: bool = False) -> str:
 
 def read_board(port: str) -> Board:
     """Ask the board what it is (this interrupts the firmware running on it)."""
-    out = _mpremote([*_connect(port), "exec", PROBE], "read the board").strip()
+    out = mpremote([*mpremote_connect(port), "exec", PROBE], "read the board").strip()
     try:
         platform, version, mpy = ast.literal_eval(out.splitlines()[-1])
     except (ValueError, SyntaxError, IndexError):
@@ -92,7 +92,7 @@ def read_board(port: str) -> Board:
     return Board(platform, tuple(version), mpy)
 
 
-def _assumed_board(kind: str | None) -> Board:
+def assumed_board(kind: str | None) -> Board:
     major, sub = mpy_cross_version()
     arch = BOARD_ARCHS[kind or "pico_w"]
     platform = {v: k for k, v in BOARD_PLATFORMS.items()}[kind or "pico_w"]
@@ -101,7 +101,7 @@ def _assumed_board(kind: str | None) -> Board:
 
 def mpy_cross_version() -> tuple[int, int]:
     """The ``(major, sub)`` .mpy version the installed mpy-cross emits."""
-    out = _run([*MPY_CROSS, "--version"], "run mpy-cross")
+    out = run_tool([*MPY_CROSS, "--version"], "run mpy-cross")
     found = re.search(r"mpy v(\d+)(?:\.(\d+))?", out)
     if not found:
         raise FlashError(f"cannot tell which .mpy version mpy-cross emits: {out.strip()!r}")
@@ -123,11 +123,11 @@ def wants_mpy(board: Board) -> bool:
     return True
 
 
-def _connect(port: str) -> list[str]:
+def mpremote_connect(port: str) -> list[str]:
     return [*MPREMOTE, "connect", port, "resume"]
 
 
-def _run(argv: list[str], what: str) -> str:
+def run_tool(argv: list[str], what: str) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -140,10 +140,10 @@ def _run(argv: list[str], what: str) -> str:
     return done.stdout
 
 
-def _mpremote(argv: list[str], what: str) -> str:
+def mpremote(argv: list[str], what: str) -> str:
     """Run mpremote; turn its terse failures into what the admin should do."""
     try:
-        return _run(argv, what)
+        return run_tool(argv, what)
     except FlashError as err:
         text = str(err)
         port = argv[len(MPREMOTE) + 1]

@@ -58,7 +58,7 @@ class BridgeSettings:
         return base
 
 
-def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
+def bridge_settings(args: argparse.Namespace) -> BridgeSettings:
     configured, prefix = None, None
     username = None
     if args.config:

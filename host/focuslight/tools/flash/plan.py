@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .board import MPREMOTE, MPY_CROSS, Board, FlashError, _connect, _mpremote, _run
+from .board import MPREMOTE, MPY_CROSS, Board, FlashError, mpremote, mpremote_connect, run_tool
 from .device_config import CA_FILE
 
 
@@ -169,7 +169,7 @@ class Plan:
             if step.argv[0] == "cp":
                 shutil.copyfile(step.argv[1], step.argv[2])
             else:
-                _run(step.argv, step.what)
+                run_tool(step.argv, step.what)
         return [out for _, out in self.staged(stage)]
 
     def board_step(self, stage: Path) -> Step:
@@ -195,7 +195,7 @@ class Plan:
                             "start main.py (the unix port cannot reset)"))
         elif self.start:
             actions.append((["reset"], "reset the board so main.py starts"))
-        argv = _connect(self.port)
+        argv = mpremote_connect(self.port)
         for index, (args, _) in enumerate(actions):
             argv += ["+", *args] if index else args
         return Step(argv, "mpremote on the board: " + ", ".join(what for _, what in actions))
@@ -208,7 +208,7 @@ class Plan:
                      str(src)], f"compile {src.name}")
 
 
-def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
+def execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     (stage / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     if plan.ca_file:
         shutil.copyfile(plan.ca_file, stage / CA_FILE)
@@ -216,18 +216,18 @@ def _execute(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     print(f"compiled {PACKAGE}/ to .mpy" if plan.compile_mpy else f"staged {PACKAGE}/ as .py")
     step = plan.board_step(stage)
     print(step.what)
-    for line in _mpremote(step.argv, step.what).splitlines():
+    for line in mpremote(step.argv, step.what).splitlines():
         print(f"  {line}")
 
 
-def _print_dry_run(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
+def print_dry_run(plan: Plan, stage: Path, config: dict[str, Any]) -> None:
     shown = dict(config, **{k: "***" for k in ("wifi_password", "password") if config.get(k)})
     print(f"# config.json:\n# {json.dumps(shown, sort_keys=True)}")
     for step in [*plan.local_steps(stage), plan.board_step(stage)]:
         print(f"# {step.what}\n{step.show()}")
 
 
-def _check_firmware(firmware: Path) -> Path:
+def check_firmware(firmware: Path) -> Path:
     if not (firmware / MANIFEST).is_file():
         raise FlashError(f"{firmware} is not the beacon firmware (needs {MANIFEST}, main.py and"
                          f" {PACKAGE}/): pass --firmware DIR, the firmware folder of a focuslight"
