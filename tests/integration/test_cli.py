@@ -87,6 +87,12 @@ def test_set_with_unreachable_broker(tmp_path):
     assert "cannot reach broker" in done.stderr
 
 
+def test_watch_json_without_once_says_to_add_once():
+    done = run("watch", "--json", "--broker", "mqtt://127.0.0.1:1")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "focuslight watch: --json prints the table once: add --once"
+
+
 def test_board_on_a_taken_port_says_how_to_choose_another():
     import socket
     with socket.socket() as taken:

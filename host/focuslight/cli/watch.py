@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..views import watch
-from .common import broker_settings, topics_for
+from .common import EXIT_USAGE, broker_settings, topics_for
 
 HELP = "live table of agents, states and how long"
 DESCRIPTION = ("Live view: redraws in place on a terminal, one line per change when piped.")
@@ -21,4 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and not args.once:  # the live table has no JSON form: say so, not ignore it
+        print("focuslight watch: --json prints the table once: add --once", file=sys.stderr)
+        return EXIT_USAGE
     return watch.run(broker_settings(args), topics_for(args), once=args.once, as_json=args.json)
