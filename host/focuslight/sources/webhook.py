@@ -57,10 +57,6 @@ that has not sent a whole request within 10 s is dropped (see
 :mod:`focuslight.http_server`); past the cap a new one gets 503."""
 
 
-class Refused(HttpError):
-    """A request we answer with a 4xx; ``str()`` is the reason sent back and logged."""
-
-
 class WebhookSource(Source):
     """An HTTP endpoint that turns platform callbacks into per-agent states.
 
@@ -180,19 +176,19 @@ class WebhookSource(Source):
     def check(self, method: str, path: str, headers: Mapping[str, str]) -> str:
         """Check a request's head before its body is read; the agent named in *path*.
 
-        *headers* has lower-case names. Raises :class:`Refused` with the reason.
+        *headers* has lower-case names. Raises :class:`HttpError` with the reason.
         """
         match = PATH.fullmatch(path)
         if match is None:
-            raise Refused(HTTPStatus.NOT_FOUND,
+            raise HttpError(HTTPStatus.NOT_FOUND,
                           "no such path; POST /v1/agents/<agent>/state")
         if method != "POST":
-            raise Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed; use POST",
+            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed; use POST",
                           {"Allow": "POST"})
         self._check_token(headers.get("authorization", ""))
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON_TYPE:
-            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                           f"Content-Type must be {JSON_TYPE}, got {content_type[:60]!r}")
         return match.group(1)
 
@@ -200,11 +196,11 @@ class WebhookSource(Source):
         """Check the body posted about *agent* and deliver its state; the 200 answer."""
         body = self._parse(raw)
         if agent not in self.agents:
-            raise Refused(HTTPStatus.NOT_FOUND, f"unknown agent {agent[:64]!r}")
+            raise HttpError(HTTPStatus.NOT_FOUND, f"unknown agent {agent[:64]!r}")
         state = self._state(body.get("state"))
         source = body.get("source", self.name)
         if source != self.name:
-            raise Refused(HTTPStatus.BAD_REQUEST, f"source must be {self.name!r} on this "
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"source must be {self.name!r} on this "
                           f"endpoint, got {str(source)[:64]!r}")
         self._apply(agent, state)
         return {"agent": agent, "source": self.name, "state": state}
@@ -213,7 +209,7 @@ class WebhookSource(Source):
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                                  self._token):
-            raise Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
+            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
                           {"WWW-Authenticate": 'Bearer realm="focuslight"'})
 
     @staticmethod
@@ -221,14 +217,14 @@ class WebhookSource(Source):
         try:
             body = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise Refused(HTTPStatus.BAD_REQUEST, "body is not UTF-8") from None
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body is not UTF-8") from None
         except json.JSONDecodeError as err:
-            raise Refused(HTTPStatus.BAD_REQUEST, f"body is not JSON ({err.msg} at "
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"body is not JSON ({err.msg} at "
                           f"line {err.lineno} column {err.colno})") from None
         except RecursionError:  # "[[[[…": the decoder recurses once per level
-            raise Refused(HTTPStatus.BAD_REQUEST, "body is nested too deeply") from None
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body is nested too deeply") from None
         if not isinstance(body, dict):
-            raise Refused(HTTPStatus.BAD_REQUEST,
+            raise HttpError(HTTPStatus.BAD_REQUEST,
                           f"body must be a JSON object, got {type(body).__name__}")
         return body
 
@@ -238,7 +234,7 @@ class WebhookSource(Source):
         if isinstance(value, str) and value in STATES:
             return value
         names = ", ".join([*STATES, *sorted(self.states)])
-        raise Refused(HTTPStatus.BAD_REQUEST,
+        raise HttpError(HTTPStatus.BAD_REQUEST,
                       f"unknown state {str(value)[:64]!r}; expected one of {names}")
 
 
