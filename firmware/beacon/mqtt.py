@@ -62,6 +62,7 @@ class MQTTClient:
         self.last_rx = 0
         self._buf = bytearray(max_payload + 256)
         self._mv = memoryview(self._buf)  # made once: the read path slices it per read
+        self._puback = bytearray((_PUBACK, 2, 0, 0))  # pid filled in per QoS 1 delivery
         self._sock = self._tls = self._r = self._w = None
         self._pid = 0
 
@@ -195,8 +196,10 @@ class MQTTClient:
                 await self._fill(0, size)
                 if self.on_message:
                     self.on_message(topic, self._mv[:size], kind & 1)
-        if qos:
-            await self._write(bytes((_PUBACK, 2, pid >> 8, pid & 0xFF)))
+        if qos:  # the stream copies what it cannot send at once, so one buffer serves all
+            ack = self._puback
+            ack[2], ack[3] = pid >> 8, pid & 0xFF
+            await self._write(ack)
 
     async def _pid_of(self, qos):
         if not qos:
