@@ -160,8 +160,11 @@ def main():
         config.load()  # a config the new firmware refuses fails the update, not the beacon
         asyncio.create_task(_deadline(st.get("trial_s", 90)))  # noqa: RUF006 (runs in app.main)
         how = app.main(wdt=wdt)
-    except Exception as e:  # anything at all: the old firmware is the safe place to be
-        rollback(state(), "%s: %s" % (type(e).__name__, e))
+    except Exception as e:  # anything at all during the trial: the old firmware is safer
+        st = state()
+        if st.get("state") != "trial":
+            raise  # confirmed already: an error now is the new firmware's, as on any boot
+        rollback(st, "%s: %s" % (type(e).__name__, e))
     _ended(how)
 
 

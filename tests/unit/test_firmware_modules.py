@@ -282,3 +282,29 @@ def test_main_resets_when_the_app_returns_but_not_after_a_ctrl_c(tmp_path, retur
     lines = done.stdout.splitlines()
     assert lines[0] == "app: back"
     assert (line in lines) if line else lines == ["app: back"]
+
+
+def test_an_error_after_the_trial_was_confirmed_rolls_nothing_back(tmp_path) -> None:
+    """Once the new firmware reached the broker (update.json says "done"), a later error is
+    that firmware's own, as on any boot: main.py must not put the old firmware back."""
+    (tmp_path / "main.py").write_bytes((ROOT / "firmware" / "main.py").read_bytes())
+    for package in ("beacon", "beacon.new"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    new = tmp_path / "beacon.new"
+    (new / "config.py").write_text("def load(path='config.json'):\n    return {}\n")
+    (new / "app.py").write_text(
+        "import json\n"
+        "def main(path='config.json', wdt=None):\n"
+        "    with open('update.json', 'w') as f:\n"  # what beacon/update.py does on connect
+        "        json.dump({'state': 'done', 'version': '9.9.9'}, f)\n"
+        "    raise ValueError('a bug after the confirmation')\n")
+    (tmp_path / "update.json").write_text('{"state": "pending", "version": "9.9.9"}')
+    done = subprocess.run(firmware_command(tmp_path), cwd=tmp_path, capture_output=True,
+                          text=True, env=firmware_env(free_udp_port(), firmware=tmp_path),
+                          timeout=30)
+    assert "beacon: trying firmware 9.9.9" in done.stdout, done.stdout + done.stderr
+    assert "rolled back" not in done.stdout, done.stdout
+    assert "a bug after the confirmation" in done.stdout + done.stderr
+    assert (tmp_path / "beacon" / "app.py").exists()  # the new firmware stays in place
+    assert json.loads((tmp_path / "update.json").read_text())["state"] == "done"
