@@ -150,14 +150,14 @@ def topic_for_log(message: mqtt.MQTTMessage) -> str:
     return text if len(message._topic) <= 100 else f"{text}..."
 
 
-def connect_failure(settings: BrokerSettings) -> str:
-    """Why the connection attempt paho is handling right now failed, and what to do.
+def connect_failure(settings: BrokerSettings, err: BaseException | None = None) -> str:
+    """Why a connection attempt failed (*err*, or the one being handled now), and what to do.
 
     For ``on_connect_fail``: paho calls it while handling the ``OSError`` its
     connect raised (a refused TCP connection, a timeout, a failed TLS
     handshake) and passes no error, so it is read from :func:`sys.exc_info`.
     """
-    err = sys.exc_info()[1]
+    err = err if err is not None else sys.exc_info()[1]
     where = f"cannot reach broker {settings.url}"
     if isinstance(err, ssl.SSLCertVerificationError):
         trusted = (f"the CA in {settings.ca_file} (ca_file)" if settings.ca_file
@@ -199,8 +199,7 @@ def connect_blocking(settings: BrokerSettings, timeout: float = 5.0,
     try:
         client.connect(settings.host, settings.port, keepalive=30)
     except (OSError, ssl.SSLError) as err:
-        raise BrokerError(
-            f"cannot reach broker {settings.url}: {err}; {UNREACHABLE_HINT}") from None
+        raise BrokerError(connect_failure(settings, err)) from None
     client.loop_start()
     if not answered.wait(timeout) or outcome[0].is_failure:
         client.loop_stop()

@@ -2,9 +2,9 @@
 
 It starts, and stops again on Ctrl-C or after ``--duration``:
 
-* an MQTT broker: this machine's mosquitto on a private port when it is
-  installed, else the embedded one (amqtt, the ``demo`` extra), or yours
-  with ``--broker`` (see :mod:`focuslight.tools.embedded_broker`);
+* an MQTT broker: this machine's mosquitto (on 1883 when free, else a free
+  port it prints) when it is installed, else the embedded one (amqtt, the
+  ``demo`` extra), or yours with ``--broker`` (see :mod:`focuslight.tools.embedded_broker`);
 * the real bridge (:class:`~focuslight.app.Service`), with simulated
   calls and walk-ups for a few agents and a keyboard "desk" for ``alice``;
 * a virtual beacon: the real firmware on the MicroPython unix port,
