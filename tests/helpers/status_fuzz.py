@@ -227,12 +227,12 @@ def host_serial_line(line: bytes) -> tuple[str, object] | None:
     """``("bridge", online)`` or ``("status", state)`` as the host's rules read *line*
     (``protocol/serial_lines.py``: the status payload exactly as on MQTT, or the bridge
     heartbeat; a final ``\\r`` is part of the line ending), else None."""
-    from focuslight.protocol.payloads import _check_version, _load
+    from focuslight.protocol.payloads import _check_version, load_object
 
     if line.endswith(b"\r"):
         line = line[:-1]
     try:
-        body = _load(line)
+        body = load_object(line)
         if "bridge" in body:
             _check_version(body, required=True)
             if body["bridge"] not in ("online", "offline"):
@@ -280,10 +280,10 @@ def reference_offer(payload: bytes) -> tuple | None:
     """``(id, version, manifest size, sha256, trial_s)`` for an offer the rules accept, else
     None: the host has no offer reader (it only writes offers), so this is the documented
     rule (docs/firmware.md, "Updating beacons over the network") on the host's strict JSON."""
-    from focuslight.protocol.payloads import _check_version, _load
+    from focuslight.protocol.payloads import _check_version, load_object
 
     try:
-        body = _load(payload)
+        body = load_object(payload)
         _check_version(body, required=True)
     except ProtocolError:
         return None

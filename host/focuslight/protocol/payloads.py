@@ -148,7 +148,7 @@ class ButtonEvent:
 
 def decode_status(payload: bytes) -> Status:
     """Decode and validate a status payload; raise :class:`ProtocolError` with the reason."""
-    body = _load(payload)
+    body = load_object(payload)
     _check_version(body, required=True)
     state = _check_state(body.get("state"), STATES)
     source = check_id(body.get("source"), "source")
@@ -162,7 +162,7 @@ def decode_status(payload: bytes) -> Status:
 
 def decode_set(payload: bytes) -> SetCommand:
     """Decode a ``set`` command: a manual state with optional minutes, or ``auto``."""
-    body = _load(payload)
+    body = load_object(payload)
     _check_version(body, required=False)
     state = _check_state(body.get("state"), MANUAL_STATES | {AUTO})
     ident = body.get("id")
@@ -192,7 +192,7 @@ def set_request_id(payload: bytes) -> str | None:
 
 def decode_reply(payload: bytes) -> SetReply:
     """Decode a bridge's :class:`SetReply` (for ``focuslight set``)."""
-    body = _load(payload)
+    body = load_object(payload)
     _check_version(body, required=True)
     result = body.get("result")
     if not isinstance(result, str) or result not in REPLY_RESULTS:
@@ -209,7 +209,7 @@ def decode_reply(payload: bytes) -> SetReply:
 
 def decode_event(payload: bytes) -> ButtonEvent:
     """Decode a beacon event; only button ``press`` and ``hold`` exist in v1."""
-    body = _load(payload)
+    body = load_object(payload)
     _check_version(body, required=True)
     button = body.get("button")
     if not isinstance(button, str) or button not in BUTTON_ACTIONS:
@@ -237,7 +237,7 @@ def _dump(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _load(payload: bytes) -> dict[str, Any]:
+def load_object(payload: bytes) -> dict[str, Any]:
     """Bytes → a JSON object, or ProtocolError: never another exception.
 
     ``NaN`` and ``Infinity`` are not JSON (Python's parser accepts them);

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from .payloads import ProtocolError, _check_version, _load, check_id, shorten
+from .payloads import ProtocolError, _check_version, check_id, load_object, shorten
 
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z.+_-]{1,32}")
 """What a firmware version string may look like (``0.2.0``, ``0.2.1rc1``, ``0.2.1+site``)."""
@@ -57,7 +57,7 @@ class Telemetry:
 
 def decode_telemetry(beacon: str, payload: bytes) -> Telemetry:
     """Validate a telemetry payload; raise :class:`ProtocolError` saying why not."""
-    body = _load(payload)
+    body = load_object(payload)
     _check_version(body, required=True)
     firmware = body.get("firmware")
     if not isinstance(firmware, str) or not VERSION_PATTERN.fullmatch(firmware):

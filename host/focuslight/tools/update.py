@@ -50,7 +50,7 @@ import paho.mqtt.client as mqtt
 
 from ..mqtt.client import BrokerSettings, last_resort, make_client
 from ..protocol import ProtocolError, Topics, check_id
-from ..protocol.payloads import _load
+from ..protocol.payloads import load_object
 from ..protocol.telemetry import Telemetry, decode_telemetry
 from .flash.board import Board, wants_mpy
 from .flash.device_config import CA_FILE, bridge_settings, check_ca_file
@@ -194,7 +194,7 @@ class Offer:
 
     def chunk(self, request: bytes) -> bytes | None:
         """The data message answering a ``get``, or None for a request that is not ours."""
-        body = _load(request)
+        body = load_object(request)
         index, offset = body.get("file"), body.get("offset")
         if (body.get("id") != self.ident or not isinstance(index, int)
                 or not isinstance(offset, int) or not 0 <= index < len(self.blobs)
@@ -307,7 +307,7 @@ class Session:
             elif msg.topic == self.topics.get and self.offer:
                 self._answer(client, msg.payload)
             elif msg.topic == self.topics.status and self.offer and msg.payload:
-                body = _load(msg.payload)
+                body = load_object(msg.payload)
                 if body.get("id") == self.offer.ident and body.get("state") in (
                         "downloading", "installing", *FINAL):
                     self.events.put(("status", (body["state"], body)))
