@@ -213,8 +213,13 @@ def test_digest_auth_on_subscribe_and_refresh(site) -> None:
     kam.kamailio.wait_subscribes("refresh", 1)  # at 3.2 s, answered 401 first
     finished(*kam.call("callee_answer", "caller_hangup", pause_ms=300))
     kam.lamp.expect(["available", "ringing", "engaged", "wrap_up", "available"])
+    # No error of Kamailio's about any SUBSCRIBE. One ERROR line is its own and not ours:
+    # presence's cache and pua's refresh of the PUBLISH it makes for the call sometimes
+    # cross ("No E_Tag match"; pua publishes again at once). Seen once in a CI run.
     log = kam.kamailio.log.read_text()
-    assert "ERROR" not in log, log
+    errors = [line for line in log.splitlines()
+              if "ERROR" in line and "No E_Tag match" not in line]
+    assert not errors, log
 
 
 def test_wrong_password_is_unknown(site) -> None:
