@@ -54,7 +54,7 @@ class Beacon:
                   callback=lambda _t: feed())
 
     def changed(self):
-        self.renderer.set_state(self.view.shown(), ticks_ms())
+        self.renderer.set_state(self.view.shown(), ticks_ms(), self.view.cue())
 
     async def run(self):
         self.changed()

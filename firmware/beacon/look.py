@@ -30,6 +30,15 @@ LOOKS = {
 }
 _OFF = ("off", (0, 0, 0), SOLID, 0)
 _WHITE = (255, 255, 255)
+_CYAN = (0, 180, 255)
+# cue: (colour name, rgb, name of the rhythm, blips as start, end ms pairs in every 2 s).
+# Drawn over the state's look, never over a blinking one (ringing, unknown): two
+# rhythms together could pass 3 flashes/s, and unknown shows no cue anyway.
+_CUE_PERIOD = const(2000)
+CUES = {
+    "reply_due": ("cyan", _CYAN, "double-blip", (0, 150, 350, 500)),
+    "customer_waiting": ("cyan", _CYAN, "long-blip", (0, 600)),
+}
 
 
 def level(pattern, period, t):
@@ -46,12 +55,26 @@ def level(pattern, period, t):
     return 255 if phase < 600 and phase % 200 < 100 else 0  # FLASH
 
 
+def _blip(blips, t):
+    """Is *t* ms after the cue started inside one of its blips? (No generator: a frame
+    allocates nothing.)"""
+    phase = t % _CUE_PERIOD
+    i = 0
+    while i < len(blips):
+        if blips[i] <= phase < blips[i + 1]:
+            return True
+        i += 2
+    return False
+
+
 class Renderer:
-    """Drives one LED (anything with ``show(r, g, b)``) from the shown state.
+    """Drives one LED (anything with ``show(r, g, b)``) from the shown state and cue.
 
     brightness: 0..1, scales every colour. available_off: show ``available``
     as dark instead of dim green. Logs ``led <state> <colour> <pattern>``
-    whenever the look changes; the virtual beacon and the tests read it.
+    whenever the look changes, and ``led cue <name> <colour> <rhythm>`` or
+    ``led cue off`` whenever the cue drawn over it does; the virtual beacon and
+    the tests read them.
     """
 
     def __init__(self, led, brightness=1.0, available_off=False):
@@ -65,17 +88,31 @@ class Renderer:
         self._start = 0
         self._flash_end = None
         self._frame = -1
+        self._cue = None  # the CUES entry drawn: None when none is, or the look blinks
+        self._cue_start = 0
 
-    def set_state(self, state, now):
-        if state == self._state:
-            return
-        self._state = state
-        look = self._looks[state]
-        if look is not self._look:
-            self._look = look
-            self._start = now
-            log("led %s %s %s" % (state, look[0], look[2]))
+    def set_state(self, state, now, cue=None):
+        """Show *state*, with *cue* (a name in CUES, or None) over it where it may be drawn."""
+        if state != self._state:
+            self._state = state
+            look = self._looks[state]
+            if look is not self._look:
+                self._look = look
+                self._start = now
+                log("led %s %s %s" % (state, look[0], look[2]))
+        self._set_cue(cue, now)
         self.tick(now)
+
+    def _set_cue(self, cue, now):
+        look = CUES.get(cue) if self._look[2] == SOLID or self._look[2] == PULSE else None
+        if look is self._cue:
+            return
+        self._cue = look
+        self._cue_start = now
+        if look is None:
+            log("led cue off")
+        else:
+            log("led cue %s %s %s" % (cue, look[0], look[2]))
 
     def flash(self, now):
         """Short white flash: local feedback that the button registered."""
@@ -83,10 +120,13 @@ class Renderer:
         self.tick(now)
 
     def tick(self, now):
-        if self._flash_end is not None and ticks_diff(self._flash_end, now) > 0:
-            rgb, lvl = _WHITE, 255
-        else:
+        if self._flash_end is not None and ticks_diff(self._flash_end, now) <= 0:
             self._flash_end = None
+        if self._flash_end is not None:
+            rgb, lvl = _WHITE, 255
+        elif self._cue is not None and _blip(self._cue[3], ticks_diff(now, self._cue_start)):
+            rgb, lvl = self._cue[1], 255
+        else:
             _, rgb, pattern, period = self._look
             lvl = level(pattern, period, ticks_diff(now, self._start))
         k = lvl * self._bright

@@ -226,8 +226,8 @@ class MqttLink:
                 if not payload:  # cleared: the bridge retired this agent, nothing vouches
                     v.set_status(None, None)
                 else:
-                    state, _source, _since, bridge = protocol.decode_status(payload)
-                    v.set_status(state, bridge)
+                    state, _source, _since, bridge, cue = protocol.decode_status(payload)
+                    v.set_status(state, bridge, cue)
             elif topic.startswith(self._t_bridges) and topic.endswith(_AVAIL):
                 name = str(topic[len(self._t_bridges):-len(_AVAIL)], "utf-8")
                 if not payload:

@@ -19,6 +19,10 @@ PRESS = "press"
 HOLD = "hold"
 _EVENTS = {PRESS: '{"v":1,"button":"press"}', HOLD: '{"v":1,"button":"hold"}'}
 _INF = float("inf")
+REPLY_DUE = "reply_due"
+CUSTOMER_WAITING = "customer_waiting"
+_CUES = (CUSTOMER_WAITING, REPLY_DUE)
+_MAX_CHATS = const(999)
 _WS = b" \t\n\r"
 _ESCAPES = b'"\\/bfnrt'
 _HEX = b"0123456789abcdefABCDEF"
@@ -199,8 +203,34 @@ def check_version(body):
         raise ValueError("unsupported protocol version v=%r, this reader speaks v=1" % (v,))
 
 
+def _cue_of(value):
+    """A known cue, or None (absent, or well-formed but unknown: a newer bridge's, ignored)."""
+    if value is None:
+        return None
+    if (not isinstance(value, str) or not 0 < len(value) <= 32
+            or not all("a" <= c <= "z" or c == "_" for c in value)):
+        raise ValueError("cue must match [a-z_]{1,32}, got %r" % (value,))
+    return value if value in _CUES else None
+
+
+def _check_attention(body):
+    """The optional attention fields the beacon does not show but must not let pass
+    malformed (the host rejects such a status too)."""
+    w = body.get("waiting_since")
+    if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float))
+                          or not 0 <= w < _INF):
+        raise ValueError("waiting_since must be a non-negative number of seconds, got %r" % (w,))
+    if not isinstance(body.get("escalated", False), bool):
+        raise ValueError("escalated must be true or false")
+    n = body.get("chats")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)
+                          or not 0 <= n <= _MAX_CHATS):
+        raise ValueError("chats must be an integer 0..%d, got %r" % (_MAX_CHATS, n))
+
+
 def status_of(body):
-    """Validate a decoded status object; return (state, source, since, bridge_id or None)."""
+    """Validate a decoded status object; return (state, source, since, bridge_id or None,
+    cue or None). An unknown status carries no cue."""
     check_version(body)
     state = body.get("state")
     if state not in STATES:
@@ -215,7 +245,9 @@ def status_of(body):
     bridge_id = body.get("bridge_id")
     if bridge_id is not None and not is_id(bridge_id):
         raise ValueError("bridge_id must match [a-z0-9_-]{1,64}, got %r" % (bridge_id,))
-    return state, source, since, bridge_id
+    cue = _cue_of(body.get("cue"))
+    _check_attention(body)
+    return state, source, since, bridge_id, None if state == "unknown" else cue
 
 
 def decode_status(payload):

@@ -19,6 +19,7 @@ class View:
         self.linked = False
         self.status = None
         self.status_bridge = None
+        self.status_cue = None
         self._offline = []
         self._overflow = False
         self._heard = None  # the status's bridge, once heard of by name after an overflow
@@ -28,6 +29,10 @@ class View:
             return "unknown"
         return self.status
 
+    def cue(self):
+        """The status's cue, only while its state may be shown: never over unknown."""
+        return self.status_cue if self.shown() != "unknown" else None
+
     def _distrusted(self):
         b = self.status_bridge
         if b is None:
@@ -36,11 +41,11 @@ class View:
             return True
         return self._overflow and self._heard != b
 
-    def set_status(self, state, bridge):
-        """A valid status arrived: its state and the bridge_id it names (or None)."""
+    def set_status(self, state, bridge, cue=None):
+        """A valid status arrived: its state, the bridge_id it names (or None), its cue."""
         if bridge != self.status_bridge:
             self._heard = None  # what was heard of the old bridge says nothing of the new one
-        self.status, self.status_bridge = state, bridge
+        self.status, self.status_bridge, self.status_cue = state, bridge, cue
 
     def unsure(self):
         """The status's bridge if its availability may have been forgotten, else None."""
@@ -70,6 +75,7 @@ class View:
         self.linked = False
         self.status = None
         self.status_bridge = None
+        self.status_cue = None
         self._offline.clear()
         self._overflow = False
         self._heard = None

@@ -84,8 +84,8 @@ while True:
             print("ok %s %s %d %s %d" % update.offer_of(payload))
             continue
         if KIND == "status":
-            state, source, since, bridge = protocol.decode_status(payload)
-            print("ok", state, source, repr(since), bridge)
+            state, source, since, bridge, cue = protocol.decode_status(payload)
+            print("ok", state, source, repr(since), bridge, cue)
         else:
             print("ok", protocol.decode_availability(payload))
     except ValueError:
@@ -112,8 +112,8 @@ def _agrees(line: str, host: tuple | None) -> bool:
         return word == ["rejected"]
     if word[0] != "ok":
         return False
-    state, source, since, bridge = host
-    return (word[1], word[2], word[4]) == (state, source, str(bridge)) and (
+    state, source, since, bridge, cue = host
+    return (word[1], word[2], word[4], word[5]) == (state, source, str(bridge), str(cue)) and (
         float(word[3]) == pytest.approx(since, rel=1e-9, abs=1e-9))
 
 

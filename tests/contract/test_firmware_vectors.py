@@ -58,7 +58,7 @@ def test_status_vectors_pass_the_firmware_decoder(decoded) -> None:
         if case["ok"]:
             assert verdict == "ok", (case["name"], value)
             assert value == [case["state"], case["source"], pytest.approx(case["since"]),
-                             case.get("bridge_id")]
+                             case.get("bridge_id"), case.get("cue")]
         else:
             assert verdict == "error", case["name"]
             assert case["reason"].lower() in value.lower(), (case["name"], value)

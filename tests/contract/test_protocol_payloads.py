@@ -36,7 +36,16 @@ def test_status_vectors(case: dict) -> None:
     status = protocol.decode_status(payload_of(case))
     assert (status.state, status.source, status.since, status.bridge_id) == (
         case["state"], case["source"], case["since"], case.get("bridge_id"))
+    assert (status.cue, status.waiting_since, status.escalated, status.chats) == (
+        case.get("cue"), case.get("waiting_since"), case.get("escalated", False),
+        case.get("chats"))
     assert protocol.decode_status(status.encode()) == status
+
+
+def test_an_unknown_status_is_encoded_without_its_cue() -> None:
+    """A status nobody may believe asks nothing of the agent, whoever built it."""
+    body = json.loads(protocol.Status("unknown", "chat", 1.0, cue="reply_due", chats=1).encode())
+    assert "cue" not in body and body["chats"] == 1
 
 
 @pytest.mark.parametrize("case", cases("set"), ids=lambda c: c["name"])

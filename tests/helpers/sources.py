@@ -20,7 +20,7 @@ from pathlib import Path
 
 from focuslight.app import build_sources
 from focuslight.config import load
-from focuslight.sources.base import Source, StatusSink
+from focuslight.sources.base import Attention, Source, StatusSink
 
 
 class HandSource(Source):
@@ -87,16 +87,39 @@ class FakeClock:
 
 
 class RecordingSink:
-    """A StatusSink that keeps every report, in order."""
+    """A StatusSink that keeps every report and every attention, each in order."""
 
     def __init__(self) -> None:
         self.reports: list[tuple[str, str, str]] = []
+        self.attentions: list[tuple[str, str, Attention | None]] = []
         self._cond = threading.Condition()
 
     def report(self, agent: str, source: str, state: str) -> None:
         with self._cond:
             self.reports.append((agent, source, state))
             self._cond.notify_all()
+
+    def attention(self, agent: str, source: str, attention: Attention | None) -> None:
+        with self._cond:
+            self.attentions.append((agent, source, attention))
+            self._cond.notify_all()
+
+    def attention_of(self, agent: str) -> Attention | None:
+        """The latest attention reported for *agent* (None: none, or cleared)."""
+        with self._cond:
+            return next((a for who, _, a in reversed(self.attentions) if who == agent), None)
+
+    def wait_for_attention(self, agent: str, check, timeout: float = 10.0) -> Attention | None:
+        """Wait (real time) until *check* holds for *agent*'s latest attention; return it."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not check(self.attention_of(agent)):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{agent}: attention never matched; got "
+                                         f"{self.attentions[-5:]}")
+                self._cond.wait(left)
+            return self.attention_of(agent)
 
     def states(self, agent: str | None = None) -> list[str]:
         with self._cond:

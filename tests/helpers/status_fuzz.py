@@ -52,9 +52,19 @@ def valid(r: random.Random) -> dict:
         body["bridge_id"] = r.choice(["main", "pc-17", "x" * 64])
     if r.random() < 0.3:
         body["extra"] = tree(r, 3)
+    if r.random() < 0.3:
+        body.update(attention(r))
     items = list(body.items())
     r.shuffle(items)
     return dict(items)
+
+
+def attention(r: random.Random) -> dict:
+    """Some of the optional attention fields, valid (a cue may be one v1 does not know)."""
+    fields = {"cue": r.choice(["reply_due", "customer_waiting", "kettle_on", "a" * 32]),
+              "waiting_since": r.choice([0, 1732356960.5, r.uniform(0, 2e9)]),
+              "escalated": r.choice([True, False]), "chats": r.choice([0, 1, 999])}
+    return {k: v for k, v in fields.items() if r.random() < 0.6}
 
 
 def tree(r: random.Random, depth: int) -> object:
@@ -100,7 +110,8 @@ def _lenient_edit(r: random.Random, text: str) -> bytes:
 
 
 def _field_edit(r: random.Random, body: dict,
-                fields: Sequence[str] = ("v", "state", "source", "since", "bridge_id"),
+                fields: Sequence[str] = ("v", "state", "source", "since", "bridge_id", "cue",
+                                         "waiting_since", "escalated", "chats"),
                 odd: list = ODD_VALUES) -> bytes:
     """*body* with one of *fields* dropped or set to one of *odd* (a status's by default)."""
     key = r.choice(fields)
@@ -140,7 +151,7 @@ def payloads(seed: int, count: int) -> list[bytes]:
 
 
 def host_decision(payload: bytes) -> tuple | None:
-    """``(state, source, since, bridge_id)`` if the host accepts *payload*, else None.
+    """``(state, source, since, bridge_id, cue)`` if the host accepts *payload*, else None.
 
     Anything but a ProtocolError from the host decoder is a host bug and is
     raised, so a fuzz run shows it.
@@ -149,7 +160,7 @@ def host_decision(payload: bytes) -> tuple | None:
         s = decode_status(payload)
     except ProtocolError:
         return None
-    return s.state, s.source, s.since, s.bridge_id
+    return s.state, s.source, s.since, s.bridge_id, s.cue
 
 
 SPACES = [" ", "\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x85", "\xa0",

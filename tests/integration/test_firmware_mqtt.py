@@ -363,3 +363,24 @@ def test_a_retained_topic_too_long_is_skipped_not_a_reconnect_loop(mosquitto, pe
     assert sum("-byte topic" in line for line in beacon.logs.lines) == 2
     assert sum("mqtt: connected" in line for line in beacon.logs.lines) == 1
     assert not any("connection lost" in line for line in beacon.logs.lines)
+
+
+def test_a_cue_shows_over_a_trusted_status_only(mosquitto, peer_factory, beacons) -> None:
+    """reply_due blips over engaged; its bridge offline turns the light unknown and the cue
+    off; online again brings both back; the next status without a cue clears it."""
+    peer = peer_factory(mosquitto)
+    cued = json.dumps({"v": 1, "state": "engaged", "source": "chat", "since": 1,
+                       "bridge_id": "main", "cue": "reply_due", "waiting_since": 2,
+                       "escalated": True, "chats": 2})
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(STATUS, cued, retain=True)
+    beacon = beacons(mosquitto.url, PREFIX)
+    seen = beacon.wait_look("engaged red solid")
+    seen = beacon.wait_look("cue reply_due", seen)
+    peer.publish(BRIDGE, "offline", retain=True)
+    seen = beacon.wait_look("unknown blue blink", seen)
+    seen = beacon.wait_look("cue off", seen)
+    peer.publish(BRIDGE, "online", retain=True)
+    seen = beacon.wait_look("cue reply_due", beacon.wait_look("engaged red solid", seen))
+    peer.publish(STATUS, status("engaged"), retain=True)
+    assert beacon.wait_look("cue off", seen) == seen + 1, beacon.looks.lines

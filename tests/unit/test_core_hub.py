@@ -9,6 +9,7 @@ import sys
 from focuslight.core.agents import AgentSettings, agents_from_ids
 from focuslight.core.hub import Hub
 from focuslight.protocol import SetCommand, SetReply, Status
+from focuslight.sources.base import Attention
 
 
 class Recorder:
@@ -16,9 +17,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.shown: list[tuple[str, str, str]] = []
+        self.statuses: list[Status] = []
 
     def publish(self, agent: str, status: Status) -> None:
         self.shown.append((agent, status.state, status.source))
+        self.statuses.append(status)
 
 
 def make_hub(*agents: str) -> tuple[Hub, Recorder]:
@@ -77,6 +80,33 @@ def test_a_set_is_answered_applied_or_outranked() -> None:
         hub.apply_set("alice", SetCommand("away", None, "a2"), reply=replies.append)
         hub.flush()
         assert [(r.id, r.result) for r in replies] == [("a1", "applied"), ("a2", "outranked")]
+    finally:
+        hub.stop()
+
+
+def test_attention_is_published_beside_the_state_and_cleared(caplog) -> None:
+    """A source's attention reaches the outputs in the status; clearing it re-publishes."""
+    hub, recorder = make_hub("alice")
+    try:
+        hub.report("alice", "chat", "engaged")
+        hub.attention("alice", "chat", Attention("reply_due", 100.0, True, 2))
+        hub.flush()
+        last = recorder.statuses[-1]
+        assert (last.state, last.cue, last.waiting_since, last.escalated, last.chats) == (
+            "engaged", "reply_due", 100.0, True, 2)
+        hub.attention("alice", "chat", Attention(chats=2))
+        hub.flush()
+        assert (recorder.statuses[-1].cue, recorder.statuses[-1].chats) == (None, 2)
+        with caplog.at_level(logging.WARNING, logger="focuslight.core.hub"):
+            hub.attention("alice", "chat", Attention("kettle_on"))
+            hub.attention("mallory", "chat", Attention("reply_due"))
+            hub.flush()
+        assert recorder.statuses[-1].chats == 2
+        assert any("kettle_on" in r.getMessage() for r in caplog.records)
+        hub.attention("alice", "chat", None)
+        hub.report("alice", "chat", "available")
+        hub.flush()
+        assert recorder.statuses[-1] == Status("available", "chat", recorder.statuses[-1].since)
     finally:
         hub.stop()
 

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from focuslight.core.policy import PRIORITY, AgentPolicy, merge
+from focuslight.core.policy import PRIORITY, AgentPolicy, merge, merge_attention
 from focuslight.protocol import STATES
+from focuslight.sources.base import Attention
 
 
 def expected_pair(a: str, b: str) -> str:
@@ -143,3 +144,30 @@ def test_source_change_keeps_since_when_state_stays() -> None:
     agent.report("phone", "engaged", 1, 101)
     agent.report("counter", "available", 2, 102)
     assert (agent.state, agent.source, agent.since) == ("engaged", "phone", 100)
+
+
+def test_a_customer_standing_there_wins_over_a_chat_waiting() -> None:
+    """customer_waiting beats reply_due and brings its own wait; escalation and chats merge."""
+    merged = merge_attention([Attention("reply_due", 50.0, True, 2),
+                              Attention("customer_waiting", 90.0),
+                              Attention(None, 10.0, chats=1)])
+    assert merged == Attention("customer_waiting", 90.0, True, 3)
+    assert merge_attention([Attention("reply_due", 70.0), Attention("reply_due", 60.0)]) == (
+        Attention("reply_due", 60.0))
+    assert merge_attention([Attention(chats=600), Attention(chats=600)]).chats == 999
+    assert merge_attention([]) == Attention()
+
+
+def test_attention_needs_a_state_that_may_be_believed() -> None:
+    """No attention while the agent is unknown, nor from a source that cannot see."""
+    agent = make()
+    agent.set_attention("counter", Attention("customer_waiting", 5.0))
+    assert agent.attention() == Attention()  # phone and counter never reported: unknown
+    agent.report("phone", "engaged", 1, 1)
+    assert agent.attention() == Attention()  # counter still reads unknown
+    agent.report("counter", "available", 2, 2)
+    assert agent.attention() == Attention("customer_waiting", 5.0)
+    agent.set_attention("chat", Attention("reply_due", 3.0, chats=1))  # not a merged source
+    assert agent.attention() == Attention("customer_waiting", 5.0, chats=1)
+    agent.set_attention("counter", None)
+    assert agent.attention() == Attention("reply_due", 3.0, chats=1)

@@ -148,6 +148,71 @@ def test_brightness_scales_and_available_can_be_off(rendered) -> None:
     assert all(rgb[1] == 0 for _t, rgb in frames[("unknown", 0.5)])  # never green
 
 
+CUE_SCRIPT = """
+import sys
+from beacon.led import NeoPixelLed
+from beacon.look import Renderer
+
+def play(name, steps):
+    r = Renderer(NeoPixelLed(0, 3))
+    sys.stderr.write("case %s\\n" % name)
+    print("case", name)
+    for start, state, cue in steps:
+        for t in range(start, start + 4000, 10):
+            sys.stderr.write("t %d\\n" % t)
+            if t == start:
+                r.set_state(state, t, cue)
+            else:
+                r.tick(t)
+
+play("reply_due", [(0, "engaged", "reply_due"), (4000, "engaged", None)])
+play("customer_waiting", [(0, "hold", "customer_waiting")])
+play("ringing", [(0, "ringing", "reply_due"), (4000, "engaged", "reply_due")])
+play("unknown", [(0, "unknown", "reply_due")])
+play("newer", [(0, "dnd", "kettle_on")])
+"""
+CYAN = (0, 180, 255)
+
+
+def _flashes(frames: list[tuple[int, tuple[int, ...]]], rgb: tuple[int, ...]) -> list[int]:
+    """When each flash of *rgb* began (a frame turning to it)."""
+    return [t for t, got in frames if got == rgb]
+
+
+def test_a_cue_blips_cyan_over_a_steady_look_and_never_over_a_blinking_one(tmp_path) -> None:
+    """reply_due: two cyan blips every 2 s over the state's look, gone the moment it clears;
+    customer_waiting: one long blip; no cue over ringing (two rhythms would pass 3 flashes/s)
+    nor over unknown; a cue this firmware does not know draws nothing."""
+    result = run_script(CUE_SCRIPT, tmp_path, frames=True)
+    logs = result.stdout
+    seen: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+    key, t = "", 0
+    for line in result.stderr.splitlines():
+        word = line.split()
+        if word[0] == "case":
+            key = word[1]
+            seen[key] = []
+        elif word[0] == "t":
+            t = int(word[1])
+        elif word[0] == "px":
+            seen[key].append((t, tuple(map(int, word[1:]))))
+    blips = _flashes(seen["reply_due"], CYAN)
+    assert blips == [0, 350, 2000, 2350], seen["reply_due"][:8]  # none from 4000 on: cleared
+    assert max(sum(b <= s < b + 1000 for s in blips) for b in blips) <= 3  # flashes per second
+    red = [(t, rgb) for t, rgb in seen["reply_due"] if t not in blips]
+    assert {rgb for _t, rgb in red} == {(255, 0, 0)}  # between blips: the state's own look
+    waiting = [t for t, rgb in seen["customer_waiting"] if rgb == CYAN]
+    assert waiting == [0, 2000]
+    after = next(t for t, rgb in seen["customer_waiting"] if t > 0 and rgb != CYAN)
+    assert 600 <= after < 700  # one long blip, then the hold pulse again
+    assert CYAN not in {rgb for t, rgb in seen["ringing"] if t < 4000}
+    assert _flashes(seen["ringing"], CYAN)[:1] == [4000]  # answered: the cue shows at once
+    assert CYAN not in {rgb for _t, rgb in seen["unknown"] + seen["newer"]}
+    assert logs.count("beacon: led cue reply_due cyan double-blip") == 2
+    assert "beacon: led cue customer_waiting cyan long-blip" in logs
+    assert logs.count("beacon: led cue off") == 1
+
+
 # -- button ---------------------------------------------------------------------------
 
 BUTTON_SCRIPT = """

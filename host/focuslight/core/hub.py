@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from ..logs import OnceLog
 from ..overrides import Override, OverrideStore
-from ..protocol import AUTO, MANUAL_STATES, STATES, SetCommand, SetReply, Status
-from ..sources.base import Source
+from ..protocol import AUTO, CUES, MANUAL_STATES, STATES, SetCommand, SetReply, Status
+from ..sources.base import Attention, Source
 from ..worker import Worker
 from .agents import AgentSettings
 from .policy import DEFAULT_WRAP_UP_S, MANUAL, AgentPolicy
@@ -91,6 +91,17 @@ class Hub:
         if not self.owns(agent, source) or not self._valid_state(state, source):
             return
         self._change(agent, lambda policy, now, wall: policy.report(source, state, now, wall))
+
+    def attention(self, agent: str, source: str, attention: Attention | None) -> None:
+        """StatusSink: what *source* now asks of *agent* (a cue, waits, open chats), merged
+        into the published status beside the state. Safe from any thread."""
+        if not self.owns(agent, source):
+            return
+        if attention is not None and attention.cue is not None and attention.cue not in CUES:
+            self.warnings.warn((source, attention.cue), "source %r asked for unknown cue %r;"
+                               " ignored", source, attention.cue)
+            return
+        self._change(agent, lambda policy, now, wall: policy.set_attention(source, attention))
 
     def apply_set(self, agent: str, command: SetCommand, origin: str = "set",
                   reply: Replier | None = None) -> None:
@@ -261,7 +272,9 @@ class Hub:
         dirty, self._dirty = self._dirty, set()
         for agent in dirty:
             policy = self.policies[agent]
-            status = Status(policy.state, policy.source, policy.since)
+            ask = policy.attention()
+            status = Status(policy.state, policy.source, policy.since, None, ask.cue,
+                            ask.waiting_since, ask.escalated, ask.chats)
             if self._statuses.get(agent) == status:
                 continue
             with self._lock:

@@ -16,12 +16,21 @@ Rules (``../shared/design.md``, "States"):
 * a manual state (button, CLI, ``set`` topic) takes part in the merge as the
   source ``manual``, optionally expires, and is cleared by ``auto``; setting
   ``available`` by hand also ends a running wrap-up early ("I'm done").
+
+Attention (a cue, how long a customer has waited, escalation, open chats) is
+merged beside the state (:func:`merge_attention`): a person standing at the
+counter (``customer_waiting``) wins over a chat waiting (``reply_due``), and an
+``unknown`` agent carries none, since nothing may be asked of a light nobody
+may believe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ..protocol import CUES, MAX_CHATS
+from ..sources.base import Attention
 
 PRIORITY: tuple[str, ...] = ("engaged", "hold", "ringing", "wrap_up", "dnd", "away", "available")
 CONTACT_STATES = frozenset({"engaged", "hold"})
@@ -54,6 +63,29 @@ def merge(states: Iterable[str]) -> str:
     return best
 
 
+NO_ATTENTION = Attention()
+
+
+def merge_attention(attentions: Iterable[Attention]) -> Attention:
+    """One agent's attention from what each of its sources asks.
+
+    The strongest cue wins (``CUES`` order) and brings its own *waiting_since*
+    (the oldest among the sources asking it); without a cue, the oldest wait.
+    Escalated if any is; chats add up.
+
+    >>> merge_attention([Attention("reply_due", 50.0, True, 2),
+    ...                  Attention("customer_waiting", 90.0)])
+    Attention(cue='customer_waiting', waiting_since=90.0, escalated=True, chats=2)
+    """
+    items = list(attentions)
+    cue = min((a.cue for a in items if a.cue in CUES), key=CUES.index, default=None)
+    waits = [a.waiting_since for a in items
+             if a.waiting_since is not None and (cue is None or a.cue == cue)]
+    counts = [a.chats for a in items if a.chats is not None]
+    return Attention(cue, min(waits, default=None), any(a.escalated for a in items),
+                     min(sum(counts), MAX_CHATS) if counts else None)
+
+
 @dataclass(slots=True)
 class Reading:
     """What one source currently says about one agent."""
@@ -84,7 +116,24 @@ class AgentPolicy:
         self.agent = agent
         self.wrap_up_s = wrap_up_s
         self.readings: dict[str, Reading] = {s: Reading("unknown", wall) for s in sources}
+        self.asks: dict[str, Attention] = {}
+        """What each source asks of the agent beside its state (absent: nothing)."""
         self.state, self.source, self.since = "unknown", "bridge", wall
+
+    def set_attention(self, source: str, attention: Attention | None) -> None:
+        """Record what *source* asks of the agent; None (or an empty Attention) clears it."""
+        if attention is None or attention == NO_ATTENTION:
+            self.asks.pop(source, None)
+        else:
+            self.asks[source] = attention
+
+    def attention(self) -> Attention:
+        """The merged attention to publish: none while the agent is ``unknown``, and none
+        from a source that cannot see (its reading is ``unknown``)."""
+        if self.state == "unknown" or not self.asks:
+            return NO_ATTENTION
+        return merge_attention(a for s, a in self.asks.items()
+                               if s not in self.readings or self.readings[s].state != "unknown")
 
     def report(self, source: str, state: str, now: float, wall: float) -> None:
         """Record *source*'s new *state*, starting a wrap-up grace when a contact ends."""

@@ -50,6 +50,12 @@ MAX_FLOAT = 1.7976931348623157e308
 """The largest finite double: a JSON number beyond it is no time at all."""
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+CUE_PATTERN = re.compile(r"[a-z_]{1,32}")
+"""What a ``cue`` name looks like; a well-formed name this reader does not know is ignored."""
+REPLY_DUE, CUSTOMER_WAITING = "reply_due", "customer_waiting"
+CUES: tuple[str, ...] = (CUSTOMER_WAITING, REPLY_DUE)
+"""The cues of v1, strongest first: a person standing there beats a chat waiting."""
+MAX_CHATS = 999
 
 
 class ProtocolError(ValueError):
@@ -70,18 +76,37 @@ class Status:
     *bridge_id* names the bridge that published it (optional in v1, added by
     the MQTT link): a beacon then shows ``unknown`` when *that* bridge goes
     offline, not when any bridge on the site does.
+
+    The attention fields are optional too (docs/protocol.md), so a beacon that
+    predates them ignores them: *cue* asks the agent to look (``reply_due``,
+    ``customer_waiting``), *waiting_since* is when that customer began waiting
+    (Unix seconds: an age, never who), *escalated* flags the agent for a
+    supervisor, *chats* counts open chat conversations. An ``unknown`` status
+    carries no cue: nothing may be asked of a light that cannot be believed.
     """
 
     state: str
     source: str
     since: float
     bridge_id: str | None = None
+    cue: str | None = None
+    waiting_since: float | None = None
+    escalated: bool = False
+    chats: int | None = None
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {"v": VERSION, "state": self.state, "source": self.source,
                                 "since": round(self.since, 3)}
         if self.bridge_id is not None:
             body["bridge_id"] = self.bridge_id
+        if self.cue is not None and self.state != "unknown":
+            body["cue"] = self.cue
+        if self.waiting_since is not None:
+            body["waiting_since"] = round(self.waiting_since, 3)
+        if self.escalated:
+            body["escalated"] = True
+        if self.chats is not None:
+            body["chats"] = self.chats
         return _dump(body)
 
 
@@ -157,7 +182,30 @@ def decode_status(payload: bytes) -> Status:
     bridge_id = body.get("bridge_id")
     if bridge_id is not None:
         check_id(bridge_id, "bridge_id")
-    return Status(state, source, since, bridge_id)
+    cue = _cue(body.get("cue"))
+    waiting_since = body.get("waiting_since")
+    if waiting_since is not None:
+        waiting_since = _number(waiting_since, 0, MAX_FLOAT,
+                                "waiting_since must be a non-negative number of seconds")
+    escalated = body.get("escalated", False)
+    if not isinstance(escalated, bool):
+        raise ProtocolError(f"escalated must be true or false, got {shorten(escalated)}")
+    chats = body.get("chats")
+    if chats is not None and (not isinstance(chats, int) or isinstance(chats, bool)
+                              or not 0 <= chats <= MAX_CHATS):
+        raise ProtocolError(f"chats must be an integer 0..{MAX_CHATS}, got {shorten(chats)}")
+    return Status(state, source, since, bridge_id, None if state == "unknown" else cue,
+                  waiting_since, escalated, chats)
+
+
+def _cue(value: object) -> str | None:
+    """A known cue, or None for an absent or well-formed unknown one (a newer publisher's:
+    ignored, like an unknown field); anything else breaks the protocol."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CUE_PATTERN.fullmatch(value):
+        raise ProtocolError(f"cue must match [a-z_]{{1,32}}, got {shorten(value)}")
+    return value if value in CUES else None
 
 
 def decode_set(payload: bytes) -> SetCommand:

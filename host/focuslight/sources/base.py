@@ -12,6 +12,10 @@ Rules every source follows:
 * report ``unknown`` for its agents while it cannot see the world (PBX gone,
   sensor unplugged, server port taken), and log one line saying why.
 * never pass customer data (caller numbers, names) to the sink.
+* a source that sees a customer waiting on the agent (a chat message not yet
+  answered, someone at the counter) says so beside the state with
+  ``sink.attention(agent, source, Attention(...))``, and ``None`` once that
+  is over: counts and ages only.
 * ``start`` returns quickly; long work runs in the source's own thread,
   and ``stop`` ends it.
 """
@@ -20,9 +24,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..config_section import Section
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """What a source asks of an agent beside its state (protocol fields of the same names).
+
+    *cue*: one of ``protocol.CUES`` or None; *waiting_since*: Unix seconds when the
+    customer it is about began waiting; *escalated*: waited long enough for a
+    supervisor to look; *chats*: open chat conversations. Never who is waiting.
+    """
+
+    cue: str | None = None
+    waiting_since: float | None = None
+    escalated: bool = False
+    chats: int | None = None
 
 
 class StatusSink(Protocol):
@@ -33,6 +53,9 @@ class StatusSink(Protocol):
 
     def report(self, agent: str, source: str, state: str) -> None:
         """Record that *source* now sees *agent* in *state* (one of protocol.STATES)."""
+
+    def attention(self, agent: str, source: str, attention: Attention | None) -> None:
+        """Record what *source* now asks of *agent* (None: nothing, the default)."""
 
 
 class Source(ABC):

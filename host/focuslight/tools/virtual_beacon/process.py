@@ -95,7 +95,8 @@ class VirtualBeacon:
     ``machine.reset()`` the process ends with :data:`RESET_EXIT` and is
     started again on the same files, as a board would reboot.
 
-    Events arrive on :attr:`events` as ``("look", Look)``, ``("px", (r, g, b))``,
+    Events arrive on :attr:`events` as ``("look", Look)``, ``("cue", name or None)``
+    (the cue drawn over the look, None when it stops), ``("px", (r, g, b))``,
     ``("log", line)``, ``("reset", None)`` (``("reset", "watchdog")`` when the unix
     port's watchdog fired) and finally ``("exit", returncode)``.
     """
@@ -207,6 +208,8 @@ def install_firmware(firmware: Path, root: Path) -> None:
 
 def _event(line: str) -> tuple[str, Any]:
     words = line.split()
+    if line.startswith("beacon: led cue ") and len(words) in (4, 6):
+        return "cue", None if words[3] == "off" else words[3]
     if line.startswith("beacon: led ") and len(words) == 5:
         return "look", Look(*words[2:])
     if words[:1] == ["px"] and len(words) == 4:

@@ -19,7 +19,8 @@ from .process import RESET_LINE, Look, VirtualBeacon
 
 
 class LineView:
-    """Piped mode: one line per look on stdout, logs on stderr, commands from stdin."""
+    """Piped mode: one line per look (and ``cue <name>`` / ``cue off``) on stdout, logs on
+    stderr, commands from stdin."""
 
     def __init__(self, beacon: VirtualBeacon) -> None:
         self.beacon = beacon
@@ -31,6 +32,8 @@ class LineView:
                 return value
             if kind == "look":
                 print(value, flush=True)
+            elif kind == "cue":
+                print(f"cue {value or 'off'}", flush=True)
             elif kind == "log":
                 print(value, file=sys.stderr, flush=True)
                 if "config error" in value:
@@ -61,6 +64,7 @@ class TerminalView:
     def __init__(self, beacon: VirtualBeacon) -> None:
         self.beacon = beacon
         self.look = Look("starting", "-", "-")
+        self.cue: str | None = None
         self.rgb = (0, 0, 0)
         self.wifi = True
 
@@ -105,6 +109,8 @@ class TerminalView:
                     return value
                 if kind == "look":
                     self.look = value
+                elif kind == "cue":
+                    self.cue = value
                 elif kind == "px":
                     self.rgb = value
                 else:
@@ -115,8 +121,9 @@ class TerminalView:
     def _draw(self) -> None:
         r, g, b = self.rgb
         block = f"\x1b[48;2;{r};{g};{b}m{' ' * 8}\x1b[0m"
+        cue = f"  + cue {self.cue}" if self.cue else ""
         sys.stdout.write(f"\r\x1b[2K {block}  {self.look.state:<10} "
-                         f"({self.look.colour}, {self.look.pattern})")
+                         f"({self.look.colour}, {self.look.pattern}){cue}")
         sys.stdout.flush()
 
 
