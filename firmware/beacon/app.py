@@ -9,7 +9,7 @@ from time import sleep_ms, ticks_diff, ticks_ms
 
 from micropython import const
 
-from beacon import config, led
+from beacon import config, led, protocol
 from beacon.button import PinButton
 from beacon.log import log
 from beacon.look import Renderer
@@ -23,7 +23,7 @@ GC_MS = const(1000)
 class Beacon:
     def __init__(self, cfg, wdt=None):
         self.cfg = cfg
-        self.view = View()
+        self.view = View(protocol.site_of(cfg["prefix"]))
         self.renderer = Renderer(led.make(cfg), cfg["brightness"], cfg["available_off"])
         self.button = PinButton(cfg["button_pin"])
         if cfg["transport"] == "serial":

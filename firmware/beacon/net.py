@@ -41,6 +41,8 @@ class MqttLink:
         # bytes, as MQTTClient sends them and as _message compares them: encoded once
         self._t_event = protocol.topic(p, "beacons", beacon, "event").encode()
         self._t_avail = protocol.topic(p, "beacons", beacon, "availability").encode()
+        # a site's tree on a central broker: its link too (view.py); else nothing to follow
+        self._t_site = (p + "/link").encode() if view.site is not None else None
         self._reannounce = False
         self.extras = ()  # telemetry, update: topics, connected(link), message(), see app.py
         self._asked = None
@@ -154,6 +156,8 @@ class MqttLink:
         c, cfg = self._client, self._cfg
         log("mqtt: connected to %s:%d%s" % (cfg["broker"], cfg["port"],
                                             " over TLS" if cfg["tls"] else ""))
+        if self._t_site:  # first: the retained link is heard before the status
+            await c.subscribe(self._t_site)
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
         await c.subscribe(self._t_avail)
@@ -234,6 +238,8 @@ class MqttLink:
                     v.bridge(name, None)
                 else:
                     v.bridge(name, protocol.decode_availability(payload) == protocol.ONLINE)
+            elif topic == self._t_site:
+                v.site_link(v.site, protocol.decode_site_link(payload) if payload else None)
             elif topic == self._t_avail:
                 # our own availability: a live "offline" is the will of a connection the
                 # broker only now dropped (after a silent link); it must not stay retained

@@ -264,6 +264,27 @@ def decode_availability(payload):
     raise ValueError("availability must be 'online' or 'offline'")
 
 
+def decode_site_link(payload):
+    """A site's link notification (mosquitto's bridge): True for "1", False for "0";
+    ASCII whitespace around the digit forgiven, as on the host."""
+    word = bytes(payload).strip(b" \t\r\n") if len(payload) <= MAX_PAYLOAD else b""
+    if word == b"1":
+        return True
+    if word == b"0":
+        return False
+    raise ValueError("site link must be '1' or '0'")
+
+
+def site_of(prefix):
+    """The site whose central tree *prefix* is ("focuslight/sites/north" -> "north"),
+    or None, as the host's Topics.site (tests/contract/vectors/topics.json)."""
+    i = prefix.rfind("/")
+    head, last = prefix[:i], prefix[i + 1:]
+    if i > 0 and (head == "sites" or head.endswith("/sites")) and is_id(last):
+        return last
+    return None
+
+
 def host_line(line):
     """A line from the host on the serial link: ("bridge", online) or ("status", state).
 

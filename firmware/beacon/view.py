@@ -10,13 +10,23 @@
 # not heard of since is distrusted until the broker is asked again for that
 # one bridge's retained availability (unsure(), re-subscribed by net.py), and
 # a status without bridge_id stays distrusted until the next reconnect.
+#
+# Sites: a beacon whose prefix is a site's tree on a central broker
+# (focuslight/sites/north) has that site (self.site) and follows its link
+# (<prefix>/link, mosquitto's bridge notification "1"/"0"): its status is shown
+# only while the link last said "1". At "0" what came through the link (the
+# status, the bridges) is stale and forgotten, and a status arriving while it
+# says "0" is not kept; mosquitto's bridge sends them all again after its "1".
+# A beacon on its own site's broker has no site: no link concerns it.
 
 MAX_BRIDGES = 16
 
 
 class View:
-    def __init__(self):
+    def __init__(self, site=None):
         self.linked = False
+        self.site = site
+        self.site_up = None  # the site link's last word: True, False, None (not heard)
         self.status = None
         self.status_bridge = None
         self.status_cue = None
@@ -26,6 +36,8 @@ class View:
 
     def shown(self):
         if not self.linked or self.status is None or self._distrusted():
+            return "unknown"
+        if self.site is not None and self.site_up is not True:
             return "unknown"
         return self.status
 
@@ -43,6 +55,8 @@ class View:
 
     def set_status(self, state, bridge, cue=None):
         """A valid status arrived: its state, the bridge_id it names (or None), its cue."""
+        if self.site_up is False:
+            return  # the centre's copy from before the link dropped: stale
         if bridge != self.status_bridge:
             self._heard = None  # what was heard of the old bridge says nothing of the new one
         self.status, self.status_bridge, self.status_cue = state, bridge, cue
@@ -70,9 +84,22 @@ class View:
                         break
             self._offline.append(name)
 
+    def site_link(self, name, up):
+        """A site's link notification (up: True, False, None = cleared); only the site
+        whose tree the beacon follows matters."""
+        if name != self.site:
+            return
+        self.site_up = up
+        if up is False:
+            self._forget()
+
     def lost(self):
         """The link is down: forget everything, retained messages come back on reconnect."""
         self.linked = False
+        self.site_up = None
+        self._forget()
+
+    def _forget(self):
         self.status = None
         self.status_bridge = None
         self.status_cue = None

@@ -35,6 +35,7 @@ def run(name, decode):
 ids = [protocol.is_id(c["id"]) for c in json.load(open("{VECTORS}/ids.json"))["cases"]]
 print(json.dumps({{"status": run("status", protocol.decode_status),
                   "availability": run("availability", protocol.decode_availability),
+                  "site_link": run("site_link", protocol.decode_site_link),
                   "ids": ids, "press": protocol.event("press"), "hold": protocol.event("hold"),
                   "hello": protocol.hello("alice-desk", "alice")}}))
 """
@@ -73,6 +74,13 @@ def test_availability_and_id_vectors_pass_the_firmware_decoder(decoded) -> None:
     assert decoded["ids"] == [case["ok"] for case in _cases("ids")]
 
 
+def test_site_link_vectors_pass_the_firmware_decoder(decoded) -> None:
+    for case, (verdict, value) in zip(_cases("site_link"), decoded["site_link"], strict=True):
+        assert (verdict == "ok") == case["ok"], case
+        if case["ok"]:
+            assert value is case["value"], case
+
+
 def test_firmware_events_and_hello_are_valid_protocol(decoded) -> None:
     assert decode_event(decoded["press"].encode()).button == "press"
     assert decode_event(decoded["hold"].encode()).button == "hold"
@@ -85,7 +93,7 @@ from beacon.view import View
 
 out = []
 for case in json.load(open("{VECTORS}/trust.json"))["cases"]:
-    view, retained = View(), {{}}  # retained: what the broker would send again if asked
+    view, retained = View(case.get("site")), {{}}  # retained: what the broker sends again
     for event in case["events"]:
         if event[0] == "link":
             if event[1]:
@@ -94,6 +102,8 @@ for case in json.load(open("{VECTORS}/trust.json"))["cases"]:
                 view.lost()
         elif event[0] == "status":
             view.set_status(event[1], event[2] if len(event) > 2 else None)
+        elif event[0] == "site":
+            view.site_link(event[1], None if event[2] is None else event[2] == "1")
         else:
             name, avail = event[1], event[2]
             if avail is None:
@@ -123,6 +133,7 @@ from beacon import protocol
 
 topics = json.load(open("{VECTORS}/topics.json"))
 built = [protocol.topic(c["prefix"], c["family"], c["id"], c["leaf"]) for c in topics["build"]]
+sites = [protocol.site_of(c["prefix"]) for c in topics["sites"]]
 serial = json.load(open("{VECTORS}/serial.json"))
 read = []
 for case in serial["to_beacon"]:
@@ -132,7 +143,7 @@ for case in serial["to_beacon"]:
         read.append(["error", str(e)])
 writes = {{"press": protocol.event("press"), "hold": protocol.event("hold"),
           "hello": protocol.hello("alice-usb", "alice")}}
-print(json.dumps({{"built": built, "read": read, "writes": writes}}))
+print(json.dumps({{"built": built, "sites": sites, "read": read, "writes": writes}}))
 """
 
 
@@ -145,6 +156,11 @@ def topics_and_serial(tmp_path_factory) -> dict:
 def test_the_firmware_builds_every_topic_as_the_vectors_say(topics_and_serial) -> None:
     """tests/contract/vectors/topics.json, also run against the host's Topics."""
     assert topics_and_serial["built"] == [c["topic"] for c in _vectors("topics")["build"]]
+
+
+def test_the_firmware_knows_a_site_tree_as_the_vectors_say(topics_and_serial) -> None:
+    """A beacon whose prefix is a site's tree follows <prefix>/link (net.py)."""
+    assert topics_and_serial["sites"] == [c["site"] for c in _vectors("topics")["sites"]]
 
 
 def test_the_firmware_reads_every_host_line_as_the_vectors_say(topics_and_serial) -> None:

@@ -97,6 +97,15 @@ def test_availability_vectors(case: dict) -> None:
             protocol.decode_availability(case["payload"].encode())
 
 
+@pytest.mark.parametrize("case", cases("site_link"), ids=lambda c: repr(payload_of(c)[:8]))
+def test_site_link_vectors(case: dict) -> None:
+    if case["ok"]:
+        assert protocol.decode_site_link(payload_of(case)) is case["value"]
+    else:
+        with pytest.raises(protocol.ProtocolError, match="site link"):
+            protocol.decode_site_link(payload_of(case))
+
+
 def test_topics_round_trip() -> None:
     topics = protocol.Topics("site-a/focuslight")
     assert topics.parse(topics.set("alice")) == ("agents", "alice", "set")

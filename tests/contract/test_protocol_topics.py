@@ -44,3 +44,19 @@ def test_the_host_parses_or_refuses_every_topic_as_the_vectors_say(case: dict) -
 def test_every_topic_the_host_builds_has_a_vector() -> None:
     """A new topic family or leaf gets a vector, so the firmware is checked against it too."""
     assert {(c["family"], c["leaf"]) for c in VECTORS["build"]} == set(BUILDERS)
+
+
+@pytest.mark.parametrize("case", VECTORS["sites"], ids=lambda c: c["prefix"])
+def test_the_host_knows_a_site_tree_as_the_vectors_say(case: dict) -> None:
+    topics = Topics(case["prefix"])
+    assert (topics.site, topics.own_link()) == (case["site"], case["link"])
+
+
+@pytest.mark.parametrize("case", VECTORS["locate"], ids=lambda c: c["topic"][:60])
+def test_the_host_locates_or_refuses_every_view_topic_as_the_vectors_say(case: dict) -> None:
+    topics = Topics(case["prefix"])
+    if "parts" in case:
+        assert list(topics.locate(case["topic"])) == case["parts"]
+    else:
+        with pytest.raises(ProtocolError, match=case["reason"]):
+            topics.locate(case["topic"])

@@ -281,6 +281,23 @@ def decode_availability(payload: bytes) -> str:
     return word.decode()
 
 
+def decode_site_link(payload: bytes) -> bool:
+    """Decode a site's link notification (``<prefix>/sites/<site>/link``): True for
+    ``1`` (up), False for ``0`` (down).
+
+    mosquitto's bridge writes these one-byte payloads itself (``notification_topic``;
+    its Last Will on the central broker is the ``0``); ASCII whitespace around the digit
+    is forgiven as for an availability, nothing else.
+    """
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"site link must be '1' or '0', got {len(payload)} bytes")
+    word = bytes(payload).strip(b" \t\r\n")
+    if word not in (b"0", b"1"):
+        shown = word[:40].decode("utf-8", "replace")
+        raise ProtocolError(f"site link must be '1' or '0', got {shown!r}")
+    return word == b"1"
+
+
 def _dump(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
