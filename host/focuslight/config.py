@@ -218,8 +218,11 @@ def _agents(root: Section) -> dict[str, AgentSettings]:
         if not ID_PATTERN.fullmatch(agent_id):
             raise table.error(agent_id, "agent ids matching [a-z0-9_-]{1,64}", agent_id)
         entry = table.section(agent_id)
+        group = entry.str("group", None)
+        if group is not None and not 0 < len(group.strip()) <= 64:
+            raise entry.error("group", "a team name of 1 to 64 characters", group)
         agents[agent_id] = AgentSettings(agent_id, entry.str("name", agent_id),
-                                         entry.ids("beacons", []))
+                                         entry.ids("beacons", []), group)
         entry.finish()
     return agents
 

@@ -290,12 +290,13 @@ def test_only_the_state_vocabulary_leaves_the_board(board, peer) -> None:
                                "source": "phone", "since": view["agents"][0]["since"]}]
     with urllib.request.urlopen(board.url + "events", timeout=5) as stream:
         assert stream.headers["Content-Type"].startswith("text/event-stream")
-        lines = [stream.readline() for _ in range(4)]
+        lines = [stream.readline() for _ in range(5)]
     assert lines[:3] == [b"retry: 2000\n", b"\n", b"event: snapshot\n"]
-    sent = json.loads(lines[3].removeprefix(b"data: "))
+    assert re.fullmatch(rb"id: \d+\n", lines[3])
+    sent = json.loads(lines[4].removeprefix(b"data: "))
     # The caller's number and name, not a fragment a timestamp can contain by chance.
     assert sent["agents"] == view["agents"]
-    assert b"4930555123" not in lines[3] and b"Smith" not in lines[3]
+    assert b"4930555123" not in lines[4] and b"Smith" not in lines[4]
 
 
 def test_pages_past_the_cap_get_503_until_one_closes(mosquitto, monkeypatch, caplog) -> None:

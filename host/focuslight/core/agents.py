@@ -18,6 +18,8 @@ class AgentSettings:
     id: str
     name: str
     beacons: list[str] = field(default_factory=list)
+    group: str | None = None
+    """The team the floor board counts and filters the agent with (``billing``)."""
 
 
 def agents_from_ids(ids: Iterable[str]) -> dict[str, AgentSettings]:

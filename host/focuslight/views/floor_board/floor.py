@@ -27,8 +27,12 @@ class Floor:
         the bridge's config); the agents named here have a tile, ``unknown``,
         before their first status arrives.
 
-    Thread-safe: paho's thread writes, every browser's stream thread waits
-    for the next version and reads the view.
+    :param groups: the team of each agent (``[agents.<id>] group``), on its tile.
+
+    Thread-safe: paho's thread writes; the board's feed thread waits for changes and
+    takes them as numbered deltas (:meth:`changes`); the web side reads numbered
+    snapshots (:meth:`snapshot`). A snapshot numbered *n* already holds everything in
+    the deltas up to *n*: a page applies only the later ones.
 
     Bounded: at most :data:`~focuslight.views.limits.MAX_AGENTS` agents,
     ``MAX_BEACONS`` beacon reports and as many beacon availabilities, and ``MAX_BRIDGES``
@@ -36,9 +40,11 @@ class Floor:
     a new id past its cap is ignored, the known ones are still served.
     """
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, names: Mapping[str, str] | None = None,
+                 groups: Mapping[str, str] | None = None) -> None:
         self._changed = threading.Condition()
         self._names = dict(names or {})
+        self._groups = dict(groups or {})
         now = time.time()
         self._agents: CappedTable[Status] = CappedTable("agents", MAX_AGENTS, log, "board")
         self._agents.update((a, Status(UNKNOWN, BOARD, now)) for a in self._names)
@@ -49,33 +55,60 @@ class Floor:
                                                            "board")
         self._linked = False
         self._closed = False
-        self._version = 0
+        self._dirty: set[str] = set()
+        """Agents whose tile may have changed since the last :meth:`changes`."""
+        self._everything = True
+        """Every tile may have changed (the link or a bridge did): the next delta has all."""
+        self._beacons_changed = True
+        self._seq = 0
+        """The number of the last delta taken."""
+
+    @property
+    def seq(self) -> int:
+        """The number of the last delta taken (:meth:`changes`)."""
+        return self._seq
 
     def agent(self, agent: str, status: Status | None) -> None:
         """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
-        self._file(self._agents, agent, status)
+        with self._changed:
+            if self._file(self._agents, agent, status):
+                self._dirty.add(agent)
+                self._bump()
 
     def bridge(self, bridge: str, state: str | None) -> None:
-        """Record a bridge's availability; None forgets the bridge (retained will cleared)."""
-        self._file(self._bridges, bridge, None if state is None else (state, time.time()))
+        """Record a bridge's availability; None forgets the bridge (retained will cleared).
+
+        Any of the floor's tiles may follow a bridge (a status that names none
+        trusts every bridge), so the next delta carries them all; bridges change
+        rarely."""
+        with self._changed:
+            if self._file(self._bridges, bridge,
+                          None if state is None else (state, time.time())):
+                self._everything = True
+                self._bump()
 
     def beacon(self, beacon: str, telemetry: Telemetry | None) -> None:
         """Record a beacon's telemetry; None forgets the beacon (its report was cleared)."""
-        self._file(self._beacons, beacon, telemetry)
+        self._beacon(self._beacons, beacon, telemetry)
 
     def beacon_link(self, beacon: str, state: str | None) -> None:
         """Record a beacon's availability (``online``/``offline``; None: cleared)."""
-        self._file(self._beacon_links, beacon, state)
+        self._beacon(self._beacon_links, beacon, state)
 
-    def _file(self, table: CappedTable[V], ident: str, value: V | None) -> None:
-        """File *value* under *ident* (None forgets it) and wake the streams, unless the
-        table is full and *ident* new."""
+    def _beacon(self, table: CappedTable[V], ident: str, value: V | None) -> None:
         with self._changed:
-            if value is None:
-                table.pop(ident, None)
-            elif not table.file(ident, value):
-                return
-            self._bump()
+            if self._file(table, ident, value):
+                self._beacons_changed = True
+                self._bump()
+
+    @staticmethod
+    def _file(table: CappedTable[V], ident: str, value: V | None) -> bool:
+        """File *value* under *ident* (None forgets it); False if the table is full and
+        *ident* new. Call it under the lock."""
+        if value is None:
+            table.pop(ident, None)
+            return True
+        return table.file(ident, value)
 
     def link(self, up: bool) -> None:
         """The broker link came up or went down.
@@ -93,6 +126,7 @@ class Floor:
                         self._agents[agent] = Status(UNKNOWN, BOARD, now)
                 for bridge in self._bridges:
                     self._bridges[bridge] = (UNKNOWN, now)
+            self._everything = self._beacons_changed = True
             self._bump()
 
     def close(self) -> None:
@@ -101,19 +135,40 @@ class Floor:
             self._closed = True
             self._changed.notify_all()
 
-    def next(self, version: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
-        """Wait up to *timeout* s for a version newer than *version*.
+    def wait(self, timeout: float) -> bool:
+        """Wait up to *timeout* s for a change since the last :meth:`changes`; False once
+        the board is closing."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._pending() or self._closed, timeout)
+            return not self._closed
 
-        Returns the version and its view, ``(version, None)`` if nothing
-        changed, or ``(-1, None)`` once the board is closing.
+    def _pending(self) -> bool:
+        return bool(self._dirty) or self._everything or self._beacons_changed
+
+    def changes(self) -> tuple[int, dict[str, Any]] | None:
+        """What changed since the last call, as the next numbered delta a page applies to
+        its snapshot (None: nothing did).
+
+        ``agents`` holds the tiles that may have changed (every tile after the link or
+        a bridge changed), ``gone`` the ids forgotten; the header (``broker``,
+        ``doubts``, ``bridges``) comes whole, ``beacons`` whole when one changed.
+        The board keeps no list of past changes: only which ids are due.
         """
         with self._changed:
-            self._changed.wait_for(lambda: self._version != version or self._closed, timeout)
-            if self._closed:
-                return -1, None
-            if self._version == version:
-                return version, None
-            return self._version, self.view()
+            if not self._pending():
+                return None
+            offline = self._offline()
+            due = self._agents.keys() if self._everything else self._dirty
+            delta = {**self._head(offline),
+                     "agents": [self._tile(a, self._agents[a], offline)
+                                for a in sorted(due) if a in self._agents],
+                     "gone": sorted(a for a in self._dirty if a not in self._agents)}
+            if self._beacons_changed:
+                delta["beacons"] = self._beacon_list()
+            self._dirty.clear()
+            self._everything = self._beacons_changed = False
+            self._seq += 1
+            return self._seq, delta
 
     def view(self) -> dict[str, Any]:
         """The snapshot browsers get: ids, states, since; and why the board doubts, if it does.
@@ -122,39 +177,74 @@ class Floor:
         names whose lights it turns ``unknown``: one offline bridge among
         several darkens only its own agents, and the banner says which.
         """
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        """:meth:`view` and the number of the last delta it already holds."""
         with self._changed:
-            offline = {b: at for b, (state, at) in self._bridges.items() if state == OFFLINE}
-            doubts = [] if self._linked else ["no connection to the broker: every light shows"
-                                              " unknown"]
-            darkened: dict[str, list[str]] = {b: [] for b in offline}
-            agents = []
-            for agent, status in sorted(self._agents.items()):
-                name = self._names.get(agent, agent)
-                blamed = trust.blamed(status, offline)
-                if blamed and status.state != UNKNOWN:
-                    since = max(offline[b] for b in blamed)
-                    status = Status(UNKNOWN, BOARD, max(status.since, since))
-                for bridge in blamed:
-                    darkened[bridge].append(name)
-                agents.append({"id": agent, "name": name, "state": status.state,
-                               "source": status.source, "since": status.since})
-            for bridge, names in sorted(darkened.items()):
-                doubts.append(f"bridge {bridge} is offline: " + (
-                    f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
-                    if names else "none of the agents here is its"))
-            bridges = [{"id": b, "state": trust.availability(s, linked=self._linked)}
-                       for b, (s, _) in sorted(self._bridges.items())]
-            # which firmware each beacon runs, for the admin; no IPs or signal on a wall TV
-            beacons = [{"id": b, "agent": t.agent, "firmware": t.firmware,
-                        "outdated": t.outdated,
-                        "link": trust.availability(self._beacon_links.get(b),
-                                                   linked=self._linked)}
-                       for b, t in sorted(self._beacons.items())]
-            return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
-                    "doubts": doubts, "bridges": bridges, "agents": agents, "beacons": beacons}
+            offline = self._offline()
+            return self._seq, {**self._head(offline),
+                               "agents": [self._tile(agent, status, offline)
+                                          for agent, status in sorted(self._agents.items())],
+                               "beacons": self._beacon_list()}
+
+    def _offline(self) -> dict[str, float]:
+        """The offline bridges, each with when it went offline."""
+        return {b: at for b, (state, at) in self._bridges.items() if state == OFFLINE}
+
+    def _head(self, offline: dict[str, float]) -> dict[str, Any]:
+        """The snapshot's and every delta's header: the links and the doubts."""
+        return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
+                "doubts": self._doubts(offline),
+                "bridges": [{"id": b, "state": trust.availability(s, linked=self._linked)}
+                            for b, (s, _) in sorted(self._bridges.items())]}
+
+    def _doubts(self, offline: dict[str, float]) -> list[str]:
+        doubts = [] if self._linked else ["no connection to the broker: every light shows"
+                                          " unknown"]
+        if not offline:  # the common case: no walk over the floor
+            return doubts
+        darkened: dict[str, list[str]] = {b: [] for b in offline}
+        for agent, status in sorted(self._agents.items()):
+            for bridge in trust.blamed(status, offline):
+                darkened[bridge].append(self._names.get(agent, agent))
+        for bridge, names in sorted(darkened.items()):
+            doubts.append(f"bridge {bridge} is offline: " + (
+                f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
+                if names else "none of the agents here is its"))
+        return doubts
+
+    def _tile(self, agent: str, status: Status, offline: dict[str, float]) -> dict[str, Any]:
+        """One agent's tile: what it may show, and on an unknown tile, why."""
+        reason = None
+        blamed = trust.blamed(status, offline)
+        if not self._linked:
+            reason = "no connection to the broker"
+        elif blamed:
+            reason = f"bridge {', '.join(blamed)} offline"
+            if status.state != UNKNOWN:
+                status = Status(UNKNOWN, BOARD, max(status.since, *(offline[b] for b in blamed)))
+        elif status.state == UNKNOWN:
+            reason = ("no status yet" if status.source == BOARD
+                      else f"{status.source} reports unknown")
+        tile: dict[str, Any] = {"id": agent, "name": self._names.get(agent, agent),
+                                "state": status.state, "source": status.source,
+                                "since": status.since}
+        if agent in self._groups:
+            tile["group"] = self._groups[agent]
+        if reason is not None and status.state == UNKNOWN:
+            tile["reason"] = reason
+        return tile
+
+    def _beacon_list(self) -> list[dict[str, Any]]:
+        """Which firmware each beacon runs, for the admin; no IPs or signal on a wall TV.
+        ``link`` is the beacon's own availability: an offline beacon never makes its agent
+        unknown (the agent's status comes from the bridge, not from the beacon)."""
+        return [{"id": b, "agent": t.agent, "firmware": t.firmware, "outdated": t.outdated,
+                 "link": trust.availability(self._beacon_links.get(b), linked=self._linked)}
+                for b, t in sorted(self._beacons.items())]
 
     def _bump(self) -> None:
-        self._version += 1
         self._changed.notify_all()
 
 

@@ -52,13 +52,17 @@ class FloorBoard:
     :param topics: the topic tree (its prefix).
     :param listen: ``(host, port)`` to serve on; port 0 picks a free one (see :attr:`url`).
     :param names: display names by agent id, see :class:`Floor`.
+    :param groups: each agent's team, see :class:`Floor`.
+    :param token: when set, the page and its stream need it (:mod:`.web`).
     """
 
     def __init__(self, settings: BrokerSettings, topics: Topics,
                  listen: tuple[str, int] = ("127.0.0.1", 8080),
-                 names: Mapping[str, str] | None = None) -> None:
+                 names: Mapping[str, str] | None = None, *,
+                 groups: Mapping[str, str] | None = None, token: str | None = None) -> None:
         self.settings, self.topics, self.listen = settings, topics, listen
-        self.floor = Floor(names)
+        self.floor = Floor(names, groups)
+        self._token = token
         self._server: HttpServer | None = None
         self.follower = Follower(settings, topics, "board", on_message=self._on_message,
                                  on_up=self._link_up, on_down=self._link_down,
@@ -81,7 +85,7 @@ class FloorBoard:
 
     def start(self) -> FloorBoard:
         """Listen (raises OSError if the address is taken), then connect to the broker."""
-        self._server = serve(self.listen, self.floor)
+        self._server = serve(self.listen, self.floor, self._token)
         self.follower.start()
         log.info("floor board on %s, reading %s", self.url, self.settings.url)
         return self

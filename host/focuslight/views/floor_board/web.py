@@ -1,15 +1,27 @@
 """The floor board's web side: the page, ``/api/agents`` and the ``/events`` stream (SSE)
-over one :class:`~focuslight.http_server.HttpServer`, fed by a :class:`~.floor.Floor`."""
+over one :class:`~focuslight.http_server.HttpServer`, fed by a :class:`~.floor.Floor`.
+
+The stream is a snapshot, then deltas: the feed thread takes the floor's changes at
+most once per :data:`TICK_S` (so 200 changes a second cost a few frames, not 200),
+encodes each delta once, and every page's stream writes the same bytes. A page that
+reads too slowly to keep the last :data:`RING_FRAMES` deltas skips to a fresh snapshot
+instead of queueing them (docs/board.md, "How the stream scales").
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from importlib import resources
+from itertools import islice
+from urllib.parse import parse_qs
 
 from ...http_server import HttpError, HttpServer, Request, Response, Stream
 from .floor import Floor
@@ -18,85 +30,155 @@ HEARTBEAT_S = 5.0
 """The stream sends a ping this often; the page trusts it for about two of these."""
 RETRY_MS = 2000
 """How soon a browser reconnects a dropped stream."""
+TICK_S = 0.1
+"""Changes within this long go out as one delta: the latency added, at most."""
+RING_FRAMES = 32
+"""The newest deltas kept for pages a little behind; further behind, a fresh snapshot."""
+RING_BYTES = 4 * 1024 * 1024
+"""...and at most this many bytes of them (a delta after a bridge change holds every tile)."""
+PIECE_BYTES = 64 * 1024
+"""A snapshot goes out in pieces this big, each drained before the next: a page being
+sent the whole floor holds one piece in the board, not the floor."""
 MAX_CONNECTIONS = 4096
 """Pages (and page loads) served at once; each open page holds one connection
 (a coroutine and a socket, not a thread) for its event stream."""
+COOKIE = "focuslight_board"
+"""The cookie a ``?token=`` visit sets, so a wall TV's browser opens the board from then on."""
+COOKIE_MAX_AGE_S = 400 * 24 * 3600
 PAGES = {"/": ("index.html", "text/html"), "/board.js": ("board.js", "text/javascript"),
          "/board.css": ("board.css", "text/css")}
 
 
-def serve(listen: tuple[str, int], floor: Floor) -> HttpServer:
-    """Start the board's web server over *floor* (raises OSError if *listen* is taken)."""
-    pages = _Pages(floor)
+def serve(listen: tuple[str, int], floor: Floor, token: str | None = None) -> HttpServer:
+    """Start the board's web server over *floor* (raises OSError if *listen* is taken).
+
+    With *token*, every request must carry it (see :class:`_Pages`)."""
+    pages = _Pages(floor, token)
     server = HttpServer(listen, pages.respond, "board", max_connections=MAX_CONNECTIONS)
     server.start()
     pages.feed.start(server)
     return server
 
 
+def _event(kind: str, data: object, seq: int | None = None) -> bytes:
+    ident = "" if seq is None else f"id: {seq}\n"
+    return f"event: {kind}\n{ident}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
 class _Feed:
     """Carries the floor's changes into the server's event loop, encoded once for every page.
 
-    One thread waits on :meth:`Floor.next` and hands each new snapshot (as
-    its SSE frame) to the loop; every page's stream waits on the feed. A page
-    that reads slowly skips to the newest snapshot instead of queueing older
-    ones: each frame is the whole floor, so only the newest matters.
+    A thread waits on the floor, takes its changes as a numbered delta, hands
+    the encoded frame to the loop and sleeps :data:`TICK_S` so that what changes
+    meanwhile joins the next one. On the loop, the newest deltas wait in a ring
+    (bounded by count and bytes) for every page's stream to write them; a page
+    whose next delta has left the ring gets a fresh snapshot instead. The ring is
+    a few seconds of the present, never a history: it is only ever appended to
+    and trimmed, and nothing of it is written anywhere.
     """
 
     def __init__(self, floor: Floor) -> None:
         self.floor = floor
-        self.version = 0
-        self.frame = b""
+        self.frames: deque[tuple[int, bytes]] = deque()
+        self.ring_bytes = 0
+        self.ping = b""
+        self.pings = 0
         self.closed = False
-        self._changed = asyncio.Event()
+        self._snapshot: tuple[int, bytes] | None = None
+        self._wake = asyncio.Event()
 
     def start(self, server: HttpServer) -> None:
         threading.Thread(target=self._follow, args=(server,), name="board-feed",
                          daemon=True).start()
+        server.call_soon(self._heartbeat)
 
     def _follow(self, server: HttpServer) -> None:
-        version = -1
-        while True:
-            version, view = self.floor.next(version, HEARTBEAT_S)
-            if version < 0:
-                server.call_soon(self._publish, None)
-                return
-            if view is not None:
-                frame = f"event: snapshot\ndata: {json.dumps(view)}\n\n".encode()
-                server.call_soon(self._publish, frame)
+        while self.floor.wait(HEARTBEAT_S):
+            taken = self.floor.changes()
+            if taken is not None:
+                seq, delta = taken
+                server.call_soon(self._publish, seq, _event("delta", delta, seq))
+                time.sleep(TICK_S)
+        server.call_soon(self._close)
 
-    def _publish(self, frame: bytes | None) -> None:
-        """On the loop: the newest frame (None: the board is closing); wake every stream."""
-        if frame is None:
-            self.closed = True
-        else:
-            self.frame, self.version = frame, self.version + 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+    def _publish(self, seq: int, frame: bytes) -> None:
+        """On the loop: keep the new delta in the ring, trim it, wake every stream."""
+        self.frames.append((seq, frame))
+        self.ring_bytes += len(frame)
+        while len(self.frames) > RING_FRAMES or (
+                self.ring_bytes > RING_BYTES and len(self.frames) > 1):
+            self.ring_bytes -= len(self.frames.popleft()[1])
+        self._wake_all()
+
+    def _heartbeat(self) -> None:
+        """On the loop, every HEARTBEAT_S: one ping frame for every stream."""
+        if self.closed:
+            return
+        self.ping = _event("ping", {"now": time.time()})
+        self.pings += 1
+        self._wake_all()
+        asyncio.get_running_loop().call_later(HEARTBEAT_S, self._heartbeat)
+
+    def _close(self) -> None:
+        self.closed = True
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
+
+    def snapshot(self) -> tuple[int, bytes]:
+        """The whole floor as a frame, and the last delta it holds. Encoded at most once per
+        delta, however many pages (re)connect meanwhile."""
+        if self._snapshot is None or self._snapshot[0] != self.floor.seq:
+            seq, view = self.floor.snapshot()
+            self._snapshot = seq, _event("snapshot", view, seq)
+        return self._snapshot
+
+    def after(self, sent: int) -> bytes | None:
+        """The deltas after number *sent*, joined (b"" if none yet); None when the next one
+        has already left the ring: the page must start again from a snapshot."""
+        if not self.frames or self.frames[-1][0] <= sent:
+            return b""
+        first = self.frames[0][0]
+        if first > sent + 1:
+            return None
+        return b"".join(frame for _, frame in islice(self.frames, sent + 1 - first, None))
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """One page's stream: the newest snapshot on every change, a ping when quiet."""
+        """One page's stream: a snapshot, then every delta, a ping every HEARTBEAT_S."""
         yield f"retry: {RETRY_MS}\n\n".encode()
-        sent = 0
+        sent: int | None = None
+        pinged = self.pings
         while not self.closed:
-            if self.version != sent:
-                sent = self.version
-                yield self.frame
-                continue
-            changed = self._changed
-            try:
-                async with asyncio.timeout(HEARTBEAT_S):
-                    await changed.wait()
-            except TimeoutError:
-                yield f"event: ping\ndata: {json.dumps({'now': time.time()})}\n\n".encode()
+            frames = None if sent is None else self.after(sent)
+            if frames is None:
+                sent, frame = self.snapshot()
+                for at in range(0, len(frame), PIECE_BYTES):
+                    yield frame[at:at + PIECE_BYTES]
+            elif frames:
+                sent = self.frames[-1][0]
+                yield frames
+            elif pinged != self.pings:
+                pinged = self.pings
+                yield self.ping
+            else:
+                await self._wake.wait()
 
 
 class _Pages:
-    """The board's HTTP application: pages, ``/api/agents`` and ``/events``."""
+    """The board's HTTP application: pages, ``/api/agents`` and ``/events``.
 
-    def __init__(self, floor: Floor) -> None:
+    With a *token*, a request is served only if it carries the token: as
+    ``Authorization: Bearer <token>`` (scripts), as the cookie a visit to
+    ``/?token=<token>`` sets (browsers: the page's own requests and its event
+    stream send it by themselves), compared in constant time.
+    """
+
+    def __init__(self, floor: Floor, token: str | None = None) -> None:
         self.floor = floor
         self.feed = _Feed(floor)
+        self.token = token.encode() if token else None
         self.pages = {path: ((resources.files(__package__) / "static" / name).read_bytes(), kind)
                       for path, (name, kind) in PAGES.items()}
 
@@ -104,6 +186,10 @@ class _Pages:
         if request.method not in ("GET", "HEAD"):
             raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, "the board only serves GET",
                             {"Allow": "GET, HEAD"})
+        if self.token is not None:
+            signed_in = self._sign_in(request)
+            if signed_in is not None:
+                return signed_in
         if request.path == "/events":
             return Stream(self.feed.stream(), "text/event-stream; charset=utf-8",
                           {**_HEADERS, "X-Accel-Buffering": "no"})  # nginx: don't hold events
@@ -114,6 +200,34 @@ class _Pages:
             body, kind = self.pages[request.path]
             return Response(HTTPStatus.OK, body, f"{kind}; charset=utf-8", _HEADERS)
         raise HttpError(HTTPStatus.NOT_FOUND, "the board serves /, /events and /api/agents")
+
+    def _sign_in(self, request: Request) -> Response | None:
+        """None when *request* carries the token; a redirect that sets the cookie for a
+        right ``?token=``; raises 401 otherwise."""
+        offered = parse_qs(request.query).get("token", [])
+        if offered and self._is_token(offered[0]):
+            # Drop the token from the address bar (and from what a screenshot shows).
+            page = request.path.rsplit("/", 1)[1] or "./"
+            return Response(HTTPStatus.SEE_OTHER, b"", "text/plain", {
+                **_HEADERS, "Location": page,
+                "Set-Cookie": f"{COOKIE}={offered[0]}; Max-Age={COOKIE_MAX_AGE_S}; HttpOnly;"
+                              " SameSite=Strict"})
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self._is_token(bearer.strip()):
+            return None
+        try:
+            cookie = SimpleCookie(request.headers.get("cookie", "")).get(COOKIE)
+        except CookieError:
+            cookie = None
+        if cookie is not None and self._is_token(cookie.value):
+            return None
+        raise HttpError(HTTPStatus.UNAUTHORIZED, "this board needs its token: open the "
+                        "board's address with ?token=... once, or send Authorization: "
+                        "Bearer ...", {"WWW-Authenticate": 'Bearer realm="focuslight board"'})
+
+    def _is_token(self, offered: str) -> bool:
+        assert self.token is not None
+        return hmac.compare_digest(offered.encode(), self.token)
 
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",

@@ -1,4 +1,4 @@
-// The floor board page: one live snapshot from /events, rendered as tiles that tick.
+// The floor board page: a snapshot from /events, then deltas, rendered as tiles that tick.
 // Never lie: while the stream is down or silent, every tile shows "unknown".
 "use strict";
 
@@ -6,9 +6,16 @@ const LABELS = {
   available: "available", ringing: "ringing", engaged: "engaged", hold: "on hold",
   wrap_up: "wrap-up", dnd: "do not disturb", away: "away", unknown: "unknown",
 };
+const CUES = { reply_due: "reply due", customer_waiting: "customer waiting" };
+const FREE = "available";
+const BUSY = new Set(["ringing", "engaged", "hold", "wrap_up", "dnd"]);
 const SILENCE_MS = 12000;  // the board pings every 5 s; two missed pings mean a dead stream
 
-let snapshot = null;       // the last view from the board
+const agents = new Map();  // agent id -> its tile data, as the board last sent it
+let order = [];            // agent ids, sorted: the tiles' order
+let head = null;           // broker, doubts, bridges: the header the board last sent
+let beacons = [];
+let lastBridges = [];      // shown (as unknown) while the stream is down
 let offsetMs = 0;          // board clock minus this browser's clock
 let live = false;
 let lostAt = Date.now();
@@ -19,7 +26,12 @@ const tiles = new Map();   // agent id -> its tile element, reused so animations
 function connect() {
   if (stream) stream.close();  // at most one stream, whichever path reconnects
   stream = new EventSource("events");
-  stream.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data); heard(snapshot.now); });
+  stream.addEventListener("snapshot", (e) => {
+    const view = JSON.parse(e.data);
+    agents.clear();
+    apply(view);
+  });
+  stream.addEventListener("delta", (e) => { if (head) apply(JSON.parse(e.data)); });
   stream.addEventListener("ping", (e) => heard(JSON.parse(e.data).now));
   stream.onerror = () => {
     lost();
@@ -29,9 +41,22 @@ function connect() {
   };
 }
 
+// A snapshot (after clearing) or a delta: the tiles it names, the ids gone, the header.
+function apply(view) {
+  const count = agents.size;
+  for (const agent of view.agents) agents.set(agent.id, agent);
+  for (const id of view.gone || []) agents.delete(id);
+  if (agents.size !== count || (view.gone && view.gone.length) || !head) {
+    order = [...agents.keys()].sort();
+  }
+  head = { broker: view.broker, doubts: view.doubts, bridges: view.bridges };
+  if (view.beacons) beacons = view.beacons;
+  heard(view.now);
+}
+
 function heard(boardNow) {
   offsetMs = boardNow * 1000 - Date.now();
-  live = snapshot !== null;
+  live = head !== null;
   clearTimeout(watchdog);
   watchdog = setTimeout(() => { lost(); connect(); }, SILENCE_MS);  // a half-open stream
   render();
@@ -41,6 +66,7 @@ function lost() {
   if (live) {
     live = false;
     lostAt = Date.now();
+    head = null;  // the next snapshot starts afresh; deltas until then are not applied
   }
   render();
 }
@@ -53,23 +79,40 @@ function duration(seconds) {
   return `${Math.floor(s / 3600)}h${pad(Math.floor(s % 3600 / 60))}m`;
 }
 
+// What the page may show of an agent: the board's tile while the stream is live, else unknown.
+function shown(agent) {
+  if (live) return agent;
+  return { id: agent.id, name: agent.name, group: agent.group, site: agent.site,
+           state: "unknown", since: (lostAt + offsetMs) / 1000,
+           reason: "no connection to the board" };
+}
+
+// The filter the address asks for: #free (who's free), #group=billing, or both (#free&group=x).
+function filter() {
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  return { free: wanted.has("free"), group: wanted.get("group") };
+}
+
 function render() {
   const now = (Date.now() + offsetMs) / 1000;
-  const agents = snapshot ? snapshot.agents : [];
   const floor = document.getElementById("floor");
-  const seen = new Set();
+  const only = filter();
   const beaconsOf = new Map();  // agent id -> the beacons that report showing it
-  for (const beacon of snapshot && snapshot.beacons ? snapshot.beacons : []) {
+  for (const beacon of beacons) {
     if (!beaconsOf.has(beacon.agent)) beaconsOf.set(beacon.agent, []);
     beaconsOf.get(beacon.agent).push(beacon);
   }
+  const counts = new Map();
+  const seen = new Set();
   let previous = null;
-  for (const agent of agents) {
-    seen.add(agent.id);
-    const state = live ? agent.state : "unknown";
-    const since = live ? agent.since : (lostAt + offsetMs) / 1000;
-    const tile = drawTile(agent, state, `for ${duration(now - since)}`,
-                          beaconsOf.get(agent.id) || []);
+  for (const id of order) {
+    const agent = shown(agents.get(id));
+    count(counts, agent);
+    if ((only.free && agent.state !== FREE) || (only.group && agent.group !== only.group)) {
+      continue;
+    }
+    seen.add(id);
+    const tile = drawTile(agent, now, beaconsOf.get(id) || []);
     const wanted = previous ? previous.nextSibling : floor.firstChild;
     if (tile !== wanted) {  // move only when out of place: a move restarts the blink
       floor.insertBefore(tile, wanted);
@@ -79,23 +122,68 @@ function render() {
   for (const [id, tile] of tiles) {
     if (!seen.has(id)) { tile.remove(); tiles.delete(id); }
   }
-  document.getElementById("empty").hidden = !live || agents.length > 0;
+  const empty = document.getElementById("empty");
+  empty.hidden = !live || seen.size > 0;
+  empty.textContent = agents.size ? "Nobody here matches the filter." :
+    "No agents yet: is a bridge publishing to this broker and prefix?";
   drawHeader();
-  fit(floor, `${agents.length} ${document.getElementById("banner").hidden}`);
+  drawCounts(counts, only);
+  fit(floor, `${seen.size} ${document.getElementById("banner").hidden} ${counts.size}`);
+}
+
+// Free, busy, away and unknown per group ("" = agents without a group) and for the floor.
+function count(counts, agent) {
+  const kind = agent.state === FREE ? "free" : BUSY.has(agent.state) ? "busy" :
+    agent.state === "away" ? "away" : "unknown";
+  for (const group of agent.group ? ["", agent.group] : [""]) {
+    if (!counts.has(group)) counts.set(group, { free: 0, busy: 0, away: 0, unknown: 0 });
+    counts.get(group)[kind] += 1;
+  }
+}
+
+function drawCounts(counts, only) {
+  const list = document.getElementById("groups");
+  const groups = [...counts.keys()].sort();
+  list.replaceChildren(...groups.map((group) => {
+    const n = counts.get(group);
+    const item = document.createElement("li");
+    item.dataset.group = group;
+    const link = document.createElement("a");
+    const wanted = new URLSearchParams(only.free ? "free" : "");
+    if (group) wanted.set("group", group);
+    link.href = `#${wanted.toString().replace("free=", "free")}`;
+    link.className = (only.group || "") === group ? "on" : "";
+    link.textContent = group || "everyone";
+    item.append(link, ...["free", "busy", "away", "unknown"].filter((k) => n[k] || k !== "away")
+      .map((kind) => {
+        const part = document.createElement("span");
+        part.className = `n-${kind}`;
+        part.textContent = `${n[kind]} ${kind}`;
+        return part;
+      }));
+    return item;
+  }));
+  const free = document.getElementById("free");
+  free.classList.toggle("on", only.free);
+  free.setAttribute("aria-pressed", String(only.free));
 }
 
 let fittedFor = null;
 
-// A wall TV cannot scroll: shrink the tiles (never below 40%) until the whole floor fits
-// the screen. Only when the tile count or the banner changes, so the tiles don't jitter.
+// A wall TV cannot scroll: size the tiles so the whole floor just fits the screen, growing
+// them for a few agents on a big screen (up to 4x) and shrinking them (never below 40%) for
+// many. Only when the tile count or the banner changes, so the tiles don't jitter. A phone
+// in portrait gets one readable column and scrolls instead.
 function fit(floor, layout) {
   if (layout === fittedFor) return;
   fittedFor = layout;
   const fits = () => document.documentElement.scrollHeight <= window.innerHeight;
+  const phone = window.innerWidth < 600;
+  let [lo, hi] = phone ? [1.0, 1.0] : [0.4, 4.0];
   floor.style.fontSize = "1rem";
-  if (fits()) return;
-  let [lo, hi] = [0.4, 1.0];
-  for (let step = 0; step < 7; step++) {
+  if (!phone && !fits()) hi = 1.0;
+  else lo = 1.0;
+  for (let step = 0; step < 8 && hi - lo > 0.02; step++) {
     const mid = (lo + hi) / 2;
     floor.style.fontSize = `${mid}rem`;
     [lo, hi] = fits() ? [mid, hi] : [lo, mid];
@@ -103,50 +191,87 @@ function fit(floor, layout) {
   floor.style.fontSize = `${lo}rem`;
 }
 
-function drawTile(agent, state, forText, beacons) {
+const PARTS = [["h2", "who"], ["p", "what"], ["p", "for"], ["p", "cue"], ["p", "why"],
+               ["p", "team"], ["p", "beacons"]];
+
+function drawTile(agent, now, ofAgent) {
   let tile = tiles.get(agent.id);
   if (!tile) {
     tile = document.createElement("article");
     tile.dataset.agent = agent.id;
     tile.title = agent.id;
-    for (const [tag, cls] of [["h2", "who"], ["p", "what"], ["p", "for"], ["p", "beacons"]]) {
+    for (const [tag, cls] of PARTS) {
       const el = document.createElement(tag);
       el.className = cls;
       tile.append(el);
     }
     tiles.set(agent.id, tile);
   }
-  tile.querySelector(".who").textContent = agent.name;
-  if (tile.dataset.state !== state) {
-    tile.dataset.state = state;
-    tile.className = `tile s-${state}`;
-    tile.querySelector(".what").textContent = LABELS[state] || "unknown";
+  const part = (cls) => tile.querySelector(`.${cls}`);
+  setText(part("who"), agent.name);
+  if (tile.dataset.state !== agent.state) {
+    tile.dataset.state = agent.state;
+    tile.className = `tile s-${agent.state}`;
+    part("what").textContent = LABELS[agent.state] || "unknown";
   }
-  tile.querySelector(".for").textContent = forText;
-  drawBeacons(tile.querySelector(".beacons"), beacons);
+  setText(part("for"), `for ${duration(now - agent.since)}`);
+  drawAttention(tile, part("cue"), agent, now);
+  setText(part("why"), agent.state === "unknown" && agent.reason ? `why: ${agent.reason}` : "");
+  setText(part("team"), [agent.group, agent.site && `site ${agent.site}`].filter(Boolean)
+    .join(" · "));
+  drawBeacons(part("beacons"), ofAgent);
   return tile;
 }
 
-// Small print for the admin: each beacon of the agent and its firmware, outdated flagged.
-function drawBeacons(line, beacons) {
-  const text = beacons.map((b) => `${b.id} ${b.firmware}${b.outdated ? " (outdated)" : ""}`)
+// What a supervisor acts on: a cue (reply due, customer waiting) with its age, the number of
+// open chats, the escalation flag. Only on a trusted tile: an unknown tile shows no cue.
+function drawAttention(tile, line, agent, now) {
+  const trusted = agent.state !== "unknown";
+  const words = [];
+  if (trusted && agent.cue) {
+    const age = agent.waiting_since ? ` ${duration(now - agent.waiting_since)}` : "";
+    words.push(`${CUES[agent.cue] || agent.cue.replace(/_/g, " ")}${age}`);
+  } else if (trusted && agent.waiting_since) {
+    words.push(`waiting ${duration(now - agent.waiting_since)}`);
+  }
+  if (trusted && agent.chats) words.push(`${agent.chats} chat${agent.chats === 1 ? "" : "s"}`);
+  const escalated = trusted && agent.escalated === true;
+  if (escalated) words.unshift("supervisor");
+  setText(line, words.join(" · "));
+  line.classList.toggle("escalated", escalated);
+  tile.classList.toggle("escalated", escalated);
+  tile.classList.toggle("cued", trusted && Boolean(agent.cue));
+}
+
+// Small print: each beacon of the agent and its firmware; outdated and offline flagged. An
+// offline beacon is the desk light's own trouble: the tile keeps the agent's state.
+function drawBeacons(line, ofAgent) {
+  const text = ofAgent.map((b) => `${b.id} ${b.firmware}` +
+    `${b.outdated ? " (outdated)" : ""}${b.link === "offline" ? " — beacon offline" : ""}`)
     .join(" · ");
-  if (line.textContent !== text) line.textContent = text;
-  line.classList.toggle("outdated", beacons.some((b) => b.outdated));
+  setText(line, text);
+  line.classList.toggle("outdated", ofAgent.some((b) => b.outdated));
+  line.classList.toggle("offline", ofAgent.some((b) => b.link === "offline"));
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
 }
 
 function drawHeader() {
   const link = document.getElementById("link");
   const banner = document.getElementById("banner");
-  const doubts = live ? snapshot.doubts :
-    [snapshot ? "lost the connection to the board, reconnecting" : "connecting to the board"];
+  const doubts = live ? head.doubts :
+    [agents.size ? "lost the connection to the board, reconnecting" : "connecting to the board"];
   link.textContent = !live ? "board: not connected" :
-    snapshot.broker === "connected" ? "broker: connected" : "broker: not connected";
-  link.classList.toggle("down", !live || snapshot.broker !== "connected");
+    head.broker === "connected" ? "broker: connected" : "broker: not connected";
+  link.classList.toggle("down", !live || head.broker !== "connected");
   banner.hidden = doubts.length === 0;
   banner.textContent = doubts.length ? `Not live — ${doubts.join("; ")}.` : "";
   const list = document.getElementById("bridges");
-  list.replaceChildren(...(snapshot ? snapshot.bridges : []).map((bridge) => {
+  const bridges = live ? head.bridges : lastBridges;
+  lastBridges = bridges;
+  list.replaceChildren(...bridges.map((bridge) => {
     const item = document.createElement("li");
     const state = live ? bridge.state : "unknown";
     item.className = `b-${state}`;
@@ -155,6 +280,14 @@ function drawHeader() {
   }));
 }
 
+document.getElementById("free").addEventListener("click", () => {
+  const wanted = filter();
+  const next = new URLSearchParams();
+  if (!wanted.free) next.set("free", "");
+  if (wanted.group) next.set("group", wanted.group);
+  location.hash = next.toString().replace("free=", "free");
+});
 connect();
 setInterval(render, 1000);
 window.addEventListener("resize", () => { fittedFor = null; render(); });
+window.addEventListener("hashchange", () => { fittedFor = null; render(); });
