@@ -24,7 +24,8 @@ from ..mqtt.client import BrokerError, BrokerURLError
 from ..protocol import ProtocolError
 from .common import EXIT_USAGE, add_broker_options
 
-COMMANDS = ("bridge", "set", "retire", "watch", "beacon", "flash", "update", "demo", "board")
+COMMANDS = ("bridge", "set", "retire", "watch", "beacon", "flash", "update", "demo", "board",
+            "desk")
 """Every subcommand, in ``--help`` order; each is the module ``focuslight.cli.<name>``."""
 
 

@@ -1,7 +1,8 @@
 """A reader of the site: one paho client following what views show, guarded and re-subscribed.
 
-The floor board and ``focuslight watch`` read the broker the same way: subscribe
-to :meth:`~focuslight.protocol.Topics.views` after every (re)connect, hand each
+The floor board, ``focuslight watch`` and ``focuslight desk`` read the broker the same
+way: subscribe to :meth:`~focuslight.protocol.Topics.views` (or the few topics a reader of
+one agent needs) after every (re)connect, hand each
 message to the view, and tell it when the link comes up, goes down or is refused —
 so the view can apply the trust rule (:mod:`focuslight.protocol.trust`), which
 says nothing may be believed while the link is down. Every paho callback runs
@@ -42,6 +43,9 @@ class Follower:
         (default: a warning in the log).
     :param keepalive: MQTT keepalive, seconds.
     :param reconnect_max_s: the longest wait between reconnect attempts (paho's backoff).
+    :param subscriptions: the topic filters to follow (default :meth:`Topics.views`, the
+        whole site); a reader of one agent (``focuslight desk``) asks for its bridges and
+        that agent's status only, so a site of thousands costs it nothing.
     :param sweep: read what the broker retains once, instead of following: subscribe at
         QoS 0, unsubscribe as soon as the SUBACK arrives, and set :attr:`swept` at the
         UNSUBACK. A broker sends the retained messages right behind the SUBACK, and at
@@ -54,8 +58,10 @@ class Follower:
                  on_message: Callable[[mqtt.MQTTMessage], None],
                  on_up: Callable[[], None], on_down: Callable[[str], None],
                  on_refused: Callable[[str], None] | None = None, keepalive: int = 15,
-                 reconnect_max_s: int = 10, sweep: bool = False) -> None:
+                 reconnect_max_s: int = 10, subscriptions: list[str] | None = None,
+                 sweep: bool = False) -> None:
         self.settings, self.topics, self.name = settings, topics, name
+        self.subscriptions = subscriptions or topics.views()
         self._on_message_cb, self._on_up, self._on_down = on_message, on_up, on_down
         self._on_refused = on_refused or (lambda reason: log.warning(
             "%s: broker %s refused the connection: %s", name, settings.url, reason))
@@ -96,14 +102,14 @@ class Follower:
             if reason.is_failure:
                 self._on_refused(str(reason))
                 return
-            client.subscribe([(topic, 0 if self.sweep else 1) for topic in self.topics.views()])
+            client.subscribe([(topic, 0 if self.sweep else 1) for topic in self.subscriptions])
             self._on_up()
 
     def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int,
                       _codes: object, _p: object) -> None:
         with last_resort(log, f"{self.name}: on_subscribe"):
             if self.sweep:
-                client.unsubscribe(self.topics.views())
+                client.unsubscribe(self.subscriptions)
 
     def _on_unsubscribe(self, _c: mqtt.Client, _u: object, _mid: int,
                         _codes: object, _p: object) -> None:
