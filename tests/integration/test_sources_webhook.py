@@ -23,7 +23,7 @@ from helpers.waiting import wait_until
 
 from focuslight import http_server
 from focuslight.config_section import ConfigError, Section
-from focuslight.sources import webhook
+from focuslight.sources import http_endpoint, webhook
 from focuslight.sources.webhook import WebhookSource, from_config
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 
@@ -187,7 +187,7 @@ def test_each_refusal_is_one_log_line_without_the_token(served,
 
 def test_idle_connections_past_the_cap_get_503_and_service_resumes(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(webhook, "MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(http_endpoint, "MAX_CONNECTIONS", 4)
     port = free_port()
     source = from_config(Section({"token": TOKEN, "port": port}, "site.toml", "sources[1]"),
                          AGENTS)

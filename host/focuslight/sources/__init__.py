@@ -19,6 +19,7 @@ SOURCE_TYPES: dict[str, str] = {
     "counter": "focuslight.sources.counter",
     "webhook": "focuslight.sources.webhook",
     "mic": "focuslight.sources.mic",
+    "chat": "focuslight.sources.chat",
 }
 """``type`` in a ``[[sources]]`` table → the module that builds it."""
 

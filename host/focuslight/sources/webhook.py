@@ -18,7 +18,7 @@ Every refusal is a JSON ``{"error": "..."}`` with a 4xx status (401 token,
 400 body, 404 path or agent, 405 method, 411/413 length, 415 content type)
 and one log line, never the token, the query string or the body. The HTTP
 side is :mod:`focuslight.http_server` (asyncio + h11): a request must arrive
-whole within 10 s, connections are cheap and capped (``MAX_CONNECTIONS``;
+whole within 10 s, connections are cheap and capped (``http_endpoint.MAX_CONNECTIONS``;
 past it 503), so callers trickling bytes cannot crowd out the platform.
 If the port is taken the source logs one line, its agents read
 ``unknown`` and it retries every ``retry_s``; the bridge keeps running.
@@ -30,8 +30,6 @@ Put a TLS reverse proxy in front when the platform calls from outside the site.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import re
 import threading
@@ -44,6 +42,7 @@ from ..http_server import HttpError, HttpServer, Request, Response
 from ..protocol import STATES
 from ..worker import Worker
 from .base import Source, StatusSink, configured_agents
+from .http_endpoint import check_bearer, json_object, listen
 from .timing import Clock
 
 log = logging.getLogger(__name__)
@@ -51,10 +50,6 @@ log = logging.getLogger(__name__)
 PATH = re.compile(r"/v1/agents/([^/?#]+)/state")
 JSON_TYPE = "application/json"
 MIN_TOKEN_CHARS = 16
-MAX_CONNECTIONS = 1024
-"""Connections served at once. Each costs a coroutine, not a thread, and one
-that has not sent a whole request within 10 s is dropped (see
-:mod:`focuslight.http_server`); past the cap a new one gets 503."""
 
 
 class WebhookSource(Source):
@@ -108,27 +103,19 @@ class WebhookSource(Source):
 
     def _listen(self) -> HttpServer | None:
         """Bind, retrying every ``retry_s`` while the port is taken; None once stopped."""
-        failure: str | None = None
-        while not self._worker.stopping.is_set():
-            try:
-                server = HttpServer((self.bind, self.port), self.respond,
-                                    f"webhook {self.name}",
-                                    max_connections=MAX_CONNECTIONS).start()
-            except OSError as err:
-                why = f"cannot listen on {self.bind}:{self.port} ({err.strerror or err})"
-                if why != failure:
-                    log.error("webhook %s: %s; %s read unknown from it, retrying every %g s",
-                              self.name, why, ", ".join(self.agents) or "no agents",
-                              self.retry_s)
-                    failure = why
-                    for agent in self.agents:
-                        self._deliver(agent, "unknown")
-                self.clock.sleep_until(self.clock.now() + self.retry_s, self._worker.stopping)
-                continue
+        server = listen(f"webhook {self.name}", (self.bind, self.port), self.respond,
+                        retry_s=self.retry_s, clock=self.clock,
+                        stopping=self._worker.stopping, blind=self._blind)
+        if server is not None:
             log.info("webhook %s: listening on http://%s:%d/v1/agents/<agent>/state",
                      self.name, self.bind, server.port)
-            return server
-        return None
+        return server
+
+    def _blind(self, why: str) -> None:
+        log.error("webhook %s: %s; %s read unknown from it, retrying every %g s",
+                  self.name, why, ", ".join(self.agents) or "no agents", self.retry_s)
+        for agent in self.agents:
+            self._deliver(agent, "unknown")
 
     def _watch_silence(self) -> None:
         """With ``stale_s``: an agent nobody posted about for that long reads ``unknown``."""
@@ -185,7 +172,7 @@ class WebhookSource(Source):
         if method != "POST":
             raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed; use POST",
                           {"Allow": "POST"})
-        self._check_token(headers.get("authorization", ""))
+        check_bearer(headers.get("authorization", ""), self._token)
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON_TYPE:
             raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -194,7 +181,7 @@ class WebhookSource(Source):
 
     def apply(self, agent: str, raw: bytes) -> dict[str, str]:
         """Check the body posted about *agent* and deliver its state; the 200 answer."""
-        body = self._parse(raw)
+        body = json_object(raw)
         if agent not in self.agents:
             raise HttpError(HTTPStatus.NOT_FOUND, f"unknown agent {agent[:64]!r}")
         state = self._state(body.get("state"))
@@ -204,29 +191,6 @@ class WebhookSource(Source):
                           f"endpoint, got {str(source)[:64]!r}")
         self._apply(agent, state)
         return {"agent": agent, "source": self.name, "state": state}
-
-    def _check_token(self, header: str) -> None:
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 self._token):
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token",
-                          {"WWW-Authenticate": 'Bearer realm="focuslight"'})
-
-    @staticmethod
-    def _parse(raw: bytes) -> dict[str, Any]:
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body is not UTF-8") from None
-        except json.JSONDecodeError as err:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"body is not JSON ({err.msg} at "
-                          f"line {err.lineno} column {err.colno})") from None
-        except RecursionError:  # "[[[[…": the decoder recurses once per level
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body is nested too deeply") from None
-        if not isinstance(body, dict):
-            raise HttpError(HTTPStatus.BAD_REQUEST,
-                          f"body must be a JSON object, got {type(body).__name__}")
-        return body
 
     def _state(self, value: Any) -> str:
         if isinstance(value, str) and value in self.states:
