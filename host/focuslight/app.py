@@ -16,6 +16,7 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from functools import partial
 from types import FrameType
 
 from .config import Config, ConfigError, source_section
@@ -25,6 +26,7 @@ from .outputs.base import Output
 from .outputs.mqtt import MqttOutput
 from .overrides import OverrideStore
 from .sources import Source, build_source
+from .state import WalkUps
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,24 @@ class Service:
         self.link = next(o for o in self.outputs if isinstance(o, MqttOutput))
         """The MQTT output, whose liveness decides the exit status."""
         self.bridge.outputs.extend(self.outputs)
+        self._time_walkups()
+
+    def _time_walkups(self) -> None:
+        """Give every walk-up counter among the sources (any source with a ``walkups``
+        slot: the counter, the demo's desk) its contact log, kept in the state directory
+        unless the source brought its own, and publish its expected time through the MQTT
+        output from now on (:mod:`focuslight.protocol.expected`).
+
+        Duck-typed so that building a bridge without a counter never imports gpiozero."""
+        for source in self.sources:
+            walkups = getattr(source, "walkups", False)
+            if walkups is False:
+                continue
+            agent = source.agents[0]
+            if walkups is None:
+                walkups = source.walkups = WalkUps(self.config.state_file(f"walkups-{agent}"))
+            walkups.on_change = partial(self.link.publish_expected, agent)
+            self.link.publish_expected(agent, walkups.expected())
 
     def start(self) -> None:
         for output in self.outputs:

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from helpers.fuzz_payloads import ID, expect_event, expect_set, expect_status, ident, payloads
+from helpers.fuzz_payloads import (
+    ID,
+    expect_event,
+    expect_expected,
+    expect_set,
+    expect_status,
+    ident,
+    payloads,
+)
 from helpers.status_fuzz import availability_payloads
 
 from focuslight.config import load
@@ -35,6 +43,7 @@ from focuslight.mqtt.client import BrokerSettings
 from focuslight.outputs.mqtt import MqttOutput
 from focuslight.outputs.serial_beacon import SerialBeacon, _LineReader
 from focuslight.protocol import Topics
+from focuslight.views.counter_sign import CounterSignServer, built_in
 from focuslight.views.floor_board import FloorBoard
 from focuslight.views.watch import LiveTable, read_message
 
@@ -194,6 +203,41 @@ def test_the_watch_reader_survives_any_status(guarded) -> None:
             wrong += 1
             want = entry[1] if entry else None
     assert guarded.caught == []
+    assert wrong == 0
+
+
+def test_the_counter_sign_reader_survives_any_status_and_expected_time(guarded) -> None:
+    """Statuses and expected times (any bridge account may write its counter's) for the
+    sign's counter and others: the sign shows what the oracle says, never a number from a
+    payload that was not valid, and never 'free' from one that was not."""
+    import random
+    sign = CounterSignServer(BrokerSettings("127.0.0.1", 1), Topics(PREFIX), "alice",
+                             built_in("en"))
+    sign.sign.link(True)
+    rng = random.Random(SEED + 7)
+    want_state: str | None = None
+    want_end: float | None = None
+    wrong = 0
+    stream = [("status", p) for p in payloads("status", PER_READER // 2, SEED + 7)]
+    stream += [("expected", p) for p in payloads("expected", PER_READER // 2, SEED + 7)]
+    rng.shuffle(stream)
+    for n, (leaf, payload) in enumerate(stream):
+        who = "alice" if rng.random() < 0.8 else ident(rng)
+        sign.follower._on_message(None, None, message(topic_for(who, "agents", leaf, n),
+                                                      payload))
+        if who == "alice" and n % 97:
+            if leaf == "status" and (not payload or (status := expect_status(payload))):
+                want_state = status[0] if payload else None
+            elif leaf == "expected" and (not payload or (times := expect_expected(payload))):
+                typical, _, since, _ = times if payload else (None, 0, None, None)
+                want_end = None if typical is None or since is None else since + typical
+        view = sign.sign.view()
+        kind = {"available": "free", "ringing": "arriving", "engaged": "serving",
+                "hold": "serving", "wrap_up": "finishing", "dnd": "busy", "away": "closed",
+                None: "unknown", "unknown": "unknown"}[want_state]
+        end = want_end if kind == "serving" else None
+        wrong += (view["kind"], view["ends_at"]) != (kind, end)
+    assert guarded.caught == [], guarded.caught[:5]
     assert wrong == 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from focuslight import protocol
+from focuslight.protocol.expected import decode_expected
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -124,3 +125,17 @@ def test_topics_reject_foreign(topic: str) -> None:
 def test_prefix_must_be_plain(prefix: str) -> None:
     with pytest.raises(protocol.ProtocolError):
         protocol.Topics(prefix)
+
+
+@pytest.mark.parametrize("case", cases("expected"), ids=lambda c: c["name"])
+def test_expected_vectors(case: dict) -> None:
+    """A walk-up counter's expected time (host only: no beacon subscribes to it)."""
+    if not case["ok"]:
+        check_rejected(decode_expected, case)
+        return
+    expected = decode_expected(payload_of(case))
+    assert (expected.typical_s, expected.contacts, expected.serving_since,
+            expected.bridge_id) == (case["typical_s"], case["contacts"], case["serving_since"],
+                                    case["bridge_id"])
+    assert expected.ends_at() == pytest.approx(case["ends_at"])
+    assert decode_expected(expected.encode()) == expected

@@ -61,6 +61,8 @@ TEMPLATES = {
     "event": {"v": 1, "button": "press"},
     "telemetry": {"v": 1, "agent": "alice", "firmware": "0.2.0", "ip": "192.168.1.23",
                   "rssi": -61, "uptime": 1234, "heap_free": 81234, "reset_cause": "power_on"},
+    "expected": {"v": 1, "typical_s": 240.0, "contacts": 12, "serving_since": 1732356902.1,
+                 "bridge_id": "main"},
 }
 
 
@@ -103,7 +105,7 @@ def _raw(rng: random.Random) -> bytes:
 
 def payloads(kind: str, count: int, seed: int) -> Iterator[bytes]:
     """*count* payloads for a reader of *kind* (``status``, ``set``, ``event``,
-    ``telemetry``), reproducibly."""
+    ``telemetry``, ``expected``), reproducibly."""
     rng = random.Random(f"{kind}-{seed}")
     for _ in range(count):
         roll = rng.random()
@@ -213,5 +215,23 @@ def expect_event(payload: bytes) -> str | None:
         if type(button) is not str or button not in ("press", "hold"):
             raise Invalid
         return button
+    except Invalid:
+        return None
+
+
+def expect_expected(payload: bytes) -> tuple[float | None, int, float | None, str | None] | None:
+    """(typical_s, contacts, serving_since, bridge_id) of a valid counter's expected time
+    (docs/protocol.md), else None."""
+    try:
+        body = _body(payload)
+        _version(body, True)
+        contacts = body.get("contacts")
+        if type(contacts) is not int or not 0 <= contacts <= 999:
+            raise Invalid
+        typical, since, bridge = (body.get(k) for k in ("typical_s", "serving_since",
+                                                        "bridge_id"))
+        return (None if typical is None else _number(typical, 0, 86400), contacts,
+                None if since is None else _number(since, 0, 1.7976931348623157e308),
+                None if bridge is None else _id(bridge))
     except Invalid:
         return None

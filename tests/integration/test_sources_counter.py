@@ -8,6 +8,7 @@ threads (real time), so those tests wait for the report they expect.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -328,12 +329,18 @@ def test_the_documented_examples_load(tmp_path: Path) -> None:
 
 # -- end to end: the real bridge process and a real mosquitto --------------------------------
 
-def test_counter_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory,
-                                                      tmp_path: Path) -> None:
-    """The CLI's bridge runs in tests/helpers/counter_bridge.py, whose MockFactory pins we drive."""
+def test_counter_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory, tmp_path: Path,
+                                                      private_state_dir: Path) -> None:
+    """The CLI's bridge runs in tests/helpers/counter_bridge.py, whose MockFactory pins we drive;
+    it publishes the counter's status and its expected time (docs/counter-sign.md)."""
     prefix, status = "fl-counter", f"fl-counter/agents/{AGENT}/status"
-    watcher = peer_factory(mosquitto)
+    expected = f"{prefix}/agents/{AGENT}/expected"
+    private_state_dir.mkdir(parents=True)
+    (private_state_dir / f"walkups-{AGENT}-{prefix}.json").write_text(
+        '{"v": 1, "contacts": [240, 300, 420]}')
+    watcher, timer = peer_factory(mosquitto), peer_factory(mosquitto)
     watcher.subscribe(status)
+    timer.subscribe(expected)
     source = ('type = "counter"\nagent = "counter-1"\narrive_s = 0.3\ndepart_s = 0.3\n'
               'ringing = true\n[sources.foot_switch]\n')
     bridge = BridgeProcess(tmp_path, bridge_config(mosquitto.url, prefix, [AGENT], source),
@@ -343,11 +350,19 @@ def test_counter_reaches_mqtt_through_the_real_bridge(mosquitto, peer_factory,
     try:
         bridge.start()
         watcher.wait_for_state(status, "available", timeout=15)
+        # the contacts an earlier run timed (kept in the state directory) give the typical
+        timed = timer.next_on(expected, lambda p: json.loads(p).get("typical_s") == 300)
+        assert json.loads(timed.payload) == {"v": 1, "contacts": 3, "typical_s": 300,
+                                             "bridge_id": prefix}
         bridge.send(f"low {DEFAULT_PINS['foot_switch']}")
         assert watcher.wait_for_state(status, "ringing")["source"] == "counter"
-        assert watcher.wait_for_state(status, "engaged")["source"] == "counter"
+        engaged_at = watcher.wait_for_state(status, "engaged")["since"]
+        serving = json.loads(timer.next_on(expected, lambda p: "serving_since" in
+                                             json.loads(p)).payload)
+        assert abs(serving["serving_since"] - engaged_at) < 1
         bridge.send(f"high {DEFAULT_PINS['foot_switch']}")
         watcher.wait_for_state(status, "wrap_up")
+        timer.next_on(expected, lambda p: "serving_since" not in json.loads(p))
         assert bridge.alive(), bridge.text()
     finally:
         bridge.kill()

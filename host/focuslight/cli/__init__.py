@@ -25,8 +25,9 @@ from ..protocol import ProtocolError
 from .common import EXIT_USAGE, add_broker_options
 
 COMMANDS = ("bridge", "set", "retire", "watch", "beacon", "flash", "update", "demo", "board",
-            "desk")
-"""Every subcommand, in ``--help`` order; each is the module ``focuslight.cli.<name>``."""
+            "desk", "counter-sign")
+"""Every subcommand, in ``--help`` order; each is the module ``focuslight.cli.<name>``
+(a dash in the command is an underscore in the module: ``counter_sign``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"focuslight {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
         command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
         add_broker_options(command)
         module.add_arguments(command)

@@ -82,6 +82,7 @@ from ..protocol import (
     decode_status,
     set_request_id,
 )
+from ..protocol.expected import Expected
 from ..state import DiscoveryLedger
 from .base import Output
 from .home_assistant import Discovery
@@ -143,6 +144,8 @@ class MqttOutput(Output):
         the config, so they are built once here, not on every connect."""
         self._discovery_messages = ([] if self.discovery is None
                                     else self.discovery.messages(config.agents))
+        self._expected: dict[str, bytes] = {}
+        """The last ``expected`` payload per topic (walk-up counters), re-sent every session."""
         self._stale: list[tuple[str, bytes]] | None = None
         """Clears for the discovery configs this bridge dropped (:meth:`_stale_discovery`)."""
         self.retired: set[str] = set()
@@ -187,6 +190,14 @@ class MqttOutput(Output):
         """Output: retained QoS 1; while offline, the next session re-sends it."""
         self.outbox.put(self.topics.status(agent), self._payload(status))
 
+    def publish_expected(self, agent: str, expected: Expected) -> None:
+        """A walk-up counter's expected time (:mod:`focuslight.protocol.expected`), stamped
+        with this bridge's id; retained, and re-sent by every new session."""
+        topic = self.topics.expected(agent)
+        payload = replace(expected, bridge_id=self.config.bridge_id).encode()
+        self._expected[topic] = payload
+        self.outbox.put(topic, payload)
+
     def _payload(self, status: Status) -> bytes:
         """The status as published here: stamped with this bridge's id."""
         return replace(status, bridge_id=self.config.bridge_id).encode()
@@ -202,6 +213,7 @@ class MqttOutput(Output):
         """What a new session publishes: every status, ``online``, the discovery configs."""
         messages = [(self.topics.status(agent), self._payload(status))
                     for agent, status in self.bridge.snapshot().items()]
+        messages.extend(list(self._expected.items()))
         messages.append((self.availability, ONLINE.encode()))
         return messages + self._discovery_messages
 
@@ -314,6 +326,7 @@ class MqttOutput(Output):
                  agent, self.config.bridge_id)
         self.retired.add(agent)
         self.outbox.put(self.topics.status(agent), b"")
+        self.outbox.put(self.topics.expected(agent), b"")  # a counter's: harmless if none
         if self.discovery is not None:
             for topic in self.discovery.config_topics(agent):
                 self.outbox.put(topic, b"")

@@ -54,6 +54,10 @@ class Topics:
     def reply(self, agent: str) -> str:
         return f"{self.prefix}/agents/{agent}/reply"
 
+    def expected(self, agent: str) -> str:
+        """A walk-up counter's expected time (retained; :mod:`.expected`)."""
+        return f"{self.prefix}/agents/{agent}/expected"
+
     def beacon_availability(self, beacon: str) -> str:
         return f"{self.prefix}/beacons/{beacon}/availability"
 

@@ -56,6 +56,7 @@ from gpiozero import (
 from gpiozero.mixins import EventsMixin
 
 from ..config_section import Section
+from ..state import WalkUps
 from ..worker import Worker
 from .base import Source, StatusSink, configured_agents
 from .timing import Clock, Hysteresis
@@ -226,6 +227,9 @@ class CounterSource(Source):
         self._failure: str | None = None
         self._reported: str | None = None
         self._sink: StatusSink | None = None
+        self.walkups: WalkUps | None = None
+        """Times the counter's walk-up contacts for the sign's "about N min"; the bridge
+        (:class:`focuslight.app.Service`) gives it one before the start."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._worker = Worker(f"counter-{self.name}", self._run, wake=(self._wake.set,))
@@ -334,6 +338,8 @@ class CounterSource(Source):
         if state != self._reported and self._sink is not None:
             self._reported = state
             self._sink.report(self.agent, self.name, state)
+            if self.walkups is not None:
+                self.walkups.observe(state)
 
     def _close(self) -> None:
         with self._lock:

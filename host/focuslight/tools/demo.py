@@ -10,7 +10,10 @@ It starts, and stops again on Ctrl-C or after ``--duration``:
 * a virtual beacon: the real firmware on the MicroPython unix port,
   showing alice's light;
 * the floor board: every agent's light in a browser, on
-  http://127.0.0.1:8080/ (or a free port if 8080 is taken).
+  http://127.0.0.1:8080/ (or a free port if 8080 is taken);
+* the counter sign for alice's walk-ups, the page facing her queue, on
+  http://127.0.0.1:8090/ (or a free port): "Next please", or "Serving a customer —
+  we'll be with you shortly (about N min)", N from a few walk-ups the demo starts with.
 
 On a terminal you drive alice: ``c`` rings / answers / hangs up a call,
 ``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer,
@@ -39,7 +42,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..app import Service
 from ..config import Config
@@ -49,11 +52,14 @@ from ..mqtt.client import BrokerError, BrokerSettings
 from ..protocol import Status, Topics
 from ..sources.base import Source, StatusSink
 from ..sources.simulated import SimulatedSource
+from ..state import WalkUps
+from ..views.counter_sign import CounterSignServer, built_in
 from ..views.floor_board import FloorBoard
 from ..views.watch import COLOURS, format_duration
 from . import embedded_broker
 from .virtual_beacon import Look, VirtualBeacon, firmware_config
 
+T = TypeVar("T")
 DEMO_AGENTS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 WRAP_UP_S = 10.0
 """Shorter than a site's 30 s so the demo shows the whole cycle quickly."""
@@ -62,6 +68,8 @@ TOUR: tuple[tuple[float, str], ...] = (
     (26, "press"), (30, "press"), (33, "walkup"), (37, "walkup"))
 """Unattended tour for alice: ring, answer, hold, resume, hang up (wrap-up),
 focus on and off with the button, a walk-up customer."""
+WALKUP_SEED = (240.0, 300.0, 420.0)
+"""Walk-ups alice served before the demo began (s): the counter sign's "about 5 min"."""
 
 
 def manual_note(manual: str | None, shown: str | None) -> str:
@@ -83,6 +91,8 @@ class DeskSource(Source):
         self.call = "available"
         self.walkup = False
         self.sink: StatusSink | None = None
+        self.walkups = WalkUps(None, seed=WALKUP_SEED)
+        """Times alice's walk-ups for the counter sign (the bridge publishes it)."""
 
     def start(self, sink: StatusSink) -> None:
         self.sink = sink
@@ -104,6 +114,7 @@ class DeskSource(Source):
     def toggle_walkup(self) -> None:
         self.walkup = not self.walkup
         self._report()
+        self.walkups.observe("engaged" if self.walkup else "available")
 
     def _report(self) -> None:
         if self.sink:
@@ -150,14 +161,18 @@ def run(yours: BrokerSettings | None = None, *, agents: int = 4, duration: float
         service.bridge.outputs.append(feed)
         service.start()
         started.callback(service.stop)
-        board = _start_board(settings, topics)
+        board = _on_port(8080, lambda listen: FloorBoard(settings, topics, listen).start())
         started.callback(board.stop)
+        sign = _on_port(8090, lambda listen: CounterSignServer(
+            settings, topics, names[0], built_in("en"), listen).start())
+        started.callback(sign.stop)
         beacon = VirtualBeacon(_beacon_config(settings, topics, names[0]),
                                frames=_interactive())
         started.callback(beacon.close)
         actions = {"call": desk.press_call, "hold": desk.toggle_hold,
                    "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
         screen = Screen(settings, service, beacon, feed, actions, stop, board.url, speed)
+        screen.sign_url = sign.url
         screen.broker_name = broker_name
         try:
             if _interactive():
@@ -200,12 +215,13 @@ def _broker(yours: BrokerSettings | None, kind: str,
     return BrokerSettings("127.0.0.1", port), name
 
 
-def _start_board(settings: BrokerSettings, topics: Topics) -> FloorBoard:
-    """The floor board on 8080, or on any free port if 8080 is taken (even a moment ago)."""
+def _on_port(port: int, start: Callable[[tuple[str, int]], T]) -> T:
+    """A page (the floor board, the counter sign) on *port*, or on any free port if *port*
+    is taken (even a moment ago)."""
     try:
-        return FloorBoard(settings, topics, ("127.0.0.1", 8080)).start()
+        return start(("127.0.0.1", port))
     except OSError:
-        return FloorBoard(settings, topics, ("127.0.0.1", 0)).start()
+        return start(("127.0.0.1", 0))
 
 
 def _port_free(port: int) -> bool:
@@ -238,6 +254,7 @@ class Screen:
         self.rgb = (0, 0, 0)
         self.log: list[str] = []
         self.broker_name = "yours"
+        self.sign_url = ""
 
     def intro(self) -> str:
         return (f"focuslight demo — broker {self.settings.url} ({self.broker_name}), "
@@ -245,6 +262,7 @@ class Screen:
                 f"{len(self.service.config.agents)} agents; the virtual beacon (real firmware "
                 f"on the MicroPython unix port) shows {self.agent}.\n"
                 f"Floor board (every agent's light): open {self.board_url} in a browser.\n"
+                f"Counter sign ({self.agent}'s walk-up queue): {self.sign_url}\n"
                 f"Watch from another terminal: focuslight watch --broker {self.settings.url}")
 
     def lines(self, tour: bool) -> int:
