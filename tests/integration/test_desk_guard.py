@@ -5,6 +5,7 @@ process an agent runs. What is asserted is dunst's own paused state (``dunstctl`
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -166,3 +167,37 @@ def test_a_desk_needs_an_agent(tmp_path, desktop) -> None:
     done = subprocess.run([sys.executable, "-m", "focuslight", "desk", "-c", "/dev/null"],
                           env=desktop.env(), capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "pass --agent ID" in done.stderr
+
+
+def test_a_blip_within_the_grace_does_not_ring_through_the_call(tmp_path, desktop, mosquitto,
+                                                                site, monkeypatch,
+                                                                caplog) -> None:
+    """The bridge restarting mid-call (offline, then online again) within the grace keeps
+    the silence: no unpause, no second pause; stopping the guard gives it back."""
+    from focuslight.desk.guard import Guard
+    from focuslight.desk.journal import Journal
+    from focuslight.desk.silencers import Dunst, Silencers
+    from focuslight.mqtt.client import BrokerSettings
+    from focuslight.protocol import Topics
+
+    caplog.set_level(logging.INFO)
+    for name, value in desktop.vars.items():
+        monkeypatch.setenv(name, value)
+    journal = Journal(tmp_path / "desk-alice.json")
+    guard = Guard(BrokerSettings("127.0.0.1", mosquitto.port), Topics(PREFIX), "alice",
+                  silencers=Silencers([Dunst(journal)], journal), unknown_grace_s=600)
+    guard.start()
+    try:
+        site.publish(STATUS, status("engaged"), retain=True)
+        paused(desktop, "true")
+        site.publish(BRIDGE, "offline", retain=True)
+        wait_until(lambda: "notifications come back in 600 s" in caplog.text)
+        assert desktop.dunst_paused() == "true" and guard.silenced
+        site.publish(BRIDGE, "online", retain=True)
+        wait_until(lambda: caplog.text.count("desk alice: engaged") == 2)
+        assert desktop.dunst_paused() == "true"
+        assert caplog.text.count("notifications silenced") == 1
+        assert "given back" not in caplog.text
+    finally:
+        guard.stop()
+    assert desktop.dunst_paused() == "false"

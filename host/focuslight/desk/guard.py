@@ -147,9 +147,10 @@ class Guard:
         self.follower.start()
 
     def stop(self) -> None:
-        """Stop following, and give back whatever is silenced."""
-        self.follower.stop()
+        """Give back whatever is silenced, and stop following (in that order: losing the
+        broker on the way out is no news to log)."""
         self._worker.stop()
+        self.follower.stop()
         if self.light is not None:
             self.light.stop()
 

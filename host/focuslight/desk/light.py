@@ -64,6 +64,7 @@ def find_lights(path: str | None = None) -> list[Light]:
     """Every light busylight-core recognises (only the one at *path*, if given), opened
     for this process alone. A device it recognises but cannot open is logged (the usual
     cause: no udev rule lets this user open it) and skipped."""
+    busylight()
     from busylight_core import Hardware
     from busylight_core import Light as AnyLight
 
