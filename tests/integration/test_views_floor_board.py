@@ -418,3 +418,20 @@ def test_the_floor_names_the_agents_each_doubt_darkens() -> None:
                               "bridge pc-9 is offline: Carol shows unknown"]
     floor.link(False)
     assert floor.view()["doubts"][0] == "no connection to the broker: every light shows unknown"
+
+
+def test_a_tile_carries_the_attention_of_a_trusted_status_only() -> None:
+    """cue, escalated, waiting_since and chats on alice's tile (the page renders them); bob's
+    bridge is offline, so his tile is unknown and asks nothing."""
+    floor = Floor({"alice": "Alice", "bob": "Bob"})
+    floor.link(True)
+    asking = {"cue": "reply_due", "waiting_since": 5.0, "escalated": True, "chats": 2}
+    floor.agent("alice", Status("engaged", "chat", 1.0, "main", **asking))
+    floor.agent("bob", Status("engaged", "chat", 1.0, "pc-7", **asking))
+    floor.bridge("pc-7", "offline")
+    tiles = {t["id"]: t for t in floor.view()["agents"]}
+    assert tiles["alice"] == {"id": "alice", "name": "Alice", "state": "engaged",
+                              "source": "chat", "since": 1.0, **asking}
+    assert tiles["bob"]["state"] == "unknown" and not set(asking) & set(tiles["bob"])
+    floor.agent("alice", Status("engaged", "chat", 1.0, "main", chats=1))
+    assert "cue" not in floor.view()["agents"][0]

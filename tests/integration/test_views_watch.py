@@ -170,3 +170,29 @@ def test_watch_once_waits_for_a_slow_broker(mosquitto, peer_factory) -> None:
         link.close()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["alice"]["state"] == "dnd"
+
+
+def test_watch_flags_an_escalated_agent_for_a_supervisor(mosquitto, peer_factory) -> None:
+    """A chat waiting past escalate_after_seconds: ESCALATED and the wait on alice's row, the
+    fields in --json; bob's cue is not shown while his bridge is offline (unknown asks
+    nothing)."""
+    peer = peer_factory(mosquitto)
+    now = time.time()
+    chat = {"v": 1, "state": "engaged", "source": "chat", "since": round(now - 400, 3),
+            "cue": "reply_due", "waiting_since": round(now - 330, 3), "escalated": True,
+            "chats": 2}
+    peer.publish(f"{PREFIX}/bridges/main/availability", "online", retain=True)
+    peer.publish(f"{PREFIX}/bridges/pc-2/availability", "offline", retain=True)
+    peer.publish(f"{PREFIX}/agents/alice/status", json.dumps({**chat, "bridge_id": "main"}),
+                 retain=True)
+    peer.publish(f"{PREFIX}/agents/bob/status", json.dumps({**chat, "bridge_id": "pc-2"}),
+                 retain=True)
+    text = focuslight("watch", "--once", "--broker", mosquitto.url, "--prefix", PREFIX).stdout
+    rows = {line.split()[0]: line for line in text.splitlines() if line[:3] in ("ali", "bob")}
+    assert "ESCALATED, reply due 5m" in rows["alice"] and "2 chats" in rows["alice"], text
+    assert "ESCALATED" not in rows["bob"] and "reply due" not in rows["bob"], text
+    table = json.loads(focuslight("watch", "--once", "--json", "--broker", mosquitto.url,
+                                  "--prefix", PREFIX).stdout)
+    assert table["alice"] == table["alice"] | {"cue": "reply_due", "escalated": True,
+                                               "chats": 2}
+    assert "escalated" not in table["bob"] and table["bob"]["state"] == "unknown"

@@ -99,15 +99,21 @@ class Status:
                                 "since": round(self.since, 3)}
         if self.bridge_id is not None:
             body["bridge_id"] = self.bridge_id
+        return _dump({**body, **self.attention_fields()})
+
+    def attention_fields(self) -> dict[str, Any]:
+        """The attention fields this status carries, as encoded (none but those present;
+        no cue on an unknown status): what views show a supervisor beside the state."""
+        fields: dict[str, Any] = {}
         if self.cue is not None and self.state != "unknown":
-            body["cue"] = self.cue
+            fields["cue"] = self.cue
         if self.waiting_since is not None:
-            body["waiting_since"] = round(self.waiting_since, 3)
+            fields["waiting_since"] = round(self.waiting_since, 3)
         if self.escalated:
-            body["escalated"] = True
+            fields["escalated"] = True
         if self.chats is not None:
-            body["chats"] = self.chats
-        return _dump(body)
+            fields["chats"] = self.chats
+        return fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,8 @@ class LiveTable:
                     return None
                 shown, why = self._shown(value)
                 return f"{now} {ident} {shown} source={value.source}" + (
-                    f" ({value.state} published, {why})" if why else "")
+                    f" ({value.state} published, {why})" if why else
+                    attention_note(value, time.time(), colour=False))
             if table == BRIDGES:
                 if value is None:
                     self.bridges.pop(ident, None)
@@ -138,13 +139,34 @@ class LiveTable:
                 state = f"\x1b[{COLOURS[shown]}m{state}\x1b[0m"
             lines.append(f"{agent:<{width}}  {state}  {status.source:<10}  "
                          f"{format_duration(now - status.since)}"
-                         + (f"  ({status.state} published; {why})" if why else ""))
+                         + (f"  ({status.state} published; {why})" if why else
+                            attention_note(status, now, colour)))
         if not agents:
             lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
         lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
         if beacons:
             lines += ["", *beacon_lines(beacons, links)]
         return "\n".join(lines)
+
+
+def attention_note(status: Status, now: float, colour: bool) -> str:
+    """What a trusted status asks for, for a supervisor: ``ESCALATED`` first (a customer has
+    waited past escalate_after_seconds), then the cue with the wait, then open chats. Empty
+    when it asks nothing. Only counts and ages: the status carries nothing else."""
+    words = []
+    if status.escalated:
+        words.append("\x1b[1;7m ESCALATED \x1b[0m" if colour else "ESCALATED")
+    wait = ("" if status.waiting_since is None
+            else f" {format_duration(max(0.0, now - status.waiting_since))}")
+    if status.cue == "reply_due":
+        words.append(f"reply due{wait}")
+    elif status.cue == "customer_waiting":
+        words.append(f"customer waiting{wait}")
+    elif status.waiting_since is not None:
+        words.append(f"waiting{wait}")
+    if status.chats:
+        words.append(f"{status.chats} chat{'s' if status.chats != 1 else ''}")
+    return "  " + ", ".join(words) if words else ""
 
 
 def beacon_lines(beacons: list[tuple[str, Telemetry]], links: dict[str, str]) -> list[str]:
@@ -304,7 +326,7 @@ def _print_once(settings: BrokerSettings, topics: Topics, as_json: bool) -> int:
         print(f"focuslight watch: {why}", file=sys.stderr)
         return 2
     print(json.dumps({a: {"state": shown, "source": s.source, "since": s.since}
-                      | ({"published": s.state, "why": why} if why else {})
+                      | ({"published": s.state, "why": why} if why else s.attention_fields())
                       for a, (s, shown, why) in table.shown().items()}, indent=1)
           if as_json else table.render(time.time(), colour=False))
     return 0

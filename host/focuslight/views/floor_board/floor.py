@@ -232,7 +232,9 @@ class Floor:
                                 "since": status.since}
         if agent in self._groups:
             tile["group"] = self._groups[agent]
-        if reason is not None and status.state == UNKNOWN:
+        if reason is None:  # trusted: what it asks of the agent (a cue, waits, chats)
+            tile.update(status.attention_fields())
+        elif status.state == UNKNOWN:
             tile["reason"] = reason
         return tile
 
@@ -253,3 +255,4 @@ def _listing(names: list[str], most: int = 6) -> str:
     if len(names) <= most:
         return ", ".join(names)
     return f"{', '.join(names[:most])} and {len(names) - most} more"
+
