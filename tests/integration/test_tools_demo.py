@@ -174,3 +174,40 @@ def test_duration_on_a_terminal_keeps_the_led_and_a_press_in_wrap_up_says_why(mo
         terminal.read_until("dnd (purple, solid)")  # wrap-up over: the press shows
     finally:
         terminal.close()
+
+
+def test_a_chat_left_unanswered_puts_the_cue_on_the_virtual_beacon(mosquitto):
+    """``chat`` on stdin: a customer writes to alice (Chatwoot-shaped webhook to the real chat
+    source); past the demo's reply-due threshold (8 s, 2 s at --speed 4) the firmware draws
+    the cue over engaged; her reply (``chat`` again) clears it."""
+    demo = subprocess.Popen([*DEMO, "--no-tour", "--speed", "4", "--broker", mosquitto.url],
+                            stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    seen: list[str] = []
+
+    def until(text: str) -> None:
+        for line in demo.stdout:
+            seen.append(line.rstrip("\n"))
+            if text in line:
+                return
+        raise AssertionError(f"the demo ended before {text!r}: {seen}")
+
+    try:
+        until("beacon alice: available green solid")
+        demo.stdin.write("chat\n")
+        demo.stdin.flush()
+        until("beacon alice: engaged red solid")
+        asked = time.monotonic()
+        until("beacon alice: cue reply_due")
+        assert time.monotonic() - asked >= 1.5  # due after the threshold, not at once
+        if not any("reply due" in line for line in seen):  # the screen's line may come later
+            until("reply due")
+        assert any(line.startswith("agent alice: engaged") and "reply due" in line
+                   for line in seen), seen
+        demo.stdin.write("chat\n")
+        demo.stdin.flush()
+        until("beacon alice: cue off")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=20)
+    assert demo.returncode == 0

@@ -13,15 +13,20 @@ It starts, and stops again on Ctrl-C or after ``--duration``:
   http://127.0.0.1:8080/ (or a free port if 8080 is taken);
 * the counter sign for alice's walk-ups, the page facing her queue, on
   http://127.0.0.1:8090/ (or a free port): "Next please", or "Serving a customer —
-  we'll be with you shortly (about N min)", N from a few walk-ups the demo starts with.
+  we'll be with you shortly (about N min)", N from a few walk-ups the demo starts with;
+* alice's chat: a real chat source (the Chatwoot mapping) on a free local port, which the
+  demo calls with Chatwoot-shaped webhooks as a Chatwoot server would. A customer message
+  left unanswered for :data:`CHAT_REPLY_AFTER_S` (short, for the demo) puts the reply-due
+  cue on her beacon: a cyan double blip over her state.
 
 On a terminal you drive alice: ``c`` rings / answers / hangs up a call,
-``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer,
-space presses the beacon's button (dnd ↔ auto), ``h`` holds it (auto), ``q``
-quits. With ``--duration`` it also plays a short tour of alice's day and
-stops by itself. Piped, it prints one line per change instead of the screen;
-stdin lines (``call``, ``hold``, ``walkup``, ``press``, ``long``) drive alice
-as the keys do.
+``o`` puts it on hold and back, ``w`` serves / ends a walk-up customer, ``t``
+steps her chat (a customer writes, she replies, the chat closes), space presses
+the beacon's button (dnd ↔ auto), ``h`` holds it (auto), ``q`` quits. With
+``--duration`` it also plays a short tour of alice's day and stops by itself.
+Piped, it prints one line per change instead of the screen; stdin lines
+(``call``, ``hold``, ``walkup``, ``chat``, ``press``, ``long``) drive alice as the
+keys do.
 
 Every child (the broker, the firmware) runs in its own session, so a Ctrl-C
 on the terminal reaches only the demo, which stops the clients first and
@@ -31,9 +36,11 @@ the broker last: no "lost the broker" on the way out.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
+import secrets
 import select
 import signal
 import sys
@@ -41,6 +48,7 @@ import termios
 import threading
 import time
 import tty
+import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,11 +59,13 @@ from ..core.policy import MANUAL
 from ..mqtt.client import BrokerError, BrokerSettings
 from ..protocol import Status, Topics
 from ..sources.base import Source, StatusSink
+from ..sources.chat import ChatSource, chatwoot
+from ..sources.chat.book import ChatBook
 from ..sources.simulated import SimulatedSource
 from ..state import WalkUps
 from ..views.counter_sign import CounterSignServer, built_in
 from ..views.floor_board import FloorBoard
-from ..views.watch import COLOURS, format_duration
+from ..views.watch import COLOURS, attention_note, format_duration
 from . import embedded_broker
 from .virtual_beacon import Look, VirtualBeacon, firmware_config
 
@@ -65,9 +75,14 @@ WRAP_UP_S = 10.0
 """Shorter than a site's 30 s so the demo shows the whole cycle quickly."""
 TOUR: tuple[tuple[float, str], ...] = (
     (3, "call"), (5, "call"), (8, "hold"), (10, "hold"), (13, "call"),
-    (26, "press"), (30, "press"), (33, "walkup"), (37, "walkup"))
+    (26, "press"), (30, "press"), (33, "walkup"), (37, "walkup"),
+    (40, "chat"), (54, "chat"), (58, "chat"))
 """Unattended tour for alice: ring, answer, hold, resume, hang up (wrap-up),
-focus on and off with the button, a walk-up customer."""
+focus on and off with the button, a walk-up customer, a chat whose customer waits
+past the reply-due threshold (the cue), her reply (the cue clears), the chat closing."""
+CHAT_REPLY_AFTER_S = 8.0
+"""The demo's reply_after_seconds: a site's default is 60 s, too long to watch."""
+CHAT_ESCALATE_AFTER_S = 30.0
 WALKUP_SEED = (240.0, 300.0, 420.0)
 """Walk-ups alice served before the demo began (s): the counter sign's "about 5 min"."""
 
@@ -122,6 +137,46 @@ class DeskSource(Source):
             self.sink.report(self.agent, self.name, state)
 
 
+class DemoChat:
+    """Alice's chat: a real chat source, and the Chatwoot-shaped webhooks the demo sends it
+    (as a Chatwoot server would, over HTTP with a bearer token) each time :meth:`step` is
+    called: a customer writes, alice replies, the chat is resolved; then again."""
+
+    STEPS = ("customer", "reply", "close")
+
+    def __init__(self, agent: str, speed: float = 1.0) -> None:
+        self.token = secrets.token_urlsafe(24)
+        self.source = ChatSource(
+            "chat", (agent,), platform=chatwoot, users={"1": agent}, token=self.token,
+            book=ChatBook(CHAT_REPLY_AFTER_S / speed, CHAT_ESCALATE_AFTER_S / speed),
+            port=embedded_broker.free_port())
+        self.next = 0
+
+    def step(self) -> None:
+        """Send the next webhook (on a thread: the screen never waits for HTTP)."""
+        step, self.next = self.STEPS[self.next], (self.next + 1) % len(self.STEPS)
+        threading.Thread(target=self._post, args=(_chatwoot_webhook(step),), daemon=True).start()
+
+    def _post(self, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.source.port}{self.source.path}",
+            json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5):
+            pass
+
+
+def _chatwoot_webhook(step: str) -> dict[str, Any]:
+    """The few fields of Chatwoot's webhook the mapping reads (docs/sources.md, "Chat"), for
+    one demo conversation assigned to Chatwoot user 1: no customer in it at all."""
+    conversation = {"id": 1, "account_id": 1, "status": "resolved" if step == "close" else "open",
+                    "meta": {"assignee": {"id": 1}}}
+    if step == "close":
+        return {"event": "conversation_status_changed", **conversation}
+    return {"event": "message_created", "private": False, "conversation": conversation,
+            "message_type": "incoming" if step == "customer" else "outgoing"}
+
+
 class ChangeFeed:
     """Hub output that queues every agent change for the screen."""
 
@@ -156,7 +211,9 @@ def run(yours: BrokerSettings | None = None, *, agents: int = 4, duration: float
         config = Config("(demo)", "demo", settings, topics.prefix, WRAP_UP_S / speed,
                         agents_from_ids(names))
         config.agents[names[0]].beacons.append(f"{names[0]}-desk")
-        service = Service(config, [desk, simulated] if names[1:] else [desk])
+        chat = DemoChat(names[0], speed)
+        service = Service(config, [desk, chat.source, simulated] if names[1:]
+                          else [desk, chat.source])
         feed = ChangeFeed()
         service.bridge.outputs.append(feed)
         service.start()
@@ -170,7 +227,8 @@ def run(yours: BrokerSettings | None = None, *, agents: int = 4, duration: float
                                frames=_interactive())
         started.callback(beacon.close)
         actions = {"call": desk.press_call, "hold": desk.toggle_hold,
-                   "walkup": desk.toggle_walkup, "press": beacon.press, "long": beacon.hold}
+                   "walkup": desk.toggle_walkup, "chat": chat.step, "press": beacon.press,
+                   "long": beacon.hold}
         screen = Screen(settings, service, beacon, feed, actions, stop, board.url, speed)
         screen.sign_url = sign.url
         screen.broker_name = broker_name
@@ -251,6 +309,7 @@ class Screen:
         self.actions, self.stop, self.speed = actions, stop, speed
         self.agent = beacon.config["agent"]
         self.look = Look("starting", "-", "-")
+        self.cue: str | None = None
         self.rgb = (0, 0, 0)
         self.log: list[str] = []
         self.broker_name = "yours"
@@ -267,7 +326,7 @@ class Screen:
 
     def lines(self, tour: bool) -> int:
         print(self.intro(), flush=True)
-        print("stdin commands for alice: call, hold, walkup, press, long", flush=True)
+        print("stdin commands for alice: call, hold, walkup, chat, press, long", flush=True)
         threading.Thread(target=self._stdin_commands, daemon=True).start()
         if tour:
             self._start_tour(lambda line: print(line, flush=True))
@@ -313,7 +372,8 @@ class Screen:
                 action()
 
     def _keys(self, fd: int) -> bool:
-        keys = {b"c": "call", b"o": "hold", b"w": "walkup", b" ": "press", b"h": "long"}
+        keys = {b"c": "call", b"o": "hold", b"w": "walkup", b"t": "chat", b" ": "press",
+                b"h": "long"}
         while select.select([fd], [], [], 0)[0]:
             key = os.read(fd, 1)
             if key in (b"q", b"\x03"):
@@ -337,7 +397,8 @@ class Screen:
         with contextlib.suppress(queue.Empty):
             while True:
                 agent, status = self.feed.changes.get_nowait()
-                emit(f"agent {agent}: {status.state} (source {status.source})")
+                emit(f"agent {agent}: {status.state} (source {status.source})"
+                     + attention_note(status, time.time(), colour=False))
         deadline = time.monotonic() + 0.05
         with contextlib.suppress(queue.Empty):
             while True:
@@ -348,6 +409,9 @@ class Screen:
                 if kind == "look":
                     self.look = value
                     emit(f"beacon {self.agent}: {value}")
+                elif kind == "cue":
+                    self.cue = value
+                    emit(f"beacon {self.agent}: cue {value or 'off'}")
                 elif kind == "px":
                     self.rgb = value
         return None
@@ -362,14 +426,18 @@ class Screen:
         for agent, status in sorted(self.service.bridge.snapshot().items()):
             colour = COLOURS[status.state]
             rows.append(f"  {agent:<8} \x1b[{colour}m{status.state:<9}\x1b[0m "
-                        f"{status.source:<10} {format_duration(now - status.since)}")
+                        f"{status.source:<10} {format_duration(now - status.since)}"
+                        + attention_note(status, now, colour=True))
         screen = [
             self.intro(), "",
             f"  beacon {self.agent}-desk:  \x1b[48;2;{r};{g};{b}m{' ' * 10}\x1b[0m  "
-            f"{self.look.state} ({self.look.colour}, {self.look.pattern})",
+            f"{self.look.state} ({self.look.colour}, {self.look.pattern})"
+            + (f" + cue {self.cue} (cyan double blip)" if self.cue else ""),
             f"  {self.manual_line()}", "",
             "  keys for alice:  c = call rings / answer / hang up   o = hold / resume",
             "                   w = walk-up customer arrives / leaves",
+            "                   t = chat: a customer writes / you reply / it closes"
+            f" (reply due after {CHAT_REPLY_AFTER_S / self.speed:g} s)",
             "                   space = beacon button (dnd on/off)   h = long press (auto)"
             "   q = quit", "",
             "  the floor:", *rows, "", "  what just happened:", *self.log]
