@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class BrokerProcess:
     """A real broker process on a free port that a test can kill and restart."""
 
-    def __init__(self, kind: str, tmp: Path) -> None:
-        self.kind, self.tmp = kind, tmp
+    def __init__(self, kind: str, tmp: Path, extra: str = "") -> None:
+        self.kind, self.tmp, self.extra = kind, tmp, extra
+        """*extra*: more mosquitto config after the test's listener (a bridge to another
+        broker, an ACL: ``tests/integration/test_views_sites.py``)."""
         self.host, self.port = "127.0.0.1", free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -40,7 +42,7 @@ class BrokerProcess:
                     "--port", str(self.port)]
         conf = self.tmp / f"mosquitto-{self.port}.conf"
         conf.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\n"
-                        "persistence false\nmax_keepalive 65535\n")
+                        f"persistence false\nmax_keepalive 65535\n{self.extra}")
         return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
 
     def start(self) -> None:

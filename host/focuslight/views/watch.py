@@ -33,10 +33,14 @@ from ..mqtt.client import (
 from ..mqtt.follower import Follower
 from ..protocol import ProtocolError, Status, Topics, trust
 from ..protocol.telemetry import Telemetry
-from .heard import AGENTS, BEACON_LINKS, BRIDGES, heard
+from .heard import AGENTS, BEACON_LINKS, BRIDGES, SITE_LINKS, Value, heard, site_of
 from .limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, CappedTable
 
 log = logging.getLogger(__name__)
+
+WATCH = "watch"
+"""The source named on a status ``watch`` itself concluded is ``unknown`` (a site's
+link dropped: what came through it is stale)."""
 
 COLOURS = {"available": "32", "ringing": "91;5", "engaged": "91", "hold": "31",
            "wrap_up": "33", "dnd": "35", "away": "90", "unknown": "34"}
@@ -68,6 +72,7 @@ class LiveTable:
         self.beacons: CappedTable[Telemetry] = CappedTable("beacons", MAX_BEACONS, log, "watch")
         self.beacon_links: CappedTable[str] = CappedTable("beacon links", MAX_BEACONS, log,
                                                           "watch")
+        self.sites: CappedTable[bool] = CappedTable("site links", MAX_BRIDGES, log, "watch")
         self.linked = False
         self.lock = threading.Lock()
 
@@ -83,9 +88,11 @@ class LiveTable:
                     self.agents.pop(ident, None)
                     return f"{now} {ident} removed"
                 assert isinstance(value, Status)
+                if not trust.kept(site_of(ident), self.sites):  # stale: from before the drop
+                    value = Status(trust.UNKNOWN, WATCH, time.time())
                 if not self.agents.file(ident, value):
                     return None
-                shown, why = self._shown(value)
+                shown, why = self._shown(ident, value)
                 return f"{now} {ident} {shown} source={value.source}" + (
                     f" ({value.state} published, {why})" if why else
                     attention_note(value, time.time(), colour=False))
@@ -97,21 +104,42 @@ class LiveTable:
                 if not self.bridges.file(ident, value):
                     return None
                 return f"{now} bridge {ident} {value}"
+            if table == SITE_LINKS:
+                return f"{now} site {ident} {self._site_link(ident, value)}"
             said = _beacon_message(self, ident, table, value)
             return None if said is None else f"{now} beacon {ident} {said}"
+
+    def _site_link(self, site: str, up: Value | None) -> str:
+        """File a site's link (the caller holds the lock); down, what came through it is
+        stale: its agents turn unknown until mosquitto's bridge sends them again."""
+        if up is None:
+            self.sites.pop(site, None)
+            return "link gone (its notification was cleared)"
+        self.sites.file(site, bool(up))
+        if up:
+            return "link up"
+        for agent in self.agents:
+            if site_of(agent) == site:
+                self.agents[agent] = Status(trust.UNKNOWN, WATCH, time.time())
+        return "link down: its agents are unknown until it is back"
 
     def link(self, up: bool) -> str:
         """The broker link went up or down; the line to print."""
         with self.lock:
             self.linked = up
+            if not up:
+                self.sites.clear()  # the retained links come again, before the statuses
         state = "connected: every state below is live" if up else (
             "lost the broker: every agent is unknown until it is back")
         return f"{datetime.now():%H:%M:%S} {state}"
 
-    def _shown(self, status: Status) -> tuple[str, str | None]:
+    def _shown(self, agent: str, status: Status) -> tuple[str, str | None]:
         """The state to show and why it is not the published one (call with the lock)."""
         if not self.linked:
             return trust.UNKNOWN, "no connection to the broker"
+        doubt = trust.site_doubt(site_of(agent), self.sites)
+        if doubt:
+            return trust.UNKNOWN, doubt
         blamed = trust.blamed(status, trust.offline_bridges(self.bridges))
         if blamed:
             return trust.UNKNOWN, f"bridge {', '.join(blamed)} offline"
@@ -120,14 +148,15 @@ class LiveTable:
     def shown(self) -> dict[str, tuple[Status, str, str | None]]:
         """``agent → (status heard, state to show, why they differ or None)``."""
         with self.lock:
-            return {agent: (status, *self._shown(status))
+            return {agent: (status, *self._shown(agent, status))
                     for agent, status in sorted(self.agents.items())}
 
     def render(self, now: float, colour: bool) -> str:
         agents = self.shown()
         with self.lock:
-            bridges = [(b, trust.availability(s, linked=self.linked))
-                       for b, s in sorted(self.bridges.items())]
+            bridges = [(b, trust.availability(s, linked=self.linked and trust.site_linked(
+                site_of(b), self.sites))) for b, s in sorted(self.bridges.items())]
+            sites = [f"{s} {'up' if up else 'down'}" for s, up in sorted(self.sites.items())]
             beacons = sorted(self.beacons.items())
             links = {b: trust.availability(s, linked=self.linked)
                      for b, s in self.beacon_links.items()}
@@ -144,6 +173,8 @@ class LiveTable:
         if not agents:
             lines.append("(no agents yet: is a bridge publishing to this broker and prefix?)")
         lines.append("bridges: " + (", ".join(f"{b} {s}" for b, s in bridges) or "none seen"))
+        if sites:
+            lines.append("site links: " + ", ".join(sites))
         if beacons:
             lines += ["", *beacon_lines(beacons, links)]
         return "\n".join(lines)

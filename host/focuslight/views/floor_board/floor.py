@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...protocol import OFFLINE, Status, trust
 from ...protocol.telemetry import Telemetry
+from ..heard import local_id, site_of
 from ..limits import MAX_AGENTS, MAX_BEACONS, MAX_BRIDGES, CappedTable, V
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Floor:
         self._beacons: CappedTable[Telemetry] = CappedTable("beacons", MAX_BEACONS, log, "board")
         self._beacon_links: CappedTable[str] = CappedTable("beacon links", MAX_BEACONS, log,
                                                            "board")
+        self._sites: CappedTable[bool] = CappedTable("site links", MAX_BRIDGES, log, "board")
         self._linked = False
         self._closed = False
         self._dirty: set[str] = set()
@@ -69,7 +71,10 @@ class Floor:
         return self._seq
 
     def agent(self, agent: str, status: Status | None) -> None:
-        """Record *agent*'s status; None forgets the agent (its retained status was cleared)."""
+        """Record *agent*'s status; None forgets the agent (its retained status was cleared).
+        One that came through a site link that is down is stale (:func:`trust.kept`)."""
+        if status is not None and not trust.kept(site_of(agent), self._sites):
+            status = Status(UNKNOWN, BOARD, time.time())
         with self._changed:
             if self._file(self._agents, agent, status):
                 self._dirty.add(agent)
@@ -81,6 +86,8 @@ class Floor:
         Any of the floor's tiles may follow a bridge (a status that names none
         trusts every bridge), so the next delta carries them all; bridges change
         rarely."""
+        if state is not None and not trust.kept(site_of(bridge), self._sites):
+            state = UNKNOWN
         with self._changed:
             if self._file(self._bridges, bridge,
                           None if state is None else (state, time.time())):
@@ -110,6 +117,31 @@ class Floor:
             return True
         return table.file(ident, value)
 
+    def site_link(self, site: str, up: bool | None) -> None:
+        """Record a site's link (None: its notification was cleared). Down, what came
+        through it is stale: its agents and bridges turn ``unknown`` until mosquitto's
+        bridge sends them again, right after the link's ``1``."""
+        with self._changed:
+            if up is None:
+                self._sites.pop(site, None)
+            elif not self._sites.file(site, up):
+                return
+            if up is False:
+                self._forget(lambda key: site_of(key) == site)
+            self._everything = True
+            self._bump()
+
+    def _forget(self, stale: Callable[[str], bool]) -> None:
+        """Every agent and bridge whose key *stale* accepts turns ``unknown`` (call with
+        the lock)."""
+        now = time.time()
+        for agent, status in self._agents.items():
+            if stale(agent) and (status.state, status.source) != (UNKNOWN, BOARD):
+                self._agents[agent] = Status(UNKNOWN, BOARD, now)
+        for bridge in self._bridges:
+            if stale(bridge):
+                self._bridges[bridge] = (UNKNOWN, now)
+
     def link(self, up: bool) -> None:
         """The broker link came up or went down.
 
@@ -120,12 +152,8 @@ class Floor:
         with self._changed:
             self._linked = up
             if not up:
-                now = time.time()
-                for agent, status in self._agents.items():
-                    if (status.state, status.source) != (UNKNOWN, BOARD):
-                        self._agents[agent] = Status(UNKNOWN, BOARD, now)
-                for bridge in self._bridges:
-                    self._bridges[bridge] = (UNKNOWN, now)
+                self._forget(lambda _key: True)
+                self._sites.clear()  # the retained links come again, before the statuses
             self._everything = self._beacons_changed = True
             self._bump()
 
@@ -174,8 +202,9 @@ class Floor:
         """The snapshot browsers get: ids, states, since; and why the board doubts, if it does.
 
         The trust rule is :mod:`focuslight.protocol.trust`'s, the beacon's. Each doubt
-        names whose lights it turns ``unknown``: one offline bridge among
-        several darkens only its own agents, and the banner says which.
+        names whose lights it turns ``unknown``: one offline bridge or one site's dropped
+        link among several darkens only its own agents, and the banner says which. A tile
+        that came through a site's link names it (``site``).
         """
         return self.snapshot()[1]
 
@@ -196,18 +225,29 @@ class Floor:
         """The snapshot's and every delta's header: the links and the doubts."""
         return {"v": 1, "now": time.time(), "broker": "connected" if self._linked else "down",
                 "doubts": self._doubts(offline),
-                "bridges": [{"id": b, "state": trust.availability(s, linked=self._linked)}
-                            for b, (s, _) in sorted(self._bridges.items())]}
+                "bridges": [{"id": b, "state": trust.availability(s, linked=self._linked and (
+                    trust.site_linked(site_of(b), self._sites)))}
+                            for b, (s, _) in sorted(self._bridges.items())],
+                "sites": [{"id": s, "link": "up" if up else "down"}
+                          for s, up in sorted(self._sites.items())]}
 
     def _doubts(self, offline: dict[str, float]) -> list[str]:
         doubts = [] if self._linked else ["no connection to the broker: every light shows"
                                           " unknown"]
-        if not offline:  # the common case: no walk over the floor
+        cut: dict[str, list[str]] = {s: [] for s, up in self._sites.items() if not up}
+        if not offline and not cut:  # the common case: no walk over the floor
             return doubts
         darkened: dict[str, list[str]] = {b: [] for b in offline}
         for agent, status in sorted(self._agents.items()):
+            if site_of(agent) in cut:
+                cut[site_of(agent)].append(self._name(agent))
+                continue
             for bridge in trust.blamed(status, offline):
-                darkened[bridge].append(self._names.get(agent, agent))
+                darkened[bridge].append(self._name(agent))
+        for site, names in sorted(cut.items()):
+            doubts.append(f"site {site}'s link to the centre is down: " + (
+                f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
+                if names else "none of the agents here came through it"))
         for bridge, names in sorted(darkened.items()):
             doubts.append(f"bridge {bridge} is offline: " + (
                 f"{_listing(names)} show{'s' if len(names) == 1 else ''} unknown"
@@ -217,9 +257,14 @@ class Floor:
     def _tile(self, agent: str, status: Status, offline: dict[str, float]) -> dict[str, Any]:
         """One agent's tile: what it may show, and on an unknown tile, why."""
         reason = None
+        site = site_of(agent)
+        doubt = trust.site_doubt(site, self._sites)
         blamed = trust.blamed(status, offline)
         if not self._linked:
             reason = "no connection to the broker"
+        elif doubt:
+            reason = doubt
+            status = Status(UNKNOWN, BOARD, status.since)
         elif blamed:
             reason = f"bridge {', '.join(blamed)} offline"
             if status.state != UNKNOWN:
@@ -227,9 +272,11 @@ class Floor:
         elif status.state == UNKNOWN:
             reason = ("no status yet" if status.source == BOARD
                       else f"{status.source} reports unknown")
-        tile: dict[str, Any] = {"id": agent, "name": self._names.get(agent, agent),
+        tile: dict[str, Any] = {"id": agent, "name": self._name(agent),
                                 "state": status.state, "source": status.source,
                                 "since": status.since}
+        if site is not None:
+            tile["site"] = site
         if agent in self._groups:
             tile["group"] = self._groups[agent]
         if reason is None:  # trusted: what it asks of the agent (a cue, waits, chats)
@@ -237,6 +284,10 @@ class Floor:
         elif status.state == UNKNOWN:
             tile["reason"] = reason
         return tile
+
+    def _name(self, agent: str) -> str:
+        """An agent's display name: the config's, else its id at its own site."""
+        return self._names.get(agent, local_id(agent))
 
     def _beacon_list(self) -> list[dict[str, Any]]:
         """Which firmware each beacon runs, for the admin; no IPs or signal on a wall TV.

@@ -35,7 +35,7 @@ from ...logs import Problem
 from ...mqtt.client import BrokerSettings, topic_for_log, topic_of
 from ...mqtt.follower import Follower
 from ...protocol import ProtocolError, Topics
-from ..heard import AGENTS, BEACON_LINKS, BEACONS, BRIDGES, heard
+from ..heard import AGENTS, BEACON_LINKS, BEACONS, BRIDGES, SITE_LINKS, heard
 from .floor import Floor
 from .web import serve
 
@@ -71,7 +71,8 @@ class FloorBoard:
         self._outage = Problem(log, "board: ")
         self._file: dict[str, Callable[[str, Any], None]] = {
             AGENTS: self.floor.agent, BRIDGES: self.floor.bridge,
-            BEACONS: self.floor.beacon, BEACON_LINKS: self.floor.beacon_link}
+            BEACONS: self.floor.beacon, BEACON_LINKS: self.floor.beacon_link,
+            SITE_LINKS: self.floor.site_link}
         """The Floor's recorder for each table a message goes to (:mod:`..heard`)."""
 
     @property
