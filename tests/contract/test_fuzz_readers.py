@@ -294,6 +294,49 @@ def test_board_and_watch_read_any_bridge_availability(guarded) -> None:
     assert wrong == 0
 
 
+SITE_LINK = re.compile(rb"[ \t\r\n]*([01])[ \t\r\n]*")
+SITE_STATUS = (b'{"v":1,"state":"available","source":"phone","since":1,"bridge_id":"main"}')
+
+
+def test_board_and_watch_read_any_site_link(guarded) -> None:
+    """10,000 varied site-link payloads (mosquitto's bridge notification) on the link topic,
+    to the board and to watch: a malformed one changes nothing; an agent that came through
+    the site shows its status only while the last valid word was ``1``. After each message
+    the site's status comes again, as mosquitto's bridge sends it after a reconnect."""
+    import random
+    board = FloorBoard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX))
+    board.floor.link(True)
+    table, topics = LiveTable(), Topics(PREFIX)
+    table.link(True)
+    readers = (lambda m: board.follower._on_message(None, None, m),
+               lambda m: read_message(table, topics, m))
+    rng = random.Random(SEED + 7)
+    stream = [*availability_payloads(SEED + 7, PER_READER, words=("1", "0")),
+              *(_raw_bytes(rng) for _ in range(500)), *[b""] * 300]
+    rng.shuffle(stream)
+    up: bool | None = None
+    wrong = 0
+    for n, payload in enumerate(stream):
+        for reader in readers:
+            line = reader(message(topic_for("north", "sites", "link", n), payload))
+            reader(message(f"{PREFIX}/sites/north/agents/alice/status", SITE_STATUS))
+        assert line is None or "\n" not in line
+        if n % 97 == 0:
+            pass  # not UTF-8: no reader files it
+        elif not payload:
+            up = None
+        elif word := SITE_LINK.fullmatch(payload) if len(payload) <= 512 else None:
+            up = word.group(1) == b"1"
+        alice = "available" if up else "unknown"
+        shown = ({a["id"]: a["state"] for a in board.floor.view()["agents"]}["north/alice"],
+                 table.shown()["north/alice"][1])
+        if shown != (alice, alice):
+            wrong += 1
+            up = table.sites.get("north")  # count each divergence once, then follow
+    assert guarded.caught == [], guarded.caught[:5]
+    assert wrong == 0
+
+
 def _raw_bytes(rng) -> bytes:
     return bytes(rng.randrange(256) for _ in range(rng.choice([1, 6, 7, 40, 600])))
 

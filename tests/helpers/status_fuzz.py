@@ -167,12 +167,14 @@ SPACES = [" ", "\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x85",
           "\u2028", "\u3000", "\ufeff"]
 
 
-def availability_payloads(seed: int, count: int) -> list[bytes]:
-    """``online``/``offline`` wrapped in every kind of space, edited, cased, oversized."""
+def availability_payloads(seed: int, count: int,
+                          words: Sequence[str] = ("online", "offline")) -> list[bytes]:
+    """``online``/``offline`` (or other one-word payloads, *words*: a site link's ``1``/``0``)
+    wrapped in every kind of space, edited, cased, oversized."""
     r = random.Random(seed)
     out: list[bytes] = []
     while len(out) < count:
-        word = r.choice(["online", "offline"])
+        word = r.choice(words)
         text = "".join(r.choice(SPACES) for _ in range(r.randint(0, 2))) + word + "".join(
             r.choice(SPACES) for _ in range(r.randint(0, 2)))
         pick = r.random()
