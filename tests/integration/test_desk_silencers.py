@@ -179,3 +179,13 @@ def test_a_named_backend_that_is_absent_is_logged_once(session: Session, journal
     assert silencers.silence() == []
     said = [r.getMessage() for r in caplog.records if "notifications (dunst)" in r.getMessage()]
     assert len(said) == 1 and "not silenced" in said[0], said
+
+
+def test_nothing_is_silenced_when_the_journal_cannot_be_written(
+        dunst: Session, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A silence that a crash could not undo is worse than a ping: no journal, no pause."""
+    (tmp_path / "blocked").write_text("a file where the state directory should be")
+    journal = Journal(tmp_path / "blocked" / "desk-alice.json")
+    assert Silencers([Dunst(journal)], journal).silence() == []
+    assert dunst.dunst_paused() == "false"
+    assert "so nothing is silenced" in caplog.text
