@@ -26,12 +26,16 @@ from helpers.sources import (
     bridge_config,
     load_doc_examples,
 )
+from helpers.waiting import wait_until
 
 from focuslight.config_section import ConfigError, Section
+from focuslight.mqtt.client import BrokerSettings
+from focuslight.protocol import Topics
 from focuslight.sources import counter
 from focuslight.sources.counter import DEFAULT_PINS, CounterSource, from_config
 from focuslight.sources.timing import Hysteresis
 from focuslight.tools.embedded_broker import free_port, wait_for_port
+from focuslight.views.floor_board import FloorBoard
 
 AGENT = "counter-1"
 pytestmark = pytest.mark.filterwarnings("ignore::gpiozero.DistanceSensorNoEcho")
@@ -231,6 +235,51 @@ def test_distance_sensor_sees_a_customer_step_up(factory: MockFactory, running) 
     assert sink.states() == ["available", "ringing", "engaged", "available"]
 
 
+def test_a_customer_waiting_in_the_queue_zone_asks_for_the_cue(factory: MockFactory,
+                                                               running) -> None:
+    """The queue PIR sees someone for wait_s while nobody is served at the counter: the
+    counter asks for customer_waiting (since the customer arrived); serving ends the ask."""
+    source, clock, sink = running({"arrive_s": 0.0, "depart_s": 0.0, "foot_switch": {},
+                                   "queue": {"sensor": "pir", "pin": 5, "wait_s": 10.0,
+                                             "leave_s": 3.0}})
+    source.wall = lambda: clock.now() + 1_000_000.0
+    queue, foot = factory.pin(5), factory.pin(DEFAULT_PINS["foot_switch"])
+    queue.drive_high()                                  # somebody stands in the queue zone
+    arrived = source.wall()
+    wait_until(lambda: source.waiting.present)          # the PIR's edge (gpiozero samples it)
+    clock.settle()
+    clock.advance(9.0)
+    assert sink.attention_of(AGENT) is None             # not yet: could be passing by
+    clock.advance(1.0)
+    ask = sink.wait_for_attention(AGENT, lambda a: a is not None)
+    assert ask.cue == "customer_waiting" and abs(ask.waiting_since - arrived) < 1
+    foot.drive_low()                                    # the counter serves someone
+    sink.wait_for("engaged")
+    sink.wait_for_attention(AGENT, lambda a: a is None)
+    foot.drive_high()                                   # served; the next one still waits
+    sink.wait_for("available")
+    assert sink.wait_for_attention(AGENT, lambda a: a is not None).cue == "customer_waiting"
+    queue.drive_low()
+    wait_until(lambda: not source.waiting.present)
+    clock.settle()
+    clock.advance(3.0)
+    sink.wait_for_attention(AGENT, lambda a: a is None)
+    assert sink.states() == ["available", "engaged", "available"]  # the queue is no contact
+
+
+def test_the_queue_sensor_takes_its_own_pins(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.queue\.pin: expected an integer"):
+        from_config(Section({"agent": AGENT, "pir": {}, "queue": {}}, "t.toml", "sources[0]"),
+                    (AGENT,))
+    with pytest.raises(ConfigError, match="GPIO4"):
+        from_config(Section({"agent": AGENT, "pir": {}, "queue": {"pin": 4}}, "t.toml",
+                            "sources[0]"), (AGENT,))
+    source = from_config(Section({"agent": AGENT, "foot_switch": {}, "queue": {
+        "sensor": "distance", "trigger": 6, "echo": 13, "within_m": 2.5, "max_m": 4.0}},
+        "t.toml", "sources[0]"), (AGENT,))
+    assert source.queue.pins() == {"trigger": 6, "echo": 13}
+
+
 # -- failures -------------------------------------------------------------------------------
 
 def test_busy_pin_reads_unknown_logs_once_and_recovers(factory: MockFactory, running,
@@ -397,3 +446,57 @@ def test_counter_without_gpio_reads_unknown_and_the_bridge_keeps_serving(
         bridge.kill()
     errors = [line for line in bridge.text().splitlines() if "counter counter:" in line]
     assert len(errors) == 1 and "cannot open pir (pin GPIO4)" in errors[0], bridge.text()
+
+
+def test_a_customer_waiting_while_the_counter_is_on_the_phone_is_cued_end_to_end(
+        mosquitto, peer_factory, tmp_path: Path) -> None:
+    """The counter Pi's bridge owns the counter agent and merges its phone (here a CTI
+    webhook) with its pins (docs/deploy-a-site.md, "A walk-up counter unit"): a customer in
+    the queue zone while the phone is engaged puts customer_waiting on the published status,
+    and the floor board's tile carries it; the call ending takes it off."""
+    prefix, port, token = "fl-queue", free_port(), "0123456789abcdef"
+    status = f"{prefix}/agents/{AGENT}/status"
+    watcher = peer_factory(mosquitto)
+    watcher.subscribe(status)
+    config = bridge_config(mosquitto.url, prefix, [AGENT],
+                           'type = "counter"\nagent = "counter-1"\narrive_s = 0\ndepart_s = 0\n'
+                           '[sources.foot_switch]\n'
+                           '[sources.queue]\nsensor = "pir"\npin = 5\nwait_s = 0.5\n'
+                           'leave_s = 0.5\n')
+    config += ('[[sources]]\ntype = "webhook"\nname = "phone"\n'
+               f'token = "{token}"\nport = {port}\n')
+    bridge = BridgeProcess(tmp_path, config, [sys.executable, str(
+        Path(__file__).resolve().parents[1] / "helpers" / "counter_bridge.py")])
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), Topics(prefix),
+                       ("127.0.0.1", 0))
+
+    def phone(state: str) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/agents/{AGENT}/state",
+            data=json.dumps({"state": state}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    try:
+        bridge.start()
+        board.start()
+        wait_for_port("127.0.0.1", port)
+        phone("available")
+        watcher.wait_for_state(status, "available", timeout=15)
+        bridge.send("high 5")                    # a customer waits; the agent is free: no cue
+        time.sleep(1.5)
+        phone("engaged")                         # the counter's phone rings and is answered
+        cued = json.loads(watcher.wait_for(status, lambda p: b"customer_waiting" in p))
+        assert (cued["state"], cued["source"]) == ("engaged", "phone")
+        assert time.time() - 5 < cued["waiting_since"] < time.time()
+        wait_until(lambda: [a.get("cue") for a in board.floor.view()["agents"]]
+                   == ["customer_waiting"])
+        phone("available")                       # the call ends: wrap-up, still cued
+        bridge.send("low 17")                    # a coworker steps in at the counter
+        served = json.loads(watcher.wait_for(status, lambda p: b"customer_waiting" not in p))
+        assert served["state"] in ("engaged", "wrap_up")
+        assert bridge.alive(), bridge.text()
+    finally:
+        board.stop()
+        bridge.kill()

@@ -171,3 +171,21 @@ def test_attention_needs_a_state_that_may_be_believed() -> None:
     assert agent.attention() == Attention("customer_waiting", 5.0, chats=1)
     agent.set_attention("counter", None)
     assert agent.attention() == Attention("reply_due", 3.0, chats=1)
+
+
+def test_a_waiting_customer_is_cued_only_while_the_agent_is_busy_elsewhere() -> None:
+    """customer_waiting: shown while the phone (or away) keeps the agent from the counter;
+    not while free (they see the customer), nor while the counter itself keeps them busy."""
+    agent = make()
+    agent.report("phone", "available", 1, 1)
+    agent.report("counter", "available", 1, 1)
+    agent.set_attention("counter", Attention("customer_waiting", 5.0))
+    assert agent.attention() == Attention()  # free: the agent sees the customer
+    agent.report("phone", "engaged", 2, 2)
+    assert agent.attention() == Attention("customer_waiting", 5.0)  # on the phone: cue
+    agent.report("phone", "available", 3, 3)
+    assert agent.state == "wrap_up" and agent.attention().cue == "customer_waiting"
+    agent.report("counter", "engaged", 4, 4)  # a stale ask while the counter serves
+    agent.expire(100, 100)
+    assert (agent.state, agent.source) == ("engaged", "counter")
+    assert agent.attention() == Attention()

@@ -21,7 +21,9 @@ Attention (a cue, how long a customer has waited, escalation, open chats) is
 merged beside the state (:func:`merge_attention`): a person standing at the
 counter (``customer_waiting``) wins over a chat waiting (``reply_due``), and an
 ``unknown`` agent carries none, since nothing may be asked of a light nobody
-may believe.
+may believe. ``customer_waiting`` shows only while the agent is busy
+*elsewhere*: not while they are ``available`` (they see the customer themselves)
+nor while the source asking is the one that keeps them busy.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..protocol import CUES, MAX_CHATS
+from ..protocol import CUES, CUSTOMER_WAITING, MAX_CHATS
 from ..sources.base import Attention
 
 PRIORITY: tuple[str, ...] = ("engaged", "hold", "ringing", "wrap_up", "dnd", "away", "available")
@@ -132,8 +134,17 @@ class AgentPolicy:
         from a source that cannot see (its reading is ``unknown``)."""
         if self.state == "unknown" or not self.asks:
             return NO_ATTENTION
-        return merge_attention(a for s, a in self.asks.items()
-                               if s not in self.readings or self.readings[s].state != "unknown")
+        return merge_attention(a for s, a in self.asks.items() if self._shows(s, a))
+
+    def _shows(self, source: str, ask: Attention) -> bool:
+        """Whether *source*'s ask counts now: never from a source that cannot see; a
+        ``customer_waiting`` only while the agent is busy on another channel (the phone,
+        a chat, away: a coworker should step in), not while free to see the customer."""
+        if source in self.readings and self.readings[source].state == "unknown":
+            return False
+        if ask.cue == CUSTOMER_WAITING:
+            return self.state != "available" and self.source != source
+        return True
 
     def report(self, source: str, state: str, now: float, wall: float) -> None:
         """Record *source*'s new *state*, starting a wrap-up grace when a contact ends."""

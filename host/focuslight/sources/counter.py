@@ -15,7 +15,17 @@ colleagues don't interrupt. Any mix of inputs says "someone is here":
 Raw presence goes through :class:`~focuslight.sources.timing.Hysteresis`:
 ``engaged`` after ``arrive_s`` of steady presence, ``available`` after
 ``depart_s`` of steady absence, optionally ``ringing`` while an arrival is
-pending. Pins come from gpiozero's default pin factory (lgpio on a Pi; set
+pending.
+
+An optional **queue-zone sensor** (``[sources.queue]``: a PIR or an HC-SR04
+looking at where people wait) sees a customer waiting: present for ``wait_s``
+while nobody is being served at the counter, the counter asks for the
+``customer_waiting`` cue (:class:`~focuslight.sources.base.Attention`, with
+when the customer began waiting). The bridge shows it only while the agent is
+busy elsewhere (the phone, a chat, away…: :mod:`focuslight.core.policy`), on the
+beacon and the floor board, so a coworker can step in.
+
+Pins come from gpiozero's default pin factory (lgpio on a Pi; set
 ``GPIOZERO_PIN_FACTORY`` to choose another, ``mock`` for a dry run).
 
 If gpiozero cannot open a pin (no GPIO chip, pin busy, sensor gone) the
@@ -32,6 +42,9 @@ Example ``focuslight.toml``::
     [sources.foot_switch]          # GPIO17 unless pin = N
     [sources.distance]             # trigger GPIO23, echo GPIO24
     within_m = 0.8
+    [sources.queue]                # the queue zone: a PIR on GPIO5
+    sensor = "pir"
+    pin = 5
 """
 
 from __future__ import annotations
@@ -56,9 +69,10 @@ from gpiozero import (
 from gpiozero.mixins import EventsMixin
 
 from ..config_section import Section
+from ..protocol import CUSTOMER_WAITING
 from ..state import WalkUps
 from ..worker import Worker
-from .base import Source, StatusSink, configured_agents
+from .base import Attention, Source, StatusSink, configured_agents
 from .timing import Clock, Hysteresis
 
 log = logging.getLogger(__name__)
@@ -75,6 +89,8 @@ DEFAULT_PINS: dict[str, int] = {
 BUTTON_ROLES = ("foot_switch", "bell", "mat")
 """Button tables a counter understands; ``mat`` (pressure mat) has no default pin."""
 INPUT_ROLES = (*BUTTON_ROLES, "pir", "distance")
+QUEUE = "queue"
+"""The role of the queue-zone sensor: it says who waits, not who is served."""
 RECHECK_S = 1.0
 """Re-read every input this often, in case an edge was missed."""
 SETTLE_S = 3.0
@@ -212,13 +228,21 @@ class CounterSource(Source):
     :param inputs: the inputs; any present one means "someone is here".
     :param hysteresis: the arrive/depart rules.
     :param retry_s: seconds between attempts to open pins that failed.
-    :param clock: time seam for tests.
+    :param queue: the queue-zone sensor (role ``queue``), or None.
+    :param waiting: its rule: ``engaged`` once someone has stood in the zone for its
+        ``arrive_s`` (the ``wait_s`` key), gone after ``depart_s`` (``leave_s``).
+    :param clock: time seam for tests. :param wall: Unix time, for ``waiting_since``.
     """
 
     def __init__(self, name: str, agent: str, inputs: list[Input], hysteresis: Hysteresis,
-                 *, retry_s: float = 30.0, clock: Clock | None = None) -> None:
+                 *, retry_s: float = 30.0, queue: Input | None = None,
+                 waiting: Hysteresis | None = None, clock: Clock | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         super().__init__(name, [agent])
         self.agent, self.inputs, self.hysteresis = agent, inputs, hysteresis
+        self.queue, self.waiting = queue, waiting or Hysteresis(10.0, 5.0)
+        self.wall = wall
+        self._asked: Attention | None = None
         self.retry_s = retry_s
         self.clock = clock or Clock()
         self._devices: list[tuple[Input, Any]] | None = None
@@ -266,7 +290,7 @@ class CounterSource(Source):
     def _open(self) -> bool:
         devices: list[tuple[Input, Any]] = []
         try:
-            for spec in self.inputs:
+            for spec in [*self.inputs, *([self.queue] if self.queue else [])]:
                 device = spec.open()
                 devices.append((spec, device))
                 device.when_activated = self._edge_handler(spec, True)
@@ -303,20 +327,29 @@ class CounterSource(Source):
                       self.name, why, self.agent, self.retry_s)
             self._failure = why
         self._report("unknown")
+        self._ask(None)
 
     def _evaluate(self, now: float) -> float:
         with self._lock:
             self._sense(now)
             state = self.hysteresis.state(now)
-            deadline = self.hysteresis.deadline()
+            waits = self.waiting.state(now) == "engaged"
+            since = self.wall() - (now - self.waiting.changed_at)
+            deadline = min(self.hysteresis.deadline() or math.inf,
+                           self.waiting.deadline() or math.inf)
         self._report(state)
-        return min(deadline or math.inf, now + RECHECK_S)
+        # a customer waits while nobody is being served here: the agent is elsewhere
+        self._ask(since if waits and state != "engaged" else None)
+        return min(deadline, now + RECHECK_S)
 
     def _sense(self, now: float) -> None:
-        """Feed the hysteresis the presence seen at *now*; caller holds the lock."""
-        present = self._latched or any(spec.present(device) for spec, device in
-                                       self._devices or [] if not spec.toggle)
+        """Feed both hystereses the presence seen at *now*; caller holds the lock."""
+        devices = self._devices or []
+        present = self._latched or any(spec.present(device) for spec, device in devices
+                                       if not spec.toggle and spec.role != QUEUE)
         self.hysteresis.update(present, now)
+        self.waiting.update(any(spec.present(device) for spec, device in devices
+                                if spec.role == QUEUE), now)
 
     def _edge_handler(self, spec: Input, active: bool) -> Callable[[], None]:
         def handler() -> None:
@@ -340,6 +373,15 @@ class CounterSource(Source):
             self._sink.report(self.agent, self.name, state)
             if self.walkups is not None:
                 self.walkups.observe(state)
+
+    def _ask(self, waiting_since: float | None) -> None:
+        """Ask for the ``customer_waiting`` cue (a customer waiting since *waiting_since*,
+        Unix s), or stop asking (None); told to the sink only when that changes."""
+        if (waiting_since is None) == (self._asked is None) or self._sink is None:
+            return
+        ask = None if waiting_since is None else Attention(CUSTOMER_WAITING, waiting_since)
+        self._asked = ask
+        self._sink.attention(self.agent, self.name, ask)
 
     def _close(self) -> None:
         with self._lock:
@@ -372,19 +414,30 @@ def from_config(section: Section, agents: tuple[str, ...]) -> CounterSource:
     if not inputs:
         raise section.error("foot_switch", "at least one input table: "
                             + ", ".join(f"[sources.{r}]" for r in INPUT_ROLES))
-    _check_distinct_pins(section, inputs)
-    return CounterSource(name, agent, inputs, hysteresis, retry_s=retry_s)
+    queue, waiting = None, None
+    if section.has(QUEUE):
+        table = section.section(QUEUE)
+        waiting = Hysteresis(table.float("wait_s", 10.0, lo=0, hi=600),
+                             table.float("leave_s", 5.0, lo=0, hi=600))
+        queue = _input(table, QUEUE, table.str("sensor", "pir", choices=("pir", "distance")))
+    _check_distinct_pins(section, [*inputs, *([queue] if queue else [])])
+    return CounterSource(name, agent, inputs, hysteresis, retry_s=retry_s, queue=queue,
+                         waiting=waiting)
 
 
-def _input(table: Section, role: str) -> Input:
+def _input(table: Section, role: str, kind: str | None = None) -> Input:
+    """One input table; *kind* (``pir``, ``distance``) for the queue sensor, whose pins
+    have no defaults (the counter's defaults are taken by the counter's own sensors)."""
     spec: Input
-    if role == "distance":
+    kind = kind or role
+    pins = DEFAULT_PINS if role != QUEUE else {}
+    if kind == "distance":
         within = table.float("within_m", 1.0, lo=0.02, hi=4.0)
-        spec = DistanceInput(role, _pin(table, "trigger", DEFAULT_PINS["trigger"]),
-                             _pin(table, "echo", DEFAULT_PINS["echo"]), within,
+        spec = DistanceInput(role, _pin(table, "trigger", pins.get("trigger")),
+                             _pin(table, "echo", pins.get("echo")), within,
                              table.float("max_m", max(2.0, within), lo=within, hi=4.0))
-    elif role == "pir":
-        spec = MotionInput(role, _pin(table, "pin", DEFAULT_PINS["pir"]))
+    elif kind == "pir":
+        spec = MotionInput(role, _pin(table, "pin", pins.get("pir")))
     else:
         mode = table.str("mode", "hold", choices=("hold", "toggle"))
         spec = ButtonInput(role, _pin(table, "pin", DEFAULT_PINS.get(role)),
