@@ -373,7 +373,9 @@ def test_config_errors_name_the_key(table: dict, agents: tuple[str, ...], messag
 
 def test_the_documented_examples_load(tmp_path: Path) -> None:
     sources = load_doc_examples("counter", tmp_path)
-    assert sources and all(isinstance(s, CounterSource) for s in sources)
+    counters = [s for s in sources if isinstance(s, CounterSource)]
+    assert len(counters) == 2 and [s.queue.pins() for s in counters if s.queue] == [{"pin": 5}]
+    assert [s.name for s in sources if s not in counters] == ["phone"]  # the counter's phone
 
 
 # -- end to end: the real bridge process and a real mosquitto --------------------------------
