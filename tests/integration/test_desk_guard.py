@@ -51,10 +51,10 @@ class Desk(BridgeProcess):
     """``focuslight desk --agent alice`` on the test's desktop session and broker."""
 
     def __init__(self, tmp: Path, desktop: Session, broker_url: str, settings: str = "",
-                 state: Path | None = None) -> None:
+                 state: Path | None = None, notifications: str = "dunst") -> None:
         env = desktop.env(XDG_STATE_HOME=str(state or tmp / "state"))
         tmp.mkdir(exist_ok=True)
-        super().__init__(tmp, f'notifications = ["dunst"]\n{settings}',
+        super().__init__(tmp, f'notifications = ["{notifications}"]\n{settings}',
                          [sys.executable, "-m", "focuslight", "desk", "--agent", "alice",
                           "--broker", broker_url, "--prefix", PREFIX], env)
 
@@ -116,6 +116,46 @@ def test_a_killed_guard_is_undone_at_its_next_start(tmp_path, desktop, mosquitto
     paused(desktop, "false")
     assert "gave back the notification settings a previous focus guard left silenced: dunst" \
         in again.text()
+
+
+@pytest.fixture
+def bus_only(tmp_path: Path) -> Iterator[Session]:
+    """A session with a bus and no notification server yet."""
+    (tmp_path / "session").mkdir()
+    session = Session(tmp_path / "session")
+    session.start_bus()
+    yield session
+    session.close()
+
+
+def test_gnome_banners_hidden_by_a_killed_guard_come_back_at_its_next_start(
+        tmp_path, bus_only, mosquitto, site, desks) -> None:
+    bus_only.use_gnome_keyfile()
+    desk = _start(desks, tmp_path, bus_only, mosquitto.url, notifications="gnome")
+    site.publish(STATUS, status("engaged"), retain=True)
+    wait_until(lambda: bus_only.show_banners() == "false", timeout=15)
+    desk.kill()
+    assert bus_only.show_banners() == "false"  # GNOME keeps it: only the journal can help
+    site.publish(STATUS, status("wrap_up"), retain=True)
+    _start(desks, tmp_path / "again", bus_only, mosquitto.url, state=tmp_path / "state",
+           notifications="gnome")
+    wait_until(lambda: bus_only.show_banners() == "true", timeout=15)
+
+
+def test_plasma_ends_a_killed_guards_inhibition_and_the_next_one_takes_over(
+        tmp_path, bus_only, mosquitto, site, desks) -> None:
+    bus_only.start_plasma_stand_in()
+    desk = _start(desks, tmp_path, bus_only, mosquitto.url, notifications="kde")
+    site.publish(STATUS, status("engaged"), retain=True)
+    wait_until(bus_only.plasma_inhibited, timeout=15)
+    desk.kill()
+    wait_until(lambda: not bus_only.plasma_inhibited(), timeout=15)
+    again = _start(desks, tmp_path / "again", bus_only, mosquitto.url,
+                   state=tmp_path / "state", notifications="kde")
+    wait_until(bus_only.plasma_inhibited, timeout=15)  # still engaged: silenced again
+    site.publish(STATUS, status("available"), retain=True)
+    wait_until(lambda: not bus_only.plasma_inhibited(), timeout=15)
+    assert "notifications given back (kde)" in again.stop()
 
 
 def test_a_pause_the_user_set_before_the_call_is_kept(tmp_path, desktop, mosquitto, site,
@@ -201,3 +241,11 @@ def test_a_blip_within_the_grace_does_not_ring_through_the_call(tmp_path, deskto
     finally:
         guard.stop()
     assert desktop.dunst_paused() == "false"
+
+
+def test_a_desk_refuses_an_agent_id_that_is_no_id(tmp_path, desktop) -> None:
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "focuslight", "desk", "--agent", "a/#"],
+                          env=desktop.env(XDG_CONFIG_HOME=str(tmp_path)), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2 and "--agent must match" in done.stderr

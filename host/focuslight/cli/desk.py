@@ -14,6 +14,7 @@ from ..desk.light import LightError
 from ..desk.settings import LightSettings, load
 from ..desk.silencers import BACKENDS
 from ..mqtt.client import BrokerSettings
+from ..protocol import ID_PATTERN
 from .common import EXIT_USAGE, topics_for
 
 HELP = "silence desktop notifications while with a customer; drive a USB busy light"
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if agent is None:
         print("focuslight desk: whose desk? pass --agent ID (or agent = \"ID\" in"
               f" {settings.file or 'the settings file'})", file=sys.stderr)
+        return EXIT_USAGE
+    if not ID_PATTERN.fullmatch(agent):
+        print(f"focuslight desk: --agent must match [a-z0-9_-]{{1,64}}, got {agent!r}",
+              file=sys.stderr)
         return EXIT_USAGE
     if hasattr(args, "notifications"):  # given: it beats the file ("auto" is None)
         settings.notifications = args.notifications
