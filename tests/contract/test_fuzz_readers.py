@@ -420,3 +420,52 @@ def test_a_running_bridge_still_answers_after_a_fuzzed_stream(tmp_path, mosquitt
         log_file.close()
     log = (tmp_path / "bridge.log").read_text()
     assert "Traceback" not in log and "failed with" not in log, log[-2000:]
+
+
+def test_the_desk_guard_survives_any_status_and_availability(tmp_path, guarded) -> None:
+    """``focuslight desk`` reads its agent's status and the bridges' availability through
+    the same paho callback as the views: 10,000 fuzzed statuses (and availabilities
+    between them) never raise, and it shows what the oracle and the trust rule say."""
+    import random
+
+    from focuslight.desk.guard import Guard
+    from focuslight.desk.journal import Journal
+    from focuslight.desk.silencers import Silencers
+
+    journal = Journal(tmp_path / "desk-alice.json")
+    guard = Guard(BrokerSettings("127.0.0.1", 1), Topics(PREFIX), "alice",
+                  silencers=Silencers([], journal))  # never started: its reader is fuzzed
+    guard._link(True)
+    rng = random.Random(SEED + 9)
+    availabilities = iter(availability_payloads(SEED + 9, PER_READER))
+    want: tuple[str, str] | None = None  # alice's (state, bridge or "*")
+    bridges: dict[str, str] = {}
+    wrong = 0
+    for n, payload in enumerate(payloads("status", PER_READER, SEED + 9)):
+        if rng.random() < 0.1:
+            who = rng.choice(["main", "other", ident(rng)])
+            text = rng.choice([b"", payload[:20], next(availabilities)])
+            guard.follower._on_message(None, None,
+                                       message(f"{PREFIX}/bridges/{who}/availability", text))
+            word = expect_availability(text)
+            if ID.fullmatch(who) and not text:
+                bridges.pop(who, None)
+            elif ID.fullmatch(who) and word:
+                bridges[who] = word
+        who = "alice" if rng.random() < 0.7 else ident(rng)
+        guard.follower._on_message(None, None,
+                                   message(topic_for(who, "agents", "status", n), payload))
+        if who == "alice" and n % 97:
+            status = expect_status(payload)
+            if not payload:
+                want = None
+            elif status is not None:
+                want = (status[0], status[3] or "*")
+        expected = "unknown"
+        if want is not None:
+            doubted = (bridges.get(want[1]) == "offline" if want[1] != "*"
+                       else "offline" in bridges.values())
+            expected = "unknown" if doubted else want[0]
+        wrong += guard.view.shown() != expected
+    assert guarded.caught == [], guarded.caught[:5]
+    assert wrong == 0
