@@ -384,3 +384,26 @@ def test_a_cue_shows_over_a_trusted_status_only(mosquitto, peer_factory, beacons
     seen = beacon.wait_look("cue reply_due", beacon.wait_look("engaged red solid", seen))
     peer.publish(STATUS, status("engaged"), retain=True)
     assert beacon.wait_look("cue off", seen) == seen + 1, beacon.looks.lines
+
+
+def test_a_beacon_at_the_centre_believes_a_sites_status_only_while_its_link_is_up(
+        mosquitto, peer_factory, beacons) -> None:
+    """A beacon on the central broker showing an agent of site north (its prefix is the
+    site's tree there) follows the site's link, mosquitto's bridge notification: unknown
+    before a ``1`` and at ``0``; the status retained from before the drop is not shown
+    again when the link is back, only the one the reconnecting bridge sends again."""
+    site = f"{PREFIX}/sites/north"
+    peer = peer_factory(mosquitto)
+    peer.publish(f"{site}/agents/alice/status", status("engaged"), retain=True)
+    beacon = beacons(mosquitto.url, site)
+    beacon.logs.wait_for("mqtt: connected")
+    peer.publish(f"{site}/link", "1", retain=True)
+    seen = beacon.wait_look("engaged red solid")
+    assert beacon.looks.lines[:seen] == ["unknown blue blink"]  # no word of the link yet
+    peer.publish(f"{site}/link", "0", retain=True)  # the centre publishes the bridge's will
+    seen = beacon.wait_look("unknown blue blink", seen)
+    peer.publish(f"{site}/link", "online")  # not a link payload: ignored, one line
+    beacon.logs.wait_for(f"ignored message on {site}/link")
+    peer.publish(f"{site}/link", "1", retain=True)  # the link is back, then the status again
+    peer.publish(f"{site}/agents/alice/status", status("available"), retain=True)
+    assert beacon.wait_look("available green", seen) == seen + 1  # no stale engaged between
