@@ -319,7 +319,8 @@ def wait_board(board: FloorBoard, predicate, timeout: float = 15) -> None:
 
 
 def gone_bridge_site(mosquitto, clients) -> Peer:
-    """Bridge 'old' (offline, gone) left x and y behind; bridge 'main' (online) owns z."""
+    """Bridge 'old' (offline, gone) left x and y behind; bridge 'main' (online) owns z.
+    x is a walk-up counter: its expected time is retained too."""
     bridge = clients()
     bridge.publish(TOPICS.bridge_availability("old"), "offline", retain=True)
     bridge.publish(TOPICS.bridge_availability("main"), "online", retain=True)
@@ -330,6 +331,8 @@ def gone_bridge_site(mosquitto, clients) -> Peer:
         for topic, payload in Discovery(TOPICS, owner).messages(
                 {agent: AgentSettings(agent, agent)}):
             bridge.publish(topic, payload, retain=True)
+    bridge.publish(TOPICS.expected("x"), '{"v":1,"contacts":3,"typical_s":300,'
+                   '"bridge_id":"old"}', retain=True)
     return bridge
 
 
@@ -338,7 +341,7 @@ def test_retire_lists_then_clears_what_a_gone_bridge_left(mosquitto, clients) ->
     x_configs = Discovery(TOPICS, "old").config_topics("x")
     listed = focuslight(mosquitto, "retire", "--bridge", "old")
     assert listed.returncode == 0, listed.stderr
-    for topic in [TOPICS.status("x"), TOPICS.status("y"), *x_configs,
+    for topic in [TOPICS.status("x"), TOPICS.expected("x"), TOPICS.status("y"), *x_configs,
                   TOPICS.bridge_availability("old")]:
         assert f"  {topic}\n" in listed.stdout
     assert "z" not in listed.stdout.replace("homeassistant", "")
@@ -348,8 +351,8 @@ def test_retire_lists_then_clears_what_a_gone_bridge_left(mosquitto, clients) ->
     done = focuslight(mosquitto, "retire", "--bridge", "old", "--yes")
     assert done.returncode == 0, done.stderr + done.stdout
     held = retained(mosquitto.port, f"{PREFIX}/#", "homeassistant/#")
-    assert not {TOPICS.status("x"), TOPICS.status("y"), TOPICS.bridge_availability("old"),
-                *x_configs} & set(held)
+    assert not {TOPICS.status("x"), TOPICS.expected("x"), TOPICS.status("y"),
+                TOPICS.bridge_availability("old"), *x_configs} & set(held)
     assert {TOPICS.status("z"), *Discovery(TOPICS, "main").config_topics("z")} <= set(held)
 
 

@@ -242,6 +242,8 @@ class Retained:
     topics, and the Home Assistant discovery configs."""
 
     statuses: dict[str, Status | None] = field(default_factory=dict)
+    expected: set[str] = field(default_factory=set)
+    """Agents with a retained expected time (walk-up counters, docs/counter-sign.md)."""
     bridges: dict[str, str] = field(default_factory=dict)
     beacons: dict[str, dict[str, bytes]] = field(default_factory=dict)
     configs: dict[str, bytes] = field(default_factory=dict)
@@ -249,6 +251,7 @@ class Retained:
     def topics(self, topics: Topics) -> set[str]:
         """Every retained topic seen."""
         held = {topics.status(a) for a in self.statuses}
+        held |= {topics.expected(a) for a in self.expected}
         held |= {topics.bridge_availability(b) for b in self.bridges}
         held |= {t for by_topic in self.beacons.values() for t in by_topic}
         return held | set(self.configs)
@@ -283,8 +286,11 @@ def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.
             seen.beacons.setdefault(beacon, {})[msg.topic] = msg.payload
             return
         try:
-            family, ident, _leaf = topics.parse(msg.topic)
+            family, ident, leaf = topics.parse(msg.topic)
         except ProtocolError:
+            return
+        if (family, leaf) == ("agents", "expected"):
+            seen.expected.add(ident)  # whatever it holds, it goes with its agent
             return
         try:
             if family == "agents":
@@ -295,7 +301,8 @@ def read_retained(settings: BrokerSettings, topics: Topics, timeout: float = 10.
             if family == "agents":
                 seen.statuses[ident] = None  # unreadable, still retained: clear it too
 
-    filters = [topics.all_bridges(), topics.all_status(), beacons_head + "#"]
+    filters = [topics.all_bridges(), topics.all_status(), topics.expected("+"),
+               beacons_head + "#"]
     if discovery_prefix:
         filters.append(f"{discovery_prefix}/+/+/config")
     client = connect_blocking(settings)
@@ -349,6 +356,8 @@ def run_retire(args: argparse.Namespace, settings: BrokerSettings, topics: Topic
             add(topics.status(agent))
         else:
             print(f"{agent}: no retained status on the broker")
+        if agent in retained.expected:
+            add(topics.expected(agent))
         found = [c.topic for c in configs if c.family == "agents" and c.ident == agent
                  and (owner is None or c.of_bridge(owner))]
         add(*found)
