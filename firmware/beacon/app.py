@@ -13,6 +13,7 @@ from beacon import config, led, protocol
 from beacon.button import PinButton
 from beacon.log import log
 from beacon.look import Renderer
+from beacon.looks import SiteLooks
 from beacon.view import View
 
 FRAME_MS = const(20)
@@ -33,7 +34,9 @@ class Beacon:
         self.link = Link(cfg, self.view, self.changed)
         self.extras = ()
         if cfg["transport"] == "mqtt":
-            self.extras = self.link.extras = _extras(cfg, self.link)
+            self.extras = self.link.extras = _extras(cfg, self.link, self.renderer)
+        else:
+            self.link.looks = SiteLooks(cfg, self.renderer, ticks_ms).use
         self.wdt = wdt  # main.py's, for a firmware on trial: fed like the board's own
         if cfg["watchdog_ms"]:
             from machine import WDT
@@ -90,14 +93,16 @@ class Beacon:
             await asyncio.sleep_ms(BUTTON_MS)
 
 
-def _extras(cfg, link):
-    """What an MQTT beacon does beside showing the light: telemetry, over-the-air update."""
+def _extras(cfg, link, renderer):
+    """What an MQTT beacon does beside showing the light: the site's looks, telemetry,
+    over-the-air update."""
     from network import STA_IF, WLAN
 
     from beacon.telemetry import Telemetry
     from beacon.update import Updater
 
-    return (Telemetry(cfg, link, WLAN(STA_IF)), Updater(cfg, link))
+    return (SiteLooks(cfg, renderer, ticks_ms), Telemetry(cfg, link, WLAN(STA_IF)),
+            Updater(cfg, link))
 
 
 def fail(message, raw_led="neopixel"):

@@ -29,6 +29,7 @@ KEYS = {
     "led": (("neopixel", "rgb"), "neopixel"),
     "brightness": ("unit", 0.6),
     "available_off": ("bool", False),
+    "looks": ("id", "default"),  # the site's set of looks to follow (docs/looks.md)
     "transport": (("mqtt", "serial"), "mqtt"),
     "keepalive": ("keepalive", 30),
     "telemetry": ("keepalive", 60),

@@ -286,13 +286,19 @@ def site_of(prefix):
 
 
 def host_line(line):
-    """A line from the host on the serial link: ("bridge", online) or ("status", state).
+    """A line from the host on the serial link: ("bridge", online), ("status", state) or
+    ("looks", (looks, brightness)).
 
-    The host writes the status payload as on MQTT, and {"v":1,"bridge":"online"} or
-    "offline" as its heartbeat; anything else is a ValueError saying why
-    (tests/contract/vectors/serial.json, as the host's protocol/serial_lines.py).
+    The host writes the status payload as on MQTT, {"v":1,"bridge":"online"} or
+    "offline" as its heartbeat, and the looks payload of the beacon's set as on MQTT;
+    anything else is a ValueError saying why (tests/contract/vectors/serial.json, as the
+    host's protocol/serial_lines.py).
     """
     body = load(line)
+    if "looks" in body:
+        from beacon.looks import looks_of
+
+        return "looks", looks_of(body)
     if "bridge" in body:
         check_version(body)
         state = body["bridge"]

@@ -24,6 +24,7 @@ class SerialLink:
         self._len = 0
         self._too_long = 0
         self._last = ticks_ms()
+        self.looks = None  # called with a decoded looks line (beacon.looks), see app.py
 
     async def run(self):
         """Serve until stdin closes (on the unix port: the pty went away)."""
@@ -70,6 +71,9 @@ class SerialLink:
             kind, value = protocol.host_line(line)
             if kind == "bridge":
                 v.bridge("host", value)
+            elif kind == "looks":
+                if self.looks:
+                    self.looks(value)
             else:
                 v.status = value
         except ValueError as e:

@@ -26,6 +26,7 @@ from .outputs.base import Output
 from .outputs.mqtt import MqttOutput
 from .overrides import OverrideStore
 from .sources import Source, build_source
+from .sources.schedule import WorkingHours
 from .state import WalkUps
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,15 @@ def build_sources(config: Config) -> list[Source]:
     """Build every ``[[sources]]`` table of *config* (nothing starts).
 
     Each source module's ``from_config`` validates its own keys; then every
-    source's agents must be declared under ``[agents]`` and its name distinct.
+    source's agents must be declared under ``[agents]`` and its name distinct. Agents
+    with working hours (``hours``) get the schedule source too.
     Raises :class:`ConfigError` naming the file and ``sources[i]``.
     """
     agent_ids = tuple(config.agents)
     sources = [build_source(source_section(config, spec), agent_ids) for spec in config.sources]
+    hours = {a.id: a.hours for a in config.agents.values() if a.hours is not None}
+    if hours:
+        sources.append(WorkingHours(hours, config.tz))
     for spec, source in zip(config.sources, sources, strict=True):
         stray = [a for a in source.agents if a not in config.agents]
         if stray:

@@ -30,17 +30,24 @@ A source's own keys are validated by the source module's ``from_config``, so
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config_section import ConfigError, Section
 from .core.agents import AgentSettings
+from .core.hours import Weekly, zone
 from .core.policy import DEFAULT_WRAP_UP_S
 from .mqtt.client import BrokerSettings, BrokerURLError, broker_from_env
 from .overrides import default_state_dir
 from .protocol import ID_PATTERN, ProtocolError, Topics
+from .protocol.looks import CUES, PRESETS, LookSet, parse_cue, parse_look
+from .protocol.looks import looks as look_set
 from .sources import SOURCE_TYPES
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,8 @@ class SerialBeaconSpec:
     serial_number: str | None = None
     baudrate: int = DEFAULT_BAUDRATE
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    looks: str = "default"
+    """The set of looks written to it (docs/looks.md)."""
 
 
 def read_serial_beacon(section: Section) -> SerialBeaconSpec:
@@ -88,9 +97,27 @@ def read_serial_beacon(section: Section) -> SerialBeaconSpec:
         port=port, serial_number=serial_number,
         agent=section.id("agent"), beacon=section.id("beacon"),
         baudrate=section.int("baudrate", DEFAULT_BAUDRATE, lo=300, hi=12_000_000),
-        heartbeat_s=section.float("heartbeat_s", DEFAULT_HEARTBEAT_S, lo=0.5, hi=10))
+        heartbeat_s=section.float("heartbeat_s", DEFAULT_HEARTBEAT_S, lo=0.5, hi=10),
+        looks=section.id("looks", "default"))
     section.finish()
     return spec
+
+
+DEFAULT_NIGHT_BRIGHTNESS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LooksSettings:
+    """The ``[looks]`` table: the sets the bridge publishes and when they dim."""
+
+    sets: dict[str, LookSet] = field(default_factory=lambda: dict(PRESETS))
+    """Name → set: every preset, changed or joined by the config's ``[looks.<name>]``."""
+    night: Weekly | None = None
+    """When beacons dim (None: never)."""
+    night_brightness: int = DEFAULT_NIGHT_BRIGHTNESS
+    """Percent of each beacon's own brightness at night (10..100)."""
+    publish: bool = True
+    """False on every bridge of a site but the one that publishes the looks."""
 
 
 @dataclass(slots=True)
@@ -109,6 +136,9 @@ class Config:
     """Discovery prefix for Home Assistant, or None when discovery is off."""
     state_dir: str | None = None
     """Where manual overrides are kept across restarts; None keeps them in memory only."""
+    tz: tzinfo | None = None
+    """``[bridge] timezone``: working hours and night are in it (None: the machine's)."""
+    looks: LooksSettings = field(default_factory=LooksSettings)
 
     def state_file(self, kind: str) -> Path | None:
         """``<state_dir>/<kind>-<bridge id>.json`` (None when there is no state directory):
@@ -163,6 +193,8 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
     )
     config.home_assistant_prefix = _home_assistant(root)
     config.state_dir = bridge.str("state_dir", str(default_state_dir())) or None
+    config.tz = _timezone(bridge)
+    config.looks = _looks(root)
     bridge.finish()
     policy.finish()
     config.sources = [_source_spec(index, section)
@@ -222,9 +254,74 @@ def _agents(root: Section) -> dict[str, AgentSettings]:
         if group is not None and not 0 < len(group.strip()) <= 64:
             raise entry.error("group", "a team name of 1 to 64 characters", group)
         agents[agent_id] = AgentSettings(agent_id, entry.str("name", agent_id),
-                                         entry.ids("beacons", []), group)
+                                         entry.ids("beacons", []), group,
+                                         _weekly(entry, "hours"))
         entry.finish()
     return agents
+
+
+def _timezone(bridge: Section) -> tzinfo | None:
+    name = bridge.str("timezone", None)
+    try:
+        return zone(name)
+    except ValueError:
+        raise bridge.error("timezone", "an IANA time zone like \"Europe/Berlin\"",
+                           name) from None
+
+
+def _weekly(section: Section, key: str) -> Weekly | None:
+    spec = section.raw(key, None)
+    if spec is None:
+        return None
+    try:
+        return Weekly.parse(spec)
+    except ValueError as err:
+        raise section.error(key, f"times like \"mon-fri 08:00-17:00\" ({err})", spec) from None
+
+
+def _looks(root: Section) -> LooksSettings:
+    """``[looks]``: night dimming, and ``[looks.<name>]`` sets (docs/looks.md)."""
+    table = root.section("looks", optional=True)
+    sets = dict(PRESETS)
+    for name, value in table.data.items():
+        if isinstance(value, dict):
+            if not ID_PATTERN.fullmatch(name):
+                raise table.error(name, "a set name matching [a-z0-9_-]{1,64}", name)
+            sets[name] = _look_set(table.section(name), name)
+    settings = LooksSettings(sets, _weekly(table, "night"),
+                             table.int("night_brightness", DEFAULT_NIGHT_BRIGHTNESS, lo=10,
+                                       hi=100), table.bool("publish", True))
+    table.finish()
+    return settings
+
+
+def _look_set(section: Section, name: str) -> LookSet:
+    """One ``[looks.<name>]``: a preset (its own name's, else ``default``) and changes to
+    its states' looks and its cues'."""
+    preset = PRESETS[section.str("preset", name if name in PRESETS else "default",
+                                 choices=PRESETS)]
+    states = {**preset.looks, **_changes(section, preset.looks, parse_look)}
+    cues = {**preset.cues, **_changes(section, CUES, parse_cue)}
+    section.finish()
+    try:
+        return look_set(states, cues)
+    except ProtocolError as err:
+        raise ConfigError(section.file, section.path, "a set of looks a beacon may show",
+                          str(err)) from None
+
+
+def _changes(section: Section, keys: Iterable[str], parse: Callable[[object, str], T]
+             ) -> dict[str, T]:
+    changes = {}
+    for key in keys:
+        text = section.raw(key, None)
+        if text is not None:
+            try:
+                changes[key] = parse(text, key)
+            except ProtocolError as err:
+                raise section.error(key, "a look like \"red blink 500\" (docs/looks.md)",
+                                    str(err)) from None
+    return changes
 
 
 def _source_spec(index: int, section: Section) -> SourceSpec:
@@ -242,4 +339,7 @@ def _serial_beacon(section: Section, config: Config) -> SerialBeaconSpec:
     spec = read_serial_beacon(section)
     if spec.agent not in config.agents:
         raise section.error("agent", "an agent declared under [agents]", spec.agent)
+    if spec.looks not in config.looks.sets:
+        raise section.error("looks", f"a set of looks ({', '.join(config.looks.sets)})",
+                            spec.looks)
     return spec

@@ -14,6 +14,7 @@ import pytest
 from helpers.firmware import VECTORS, run_script
 
 from focuslight.protocol import decode_event
+from focuslight.protocol.looks import COLOURS
 
 VECTOR_SCRIPT = f"""
 import json
@@ -179,3 +180,49 @@ def test_the_firmware_writes_the_lines_the_vectors_hold(topics_and_serial) -> No
     for case in _vectors("serial")["to_host"]:
         if "firmware_writes" in case:
             assert topics_and_serial["writes"][case["firmware_writes"]] == case["line"], case
+
+
+LOOKS_SCRIPT = f"""
+import json
+from beacon import look, looks
+
+def plain(table):
+    return {{s: [v[1][0], v[1][1], v[1][2], v[2], v[3]] for s, v in table.items()}}
+
+vectors = json.load(open("{VECTORS}/looks.json"))
+for case in vectors["cases"]:  # a line each: one JSON text of them all outgrows a Pico's heap
+    try:
+        table, cues, bright = looks.decode(case["payload"].encode())
+        print(json.dumps(["ok", {{"brightness": bright, "looks": plain(table), "cues": {{
+            c: [v[1][0], v[1][1], v[1][2], v[2]] for c, v in cues.items()}}}}]))
+    except ValueError as e:
+        print(json.dumps(["error", str(e)]))
+names = {{look.colour_name(((n >> 16), (n >> 8) & 255, n & 255)): n for n in look._NAMES}}
+print(json.dumps({{"names": names,
+                  "topics": [looks.topic(c["prefix"], c["name"]) for c in vectors["topics"]]}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def looks_decoded(tmp_path_factory) -> dict:
+    lines = run_script(LOOKS_SCRIPT, tmp_path_factory.mktemp("looks")).stdout.splitlines()
+    return {"cases": [json.loads(line) for line in lines[:-1]], **json.loads(lines[-1])}
+
+
+def test_looks_vectors_pass_the_firmware_decoder(looks_decoded) -> None:
+    """tests/contract/vectors/looks.json, also run against host/focuslight/protocol/looks.py."""
+    vectors = _vectors("looks")
+    for case, (verdict, value) in zip(vectors["cases"], looks_decoded["cases"], strict=True):
+        if case["ok"]:
+            assert verdict == "ok", (case["name"], value)
+            assert value == {k: case[k] for k in ("brightness", "looks", "cues")}
+        else:
+            assert verdict == "error", case["name"]
+            assert case["reason"].lower() in value.lower(), (case["name"], value)
+    assert looks_decoded["topics"] == [c["topic"] for c in vectors["topics"]]
+
+
+def test_the_firmware_names_colours_as_the_config_does(looks_decoded) -> None:
+    """The colour in a ``led`` log line is the config's name for it (protocol.looks.COLOURS)."""
+    assert looks_decoded["names"] == {name: r << 16 | g << 8 | b
+                                      for name, (r, g, b) in COLOURS.items()}

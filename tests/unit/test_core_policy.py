@@ -189,3 +189,28 @@ def test_a_waiting_customer_is_cued_only_while_the_agent_is_busy_elsewhere() -> 
     agent.expire(100, 100)
     assert (agent.state, agent.source) == ("engaged", "counter")
     assert agent.attention() == Attention()
+
+
+def test_working_hours_say_away_outside_and_nothing_inside() -> None:
+    """The schedule's ``available`` is no evidence; its ``away`` merges as any away."""
+    agent = AgentPolicy("alice", sources=["phone"])
+    agent.report("schedule", "available", 0, 1)
+    assert agent.state == "unknown"  # the phone has said nothing: hours prove nobody free
+    agent.report("phone", "available", 0, 2)
+    assert (agent.state, agent.source) == ("available", "phone")
+    agent.report("schedule", "away", 0, 3)
+    assert (agent.state, agent.source) == ("away", "schedule")
+    agent.report("phone", "ringing", 0, 4)
+    assert agent.state == "ringing"  # a live contact outside hours still shows
+    agent.report("phone", "unknown", 0, 5)
+    assert agent.state == "unknown"  # the trust rule is not bent by the clock
+
+
+def test_a_manual_state_overrides_the_schedule() -> None:
+    agent = AgentPolicy("alice", sources=["phone"])
+    agent.report("phone", "available", 0, 1)
+    agent.report("schedule", "away", 0, 2)
+    agent.set_manual("available", None, 0, 3)  # working late
+    assert (agent.state, agent.source) == ("available", "phone")
+    agent.set_manual("auto", None, 0, 4)
+    assert agent.state == "away"

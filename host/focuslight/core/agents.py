@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..protocol import check_id
+from .hours import Weekly
 
 
 @dataclass(slots=True)
@@ -20,6 +21,9 @@ class AgentSettings:
     beacons: list[str] = field(default_factory=list)
     group: str | None = None
     """The team the floor board counts and filters the agent with (``billing``)."""
+    hours: Weekly | None = None
+    """Working hours (``away`` outside them, :mod:`focuslight.sources.schedule`); None:
+    always working."""
 
 
 def agents_from_ids(ids: Iterable[str]) -> dict[str, AgentSettings]:

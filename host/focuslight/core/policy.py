@@ -15,7 +15,11 @@ Rules (``../shared/design.md``, "States"):
   source reads ``wrap_up`` for the grace period (default 30 s);
 * a manual state (button, CLI, ``set`` topic) takes part in the merge as the
   source ``manual``, optionally expires, and is cleared by ``auto``; setting
-  ``available`` by hand also ends a running wrap-up early ("I'm done").
+  ``available`` by hand also ends a running wrap-up early ("I'm done");
+* working hours (the source ``schedule``) say ``away`` outside them and nothing
+  inside them (their ``available`` is no evidence that anyone is free); their
+  ``away`` merges as any ``away`` (every contact, ``dnd`` and ``unknown`` still
+  show) and a manual state overrides it (someone working late sets ``available``).
 
 Attention (a cue, how long a customer has waited, escalation, open chats) is
 merged beside the state (:func:`merge_attention`): a person standing at the
@@ -40,6 +44,8 @@ CONTACT_STATES = frozenset({"engaged", "hold"})
 UNKNOWN_BEATS = frozenset({"available", "away"})
 MANUAL = "manual"
 """The source name manual overrides appear under in status payloads."""
+SCHEDULE = "schedule"
+"""The source name of working hours (:mod:`focuslight.sources.schedule`)."""
 DEFAULT_WRAP_UP_S = 30.0
 
 _RANK = {state: rank for rank, state in enumerate(PRIORITY)}
@@ -220,9 +226,18 @@ class AgentPolicy:
             if reading.state == "wrap_up" and reading.after is not None:
                 self.readings[source] = Reading(reading.after, wall)
 
+    def _counted(self) -> dict[str, Reading]:
+        """The readings the merge weighs: the schedule's only outside hours and when no
+        manual state overrides it."""
+        schedule = self.readings.get(SCHEDULE)
+        if schedule is None or (schedule.state != "available" and MANUAL not in self.readings):
+            return self.readings
+        return {s: r for s, r in self.readings.items() if s != SCHEDULE}
+
     def _remerge(self, wall: float) -> None:
-        state = merge(r.state for r in self.readings.values())
-        winners = sorted((r.since, s) for s, r in self.readings.items() if r.state == state)
+        counted = self._counted()
+        state = merge(r.state for r in counted.values())
+        winners = sorted((r.since, s) for s, r in counted.items() if r.state == state)
         source = winners[0][1] if winners else "bridge"
         if (state, source) != (self.state, self.source):
             if state != self.state:

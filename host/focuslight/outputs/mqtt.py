@@ -86,6 +86,7 @@ from ..protocol.expected import Expected
 from ..state import DiscoveryLedger
 from .base import Output
 from .home_assistant import Discovery
+from .looks import Messages, SiteLooks
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ class MqttOutput(Output):
         """paho's network thread, from :meth:`start` (paho forgets it when it ends; the
         liveness check must not)."""
         self.liveness = Liveness(self, on_dead)
+        self.looks = SiteLooks(config)
+        """The site's looks, published retained with every session and when night turns."""
 
     @property
     def connected(self) -> bool:
@@ -175,9 +178,11 @@ class MqttOutput(Output):
         self.client.loop_start()
         self.network_thread = getattr(self.client, "_thread", None)
         self.liveness.start()
+        self.looks.start(self._put_all)
 
     def stop(self) -> None:
         """Say ``offline`` ourselves (a clean stop fires no will), then disconnect."""
+        self.looks.stop()
         self.liveness.stop()
         was_connected = self.connected
         self.outbox.stop()
@@ -202,6 +207,10 @@ class MqttOutput(Output):
         """The status as published here: stamped with this bridge's id."""
         return replace(status, bridge_id=self.config.bridge_id).encode()
 
+    def _put_all(self, messages: Messages) -> None:
+        for topic, payload in messages:
+            self.outbox.put(topic, payload)
+
     def _send(self, topic: str, payload: bytes) -> bool:
         info = self.client.publish(topic, payload, qos=1, retain=True)
         if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -210,12 +219,13 @@ class MqttOutput(Output):
         return False
 
     def _everything(self) -> list[tuple[str, bytes]]:
-        """What a new session publishes: every status, ``online``, the discovery configs."""
+        """What a new session publishes: every status, ``online``, the looks, the discovery
+        configs."""
         messages = [(self.topics.status(agent), self._payload(status))
                     for agent, status in self.bridge.snapshot().items()]
         messages.extend(list(self._expected.items()))
         messages.append((self.availability, ONLINE.encode()))
-        return messages + self._discovery_messages
+        return messages + self.looks.messages() + self._discovery_messages
 
     def _stale_discovery(self) -> list[tuple[str, bytes]]:
         """Empty retained messages for the discovery configs published last time and not

@@ -83,6 +83,10 @@ class Topics:
         """The link of :attr:`site`, whose tree this prefix is (None: not a site's tree)."""
         return None if self.site is None else f"{self.prefix}/link"
 
+    def looks(self, name: str) -> str:
+        """A site's set of looks (retained, :mod:`.looks`): ``<prefix>/looks/<name>``."""
+        return f"{self.prefix}/looks/{name}"
+
     def all_status(self) -> str:
         return f"{self.prefix}/agents/+/status"
 
