@@ -98,6 +98,7 @@ def _extras(cfg, link, renderer):
     over-the-air update."""
     from network import STA_IF, WLAN
 
+    gc.collect()  # what compiling the modules so far left behind: room to compile these
     from beacon.telemetry import Telemetry
     from beacon.update import Updater
 
