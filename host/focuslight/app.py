@@ -51,15 +51,15 @@ def build_sources(config: Config) -> list[Source]:
     """
     agent_ids = tuple(config.agents)
     sources = [build_source(source_section(config, spec), agent_ids) for spec in config.sources]
-    hours = {a.id: a.hours for a in config.agents.values() if a.hours is not None}
-    if hours:
-        sources.append(WorkingHours(hours, config.tz))
     for spec, source in zip(config.sources, sources, strict=True):
         stray = [a for a in source.agents if a not in config.agents]
         if stray:
             raise ConfigError(config.path, f"sources[{spec.index}]",
                               f"only agents declared under [agents] ({', '.join(config.agents)})",
                               stray[0])
+    hours = {a.id: a.hours for a in config.agents.values() if a.hours is not None}
+    if hours:
+        sources.append(WorkingHours(hours, config.tz))
     names = [s.name for s in sources]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

@@ -12,6 +12,7 @@ from focuslight.app import build_sources
 from focuslight.cli import main
 from focuslight.config import SerialBeaconSpec, SourceSpec, load
 from focuslight.config_section import ConfigError
+from focuslight.sources.schedule import WorkingHours
 
 GOOD = """
 [bridge]
@@ -166,3 +167,18 @@ def test_reading_a_config_imports_no_serial_code():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_working_hours_and_looks_are_read_and_built(tmp_path) -> None:
+
+    path = tmp_path / "focuslight.toml"
+    path.write_text('[bridge]\ntimezone = "Europe/Berlin"\n[agents.alice]\n'
+                    'hours = ["mon-thu 08:00-17:00", "fri 08:00-13:00"]\n[agents.bob]\n'
+                    '[[sources]]\ntype = "simulated"\n[looks.lobby]\npreset = "public"\n'
+                    'engaged = "orange solid"\n')
+    config = load(path)
+    sources = build_sources(config)
+    assert [type(s).__name__ for s in sources] == ["SimulatedSource", "WorkingHours"]
+    assert isinstance(sources[1], WorkingHours) and sources[1].agents == ("alice",)
+    assert config.looks.sets["lobby"].looks["engaged"].colour == "orange"
+    assert set(config.looks.sets) == {"default", "colour_blind", "public", "lobby"}
