@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory, MockTriggerPin
+from helpers.firmware import BeaconProcess
 from helpers.sources import (
     BridgeProcess,
     FakeClock,
@@ -455,7 +456,8 @@ def test_a_customer_waiting_while_the_counter_is_on_the_phone_is_cued_end_to_end
     """The counter Pi's bridge owns the counter agent and merges its phone (here a CTI
     webhook) with its pins (docs/deploy-a-site.md, "A walk-up counter unit"): a customer in
     the queue zone while the phone is engaged puts customer_waiting on the published status,
-    and the floor board's tile carries it; the call ending takes it off."""
+    the counter's beacon (the real firmware) blips it and the floor board's tile carries it;
+    a coworker stepping in at the counter takes it off."""
     prefix, port, token = "fl-queue", free_port(), "0123456789abcdef"
     status = f"{prefix}/agents/{AGENT}/status"
     watcher = peer_factory(mosquitto)
@@ -480,6 +482,7 @@ def test_a_customer_waiting_while_the_counter_is_on_the_phone_is_cued_end_to_end
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 
+    beacon = BeaconProcess(mosquitto.url, prefix, AGENT, "counter-1-lamp")
     try:
         bridge.start()
         board.start()
@@ -494,11 +497,14 @@ def test_a_customer_waiting_while_the_counter_is_on_the_phone_is_cued_end_to_end
         assert time.time() - 5 < cued["waiting_since"] < time.time()
         wait_until(lambda: [a.get("cue") for a in board.floor.view()["agents"]]
                    == ["customer_waiting"])
+        seen = beacon.wait_look("cue customer_waiting", beacon.wait_look("engaged red solid"))
         phone("available")                       # the call ends: wrap-up, still cued
         bridge.send("low 17")                    # a coworker steps in at the counter
         served = json.loads(watcher.wait_for(status, lambda p: b"customer_waiting" not in p))
         assert served["state"] in ("engaged", "wrap_up")
+        beacon.wait_look("cue off", seen)
         assert bridge.alive(), bridge.text()
     finally:
+        beacon.stop()
         board.stop()
         bridge.kill()
