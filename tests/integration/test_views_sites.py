@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,6 +165,14 @@ def test_a_dropped_site_link_turns_only_that_sites_agents_unknown_until_it_is_ba
         wait_until(lambda: states(board) == back, timeout=15)
         wait_until(lambda: watched(table) == back, timeout=10)
         assert not board.floor.view()["doubts"]
+
+        # a supervisor at the centre sets a state at a site, through the guide's "in" topic
+        done = subprocess.run([sys.executable, "-m", "focuslight", "set", "bob", "dnd",
+                               "--broker", centre.url, "--prefix", "focuslight/sites/south",
+                               "--username", "supervisor", "--password", "pw-supervisor"],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stdout + done.stderr
+        wait_until(lambda: states(board)["south/bob"] == "dnd", timeout=10)
     finally:
         watcher.stop()
         board.stop()
