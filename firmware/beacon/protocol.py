@@ -286,8 +286,8 @@ def site_of(prefix):
 
 
 def host_line(line):
-    """A line from the host on the serial link: ("bridge", online), ("status", state) or
-    ("looks", (looks, brightness)).
+    """A line from the host on the serial link: ("bridge", online), ("status", state, cue)
+    or ("looks", (looks, brightness)).
 
     The host writes the status payload as on MQTT, {"v":1,"bridge":"online"} or
     "offline" as its heartbeat, and the looks payload of the beacon's set as on MQTT;
@@ -305,7 +305,8 @@ def host_line(line):
         if state != ONLINE and state != OFFLINE:
             raise ValueError("bridge must be 'online' or 'offline'")
         return "bridge", state == ONLINE
-    return "status", status_of(body)[0]
+    status = status_of(body)
+    return "status", status[0], status[4]
 
 
 def topic(prefix, family, ident, leaf):

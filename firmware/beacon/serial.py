@@ -68,14 +68,14 @@ class SerialLink:
     def _handle(self, line):
         v = self._view
         try:
-            kind, value = protocol.host_line(line)
-            if kind == "bridge":
-                v.bridge("host", value)
-            elif kind == "looks":
+            said = protocol.host_line(line)
+            if said[0] == "bridge":
+                v.bridge("host", said[1])
+            elif said[0] == "looks":
                 if self.looks:
-                    self.looks(value)
+                    self.looks(said[1])
             else:
-                v.status = value
+                v.status, v.status_cue = said[1], said[2]
         except ValueError as e:
             log("serial: ignored line: %s" % e)
             return

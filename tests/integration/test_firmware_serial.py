@@ -117,3 +117,18 @@ def test_serial_heartbeat_keeps_the_state_and_silence_means_unknown(
     assert time.monotonic() - silent_from > 10
     assert not any(b"led unknown" in line for line in beacon.lines[engaged:at])
     assert beacon.read_until(b"led unknown blue blink", start=at) == at + 1
+
+
+def test_a_cue_over_the_usb_link_shows_on_a_trusted_state_only(beacon: SerialBeacon) -> None:
+    """The host writes the status as published, attention and all: the cue blips over engaged,
+    goes with the host's "offline", and the next status without one clears it."""
+    beacon.read_until(b"led unknown blue blink")
+    beacon.write(ENGAGED[:-1] + b',"cue":"reply_due","chats":1}\n')
+    at = beacon.read_until(b"led cue reply_due cyan double-blip",
+                           start=beacon.read_until(b"led engaged red solid"))
+    beacon.write(b'{"v":1,"bridge":"offline"}\n')
+    at = beacon.read_until(b"led cue off", start=beacon.read_until(b"led unknown", start=at))
+    beacon.write(b'{"v":1,"bridge":"online"}\n')
+    at = beacon.read_until(b"led cue reply_due", start=at)
+    beacon.write(ENGAGED + b"\n")
+    beacon.read_until(b"led cue off", start=at)

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from helpers.sources import load_doc_examples
 
+from focuslight.app import build_sources
+from focuslight.config import load
 from focuslight.config_section import ConfigError, Section
 from focuslight.sources.base import Attention
 from focuslight.sources.chat import ChatSource, from_config
@@ -119,3 +122,13 @@ def test_the_documented_examples_load(tmp_path: Path) -> None:
     sources = load_doc_examples("chat", tmp_path)
     assert [s.platform.NAME for s in sources] == ["chatwoot", "intercom"]
     assert all(isinstance(s, ChatSource) for s in sources)
+
+
+def test_the_admin_guides_example_loads(tmp_path: Path) -> None:
+    """docs/chat.md's table, added to a file that declares its agents, builds the source."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "chat.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    path = tmp_path / "focuslight.toml"
+    path.write_text("[agents.alice]\n[agents.bob]\n" + block)
+    (source,) = build_sources(load(path))
+    assert isinstance(source, ChatSource) and source.agents == ("alice", "bob")
