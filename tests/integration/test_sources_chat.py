@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,7 @@ from helpers.sources import FakeClock, RecordingSink
 
 from focuslight.config_section import Section
 from focuslight.sources.base import Attention
-from focuslight.sources.chat import ChatSource, from_config
+from focuslight.sources.chat import ChatSource, from_config, intercom
 from focuslight.tools.embedded_broker import free_port, wait_for_port
 
 AGENTS = ("alice", "bob")
@@ -147,4 +148,30 @@ def test_past_the_cap_a_new_conversation_is_refused_with_one_line(
         assert len(refusals) == 1 and "3001" not in refusals[0].getMessage()
         assert sink.attention_of("alice").chats == 1
     finally:
+        source.stop()
+
+
+def test_port_taken_reads_unknown_then_available_once_free(
+        caplog: pytest.LogCaptureFixture) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    clock, sink = FakeClock(), RecordingSink()
+    source = ChatSource("chat", AGENTS, platform=intercom, users=USERS["intercom"],
+                        secret=SECRET, port=port, retry_s=5, clock=clock)
+    try:
+        with caplog.at_level(logging.ERROR, logger="focuslight.sources.chat"):
+            source.start(sink)
+            clock.settle()
+            clock.advance(5)
+        assert sink.reports == [("alice", "chat", "unknown"), ("bob", "chat", "unknown")]
+        [line] = [r.getMessage() for r in caplog.records]
+        assert f"cannot listen on 127.0.0.1:{port}" in line and "alice, bob read unknown" in line
+        holder.close()
+        clock.advance(5)
+        sink.wait_for("available", "bob")
+        assert sink.states("alice") == ["unknown", "available"]
+    finally:
+        holder.close()
         source.stop()
