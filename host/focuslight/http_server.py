@@ -550,6 +550,17 @@ _PROTOCOL_REASONS = {
 }
 
 
+def page_url(listen: tuple[str, int], server: HttpServer | None) -> str:
+    """The address of a page served on *listen* (by *server*, once started, whose port
+    replaces a 0); a wildcard listen address is shown as this machine. The floor board's
+    and the counter sign's ``url``."""
+    host, port = listen
+    if server:
+        port = server.port
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 def _room_for_files(wanted: int) -> None:
     """Raise this process's open-file limit towards *wanted* (systemd's default soft
     limit is 1024, too few for a board's viewers); the hard limit stays as it is."""

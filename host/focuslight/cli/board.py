@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import sys
-import threading
 
 from ..config import load
 from ..mqtt.client import BrokerSettings
 from ..protocol import Topics
 from ..views.floor_board.server import DEFAULT_LISTEN, FloorBoard
-from .common import broker_settings, topics_for
+from .common import broker_settings, serve_until_signal, topics_for
 
 HELP = "the floor board web page"
 DESCRIPTION = "Every agent's light, live."
@@ -75,24 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings, topics, names, groups = _broker_and_names(args)
     board = FloorBoard(settings, topics, args.listen, names, groups=groups, token=token)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        board.start()
-    except OSError as err:
-        host, port = args.listen
-        print(f"focuslight board: cannot listen on {host}:{port}: {err.strerror}; pass"
-              " --listen HOST:PORT with a free port (or stop what holds this one: another"
-              " board?)", file=sys.stderr)
-        return 2
-    print(f"floor board: {board.url} (broker {board.settings.url})", flush=True)
-    try:
-        stop.wait()
-    finally:
-        board.stop()
-    return 0
-
+    return serve_until_signal("board", board, args.listen, "floor board",
+                              " (or stop what holds this one: another board?)")
 
 def _broker_and_names(args: argparse.Namespace) -> tuple[BrokerSettings, Topics,
                                                        dict[str, str], dict[str, str]]:

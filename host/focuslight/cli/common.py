@@ -10,11 +10,26 @@ file's reader uses too).
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from typing import Protocol
 
 from ..mqtt.client import BrokerSettings
 from ..protocol import Topics
 
 EXIT_USAGE = 2
+
+
+class Page(Protocol):
+    """A web view a command serves (the floor board, the counter sign)."""
+
+    url: str
+    settings: BrokerSettings
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
 
 
 def add_broker_options(parser: argparse.ArgumentParser) -> None:
@@ -39,3 +54,26 @@ def broker_settings(args: argparse.Namespace, configured: str | None = None) -> 
 def topics_for(args: argparse.Namespace, configured: str | None = None) -> Topics:
     """The topic tree: ``--prefix``, else *configured* (the config file's), else the default."""
     return Topics(args.prefix or configured or "focuslight")
+
+
+def serve_until_signal(command: str, page: Page, listen: tuple[str, int], what: str,
+                       taken: str = "") -> int:
+    """Start *page* and serve it until SIGINT/SIGTERM: ``focuslight board`` and
+    ``focuslight counter-sign``. Prints ``<what>: <url> (broker …)`` once listening; an
+    address already taken is exit 2 with what to do (*taken*: who may hold it)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        page.start()
+    except OSError as err:
+        host, port = listen
+        print(f"focuslight {command}: cannot listen on {host}:{port}: {err.strerror}; pass"
+              f" --listen HOST:PORT with a free port{taken}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{what}: {page.url} (broker {page.settings.url})", flush=True)
+    try:
+        stop.wait()
+    finally:
+        page.stop()
+    return 0

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 
 from ..config import load
 from ..protocol import check_id
@@ -14,7 +11,7 @@ from ..views.counter_sign import CounterSignServer, Wording, built_in, load_word
 from ..views.counter_sign.server import DEFAULT_LISTEN
 from ..views.counter_sign.wording import BUILT_IN
 from .board import parse_listen
-from .common import broker_settings, topics_for
+from .common import broker_settings, serve_until_signal, topics_for
 
 HELP = "the customer-facing sign of a walk-up counter"
 DESCRIPTION = ("A page for a tablet or screen facing a counter's queue: 'Next please', or "
@@ -47,19 +44,5 @@ def run(args: argparse.Namespace) -> int:
         settings, topics = broker_settings(args), topics_for(args)
     sign = CounterSignServer(settings, topics, check_id(args.agent, "--agent"), wording,
                              args.listen)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        sign.start()
-    except OSError as err:
-        host, port = args.listen
-        print(f"focuslight counter-sign: cannot listen on {host}:{port}: {err.strerror}; pass"
-              " --listen HOST:PORT with a free port", file=sys.stderr)
-        return 2
-    print(f"counter sign for {args.agent}: {sign.url} (broker {sign.settings.url})", flush=True)
-    try:
-        stop.wait()
-    finally:
-        sign.stop()
-    return 0
+    return serve_until_signal("counter-sign", sign, args.listen,
+                              f"counter sign for {args.agent}")

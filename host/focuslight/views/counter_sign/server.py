@@ -36,7 +36,7 @@ from importlib import resources
 
 import paho.mqtt.client as mqtt
 
-from ...http_server import HttpError, HttpServer, Request, Response, Stream
+from ...http_server import HttpError, HttpServer, Request, Response, Stream, page_url
 from ...logs import Problem
 from ...mqtt.client import BrokerSettings, topic_for_log, topic_of
 from ...mqtt.follower import Follower
@@ -86,11 +86,7 @@ class CounterSignServer:
     @property
     def url(self) -> str:
         """The page's address; a wildcard listen address is shown as this machine."""
-        host, port = self.listen
-        if self._server:
-            port = self._server.port
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        return page_url(self.listen, self._server)
 
     def start(self) -> CounterSignServer:
         """Listen (raises OSError if the address is taken), then connect to the broker."""

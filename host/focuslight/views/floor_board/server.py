@@ -30,7 +30,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from ...http_server import HttpServer
+from ...http_server import HttpServer, page_url
 from ...logs import Problem
 from ...mqtt.client import BrokerSettings, topic_for_log, topic_of
 from ...mqtt.follower import Follower
@@ -78,11 +78,7 @@ class FloorBoard:
     @property
     def url(self) -> str:
         """The page's address; a wildcard listen address is shown as this machine."""
-        host, port = self.listen
-        if self._server:
-            port = self._server.port
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        return page_url(self.listen, self._server)
 
     def start(self) -> FloorBoard:
         """Listen (raises OSError if the address is taken), then connect to the broker."""
