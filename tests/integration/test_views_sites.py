@@ -122,9 +122,9 @@ def test_a_dropped_site_link_turns_only_that_sites_agents_unknown_until_it_is_ba
     north, south, link = sites
     board = FloorBoard(BrokerSettings(centre.host, centre.port, username="board",
                                       password="pw-board"), Topics(), ("127.0.0.1", 0)).start()
-    table = LiveTable()
+    table, lines = LiveTable(), []
     watcher = follow(BrokerSettings(centre.host, centre.port, username="supervisor",
-                                    password="pw-supervisor"), Topics(), table)
+                                    password="pw-supervisor"), Topics(), table, lines.append)
     try:
         for site, alice in ((north, "dnd"), (south, "away")):
             site.set("alice", alice)
@@ -173,6 +173,27 @@ def test_a_dropped_site_link_turns_only_that_sites_agents_unknown_until_it_is_ba
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stdout + done.stderr
         wait_until(lambda: states(board)["south/bob"] == "dnd", timeout=10)
+
+        # a link that closes is noticed at once; a site bridge that dies while the link is
+        # down is offline at the centre before its last statuses come again (the guide
+        # lists the bridges' topic first): no stale "engaged" in between, on any line
+        north.peer.subscribe("focuslight/bridges/main/availability")
+        link.cut()
+        cut = time.monotonic()
+        wait_until(lambda: states(board).items() >= north_unknown.items(), timeout=10)
+        print(f"site link closed: its agents unknown at the centre after"
+              f" {time.monotonic() - cut:.1f} s")
+        north.bridge.kill()
+        north.peer.wait_for("focuslight/bridges/main/availability", lambda p: p == b"offline")
+        restored = len(lines)
+        link.restore()
+        wait_until(lambda: tiles(board)["north/alice"].get("reason")
+                   == "bridge north/main offline", timeout=15)
+        assert states(board) == {**back, **north_unknown, "south/bob": "dnd"}
+        def again() -> list[str]:
+            return [line for line in lines[restored:] if re.match(r"\S+ north/\w+ ", line)]
+        wait_until(lambda: len(again()) >= 2, timeout=10)  # the statuses came again ...
+        assert [line for line in again() if " unknown " not in line] == []  # ... unbelieved
     finally:
         watcher.stop()
         board.stop()
