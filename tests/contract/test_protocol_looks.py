@@ -70,10 +70,16 @@ def test_the_colour_blind_preset_tells_states_apart_without_hue() -> None:
 
 
 def test_the_public_preset_never_shows_red_nor_blinks_while_busy() -> None:
-    for state, look in PRESETS["public"].looks.items():
-        assert look.rgb[0] < 255 or look.rgb[1] > 0, state
+    """A customer-facing light: green = come forward, one calm steady colour = please wait
+    (neither red nor the staff's wrap-up amber), off = closed; unknown is never the free look."""
+    public = PRESETS["public"].looks
+    for state, look in public.items():
+        assert look.rgb[0] < 128, state  # nothing red, orange or amber
         if state != "unknown":
             assert look.pattern == "solid", state
+    busy = {public[s] for s in ("ringing", "engaged", "hold", "wrap_up", "dnd")}
+    assert len(busy) == 1 and busy.isdisjoint({public["available"], public["unknown"]})
+    assert public["wrap_up"] != DEFAULT_LOOKS["wrap_up"]
 
 
 def test_a_set_breaking_a_rule_cannot_be_built() -> None:

@@ -368,13 +368,18 @@ hold, quick wink = wrap-up, slow wink = do not disturb, off = away, slow blink =
 
 PUBLIC = _set({
     "available": ("green", SOLID, 0),
-    **{s: ("amber", SOLID, 0) for s in ("ringing", "engaged", "hold", "wrap_up", "dnd")},
+    **{s: ("ok_blue", SOLID, 0) for s in ("ringing", "engaged", "hold", "wrap_up", "dnd")},
     "away": ("off", SOLID, 0),
     "unknown": ("blue", BLINK, 2000),
 })
-"""A light that faces customers: green when the counter is free, a steady calm amber
-whenever someone is being served or the agent is busy (never a glaring red "do not
-disturb" at a customer, never a blink), off when nobody is there."""
+"""A light that faces customers (a counter's lamp, a door), defined by the counter sign's
+rule: it tells a customer what to do, not what the agent is doing. Green: come forward;
+a steady calm blue whenever someone is being served or the counter is busy for any other
+reason: please wait (the counter sign's "please wait" colour; never a glaring red "do not
+disturb" at a customer, and not amber, which is ``wrap_up`` on the staff's beacons, nor a
+blink); off: closed. ``unknown`` keeps the site-wide slow blue blink: a customer reads it
+as "wait", an admin as "this light cannot trust its status" — never green, so a light that
+cannot know never calls anyone forward."""
 
 PRESETS: Mapping[str, LookSet] = MappingProxyType({
     "default": DEFAULT, "colour_blind": COLOUR_BLIND, "public": PUBLIC})
