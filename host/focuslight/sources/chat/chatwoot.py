@@ -12,9 +12,13 @@ A conversation is keyed by ``account_id`` and ``id``.
 
 Signing (a webhook with a ``secret``): ``X-Chatwoot-Timestamp`` (Unix
 seconds) and ``X-Chatwoot-Signature: sha256=<hex>``, the HMAC-SHA256 of
-``<timestamp>.<raw body>`` with that secret (Chatwoot's API reference, the
-webhook's ``secret``). A timestamp more than :data:`MAX_SKEW_S` away from the
-bridge's clock is refused, so a captured request cannot be replayed later.
+``<timestamp>.<raw body>`` with that secret, as Chatwoot's API reference
+describes the webhook's ``secret`` (its OpenAPI schema, republished at
+https://raw.githubusercontent.com/api-evangelist/chatwoot/refs/heads/main/json-schema/webhook.json).
+The copies of chatwoot/chatwoot's ``lib/webhooks/trigger.rb`` at hand predate
+signing, so the scheme is that description's, not read from Chatwoot's code.
+A timestamp more than :data:`MAX_SKEW_S` away from the bridge's clock is
+refused, so a captured request cannot be replayed later.
 """
 
 from __future__ import annotations
