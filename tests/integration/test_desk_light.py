@@ -31,7 +31,7 @@ from focuslight.desk.light import UsbLights, find_lights
 from focuslight.desk.silencers import Silencers
 from focuslight.mqtt.client import BrokerSettings
 from focuslight.protocol import Topics
-from focuslight.protocol.looks import DEFAULT_LOOKS, is_green
+from focuslight.protocol.looks import PRESETS, is_green
 
 FIT_STATUSB = (0x2047, 0x03DF)
 
@@ -166,6 +166,46 @@ def test_the_guard_never_shows_green_once_the_status_cannot_be_trusted(
     shown = {line for _t, line in after}
     assert shown <= {"B#0000ff", "B#000000"} and "B#0000ff" in shown, shown
     assert not any(is_green(tuple(bytes.fromhex(line[2:]))) for line in shown)
+
+
+def line_of(rgb: tuple[int, int, int]) -> str:
+    return "B#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def test_the_guard_shows_the_cue_and_follows_the_sites_looks(
+        fit_statusb, mosquitto, peer_factory, tmp_path, caplog) -> None:
+    """A reply-due cue blips cyan over engaged; a site's set (the colour-blind preset, then
+    dimmed to 50 % for the night) recolours the light; a bad set is refused and the last
+    good one kept; a withdrawn set brings back the built-in looks."""
+    _socat, _device, pty = fit_statusb
+    site = peer_factory(mosquitto)
+    site.publish("lt/bridges/main/availability", "online", retain=True)
+    guard = Guard(BrokerSettings("127.0.0.1", mosquitto.port), Topics("lt"), "alice",
+                  silencers=Silencers([], Journal(tmp_path / "j.json")),
+                  light=UsbLights(retry_s=0.2), looks="default")
+    guard.start()
+    try:
+        site.publish("lt/agents/alice/status", json.dumps(
+            {"v": 1, "state": "engaged", "source": "chat", "since": 1.0, "bridge_id": "main",
+             "cue": "reply_due"}), retain=True)
+        pty.wait_for("B#00b4ff")  # the cue's blip
+        assert {line for _t, line in pty.during(2.1)} == {"B#ff0000", "B#00b4ff"}
+        blind = PRESETS["colour_blind"]
+        site.publish("lt/looks/default", blind.encode(), retain=True)
+        pty.wait_for(line_of(blind.looks["engaged"].rgb))
+        site.publish("lt/looks/default", blind.dimmed(50).encode(), retain=True)
+        pty.wait_for(line_of(blind.looks["engaged"].rgb_at(0, 0.5)))
+        site.publish("lt/looks/default", b'{"v":1,"looks":{"unknown":"00ff00 solid"}}',
+                     retain=True)
+        wait_until(lambda: "ignored lt/looks/default" in caplog.text)
+        site.publish("lt/agents/alice/status", json.dumps(
+            {"v": 1, "state": "wrap_up", "source": "chat", "since": 2.0,
+             "bridge_id": "main"}), retain=True)
+        pty.wait_for(line_of(blind.looks["wrap_up"].rgb_at(0, 0.5)))  # still the last good
+        site.publish("lt/looks/default", b"", retain=True)
+        pty.wait_for("B#ff6e00")  # built-in amber
+    finally:
+        guard.stop()
 
 
 # -- HID lights, at the hidapi seam busylight-core opens them through -------------------
@@ -309,7 +349,3 @@ def test_no_light_found_is_said_once(monkeypatch, caplog) -> None:
     lights.stop()
     said = [r for r in caplog.records if "no USB busy light found" in r.getMessage()]
     assert len(said) == 1
-
-
-def test_looks_are_the_protocol_looks() -> None:
-    assert UsbLights(find=lambda _p: []).looks == dict(DEFAULT_LOOKS)

@@ -51,8 +51,15 @@ def test_the_default_file_is_read_when_there(tmp_path: Path,
     ("[light]\nbrightness = 0", "light.brightness"),
     ('[light]\navailable = "green"', "light.available"),
     ('[light]\ncolour = "red"', "light.colour"),
+    ('[light]\nlooks = "Night Set"', "light.looks"),
 ])
 def test_a_wrong_key_is_named(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, text)
     assert err.value.key == key, str(err.value)
+
+
+def test_a_light_follows_the_default_set_unless_told(tmp_path: Path) -> None:
+    assert _load(tmp_path, "[light]\n").light.looks == "default"
+    assert _load(tmp_path, '[light]\nlooks = "public"').light.looks == "public"
+    assert _load(tmp_path, '[light]\nlooks = ""').light.looks is None  # built-in only

@@ -48,4 +48,5 @@ def build(settings: DeskSettings, agent: str, broker: BrokerSettings, topics: To
     return Guard(broker, topics, agent,
                  silencers=Silencers.build(settings.notifications, journal),
                  commands=StateCommands(settings.commands), light=lights,
+                 looks=light.looks if light is not None else None,
                  silence=settings.silence, unknown_grace_s=settings.unknown_grace_s)

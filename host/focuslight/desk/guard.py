@@ -8,7 +8,8 @@ only by the shared trust rule (:func:`focuslight.protocol.trust.shown`). Then:
   notifications are silenced (:mod:`.silencers`), and given back exactly as the user had
   them when it is over;
 - on entering any state, that state's commands run (:mod:`.commands`);
-- a USB busy light, if any, shows the state's look (:mod:`.light`).
+- a USB busy light, if any, shows the state's look and cue (:mod:`.light`), in the site's
+  set of looks when it follows one (*looks*: the name a beacon's ``looks`` would give).
 
 **When the status cannot be trusted** (``unknown``: the broker is lost, the bridge is
 offline, no status yet) the guard does not know whether the call goes on. It keeps a
@@ -42,6 +43,7 @@ from ..logs import Problem
 from ..mqtt.client import BrokerSettings, topic_for_log, topic_of
 from ..mqtt.follower import Follower
 from ..protocol import ProtocolError, Status, Topics, trust
+from ..protocol.looks import DEFAULT, decode_looks
 from ..views.heard import AGENTS, BRIDGES, heard
 from ..views.limits import MAX_BRIDGES, CappedTable
 from ..worker import Worker
@@ -91,6 +93,12 @@ class AgentView:
             return trust.shown(self.status, linked=self.linked,
                                offline=trust.offline_bridges(self.bridges))
 
+    def cue(self) -> str | None:
+        """The cue a light may draw: the status's, only while the status is believed."""
+        with self.lock:
+            status = self.status
+        return status.cue if status is not None and self.shown() != trust.UNKNOWN else None
+
     def why_unknown(self) -> str:
         """Why :meth:`shown` is ``unknown``, for the log."""
         with self.lock:
@@ -111,13 +119,16 @@ class Guard:
     :param silencers: the desktop's notification silencers.
     :param commands: per-state commands (default: none).
     :param light: a USB busy light to drive (default: none).
+    :param looks: with a light, the site's set of looks to follow (``default``, …; None:
+        the built-in looks only).
     :param silence: the states that silence notifications.
     :param unknown_grace_s: how long a silence outlives losing the status, seconds.
     """
 
     def __init__(self, broker: BrokerSettings, topics: Topics, agent: str, *,
                  silencers: Silencers, commands: StateCommands | None = None,
-                 light: UsbLights | None = None, silence: Collection[str] = SILENCE_STATES,
+                 light: UsbLights | None = None, looks: str | None = None,
+                 silence: Collection[str] = SILENCE_STATES,
                  unknown_grace_s: float = UNKNOWN_GRACE_S) -> None:
         self.agent, self.silencers, self.light = agent, silencers, light
         self.commands = commands or StateCommands({})
@@ -129,10 +140,13 @@ class Guard:
         self._bad = Problem(log, f"desk {agent}: ")
         self._worker = Worker(f"desk-{agent}", self._run, wake=(self._changed.set,),
                               join_s=60.0)  # a restore may wait on each silencer
+        self.looks_topic = topics.looks(looks) if light is not None and looks else None
         self.follower = Follower(broker, topics, f"desk-{agent}", on_message=self._message,
                                  on_up=lambda: self._link(True),
                                  on_down=lambda _why: self._link(False),
-                                 subscriptions=[topics.all_bridges(), topics.status(agent)])
+                                 subscriptions=[topics.all_bridges(), topics.status(agent),
+                                                *([self.looks_topic] if self.looks_topic
+                                                  else [])])
 
     def start(self) -> None:
         """Give back what a guard that died left silenced, then follow the agent."""
@@ -156,6 +170,9 @@ class Guard:
 
     def _message(self, msg: mqtt.MQTTMessage) -> None:
         try:
+            if self.looks_topic is not None and topic_of(msg) == self.looks_topic:
+                self._looks(msg.payload)
+                return
             self.view.receive(topic_of(msg), msg.payload)
         except ProtocolError as err:
             self._bad.say(str(err), f"ignored {topic_for_log(msg)}: {err}")
@@ -167,9 +184,19 @@ class Guard:
             self.view.linked = up
         self._shown_changed()
 
+    def _looks(self, payload: bytes) -> None:
+        """The site's set of looks for the light (an empty payload: it was withdrawn, back
+        to the built-in looks). ProtocolError for a bad set: the last good one stays."""
+        assert self.light is not None
+        looks = decode_looks(payload) if payload else DEFAULT
+        self.light.use(looks)
+        log.info("desk %s: USB light shows %s, brightness %d%%", self.agent,
+                 f"the site's looks ({self.looks_topic})" if payload else "the built-in looks",
+                 looks.brightness)
+
     def _shown_changed(self) -> None:
         if self.light is not None:
-            self.light.show(self.view.shown())
+            self.light.show(self.view.shown(), self.view.cue())
         self._changed.set()
 
     def _run(self) -> None:

@@ -19,6 +19,7 @@ keys, with their defaults::
     path = "/dev/hidraw3"                   # only this one (default: every light found)
     brightness = 60                         # percent
     available = "dim"                       # or "off"
+    looks = "default"                       # the site's set of looks; "" = built-in only
 
 docs/desk.md explains each.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from ..config import read_toml
 from ..config_section import Section
-from ..protocol import STATES, Topics
+from ..protocol import ID_PATTERN, STATES, Topics
 from ..protocol.payloads import ProtocolError
 from .commands import Argv
 from .guard import SILENCE_STATES, UNKNOWN_GRACE_S
@@ -48,12 +49,14 @@ def default_path() -> Path:
 
 @dataclass(frozen=True)
 class LightSettings:
-    """A USB busy light: *path* (None: every light found), *brightness* 0..1, and whether
-    ``available`` shows dark (*available_off*) instead of dim green."""
+    """A USB busy light: *path* (None: every light found), *brightness* 0..1, whether
+    ``available`` shows dark (*available_off*) instead of dim green, and the site's set of
+    *looks* it follows (as a beacon's ``looks``; None: the built-in looks only)."""
 
     path: str | None = None
     brightness: float = 1.0
     available_off: bool = False
+    looks: str | None = "default"
 
 
 @dataclass
@@ -144,6 +147,16 @@ def _light(root: Section) -> LightSettings | None:
     settings = LightSettings(path=light.str("path", None),
                              brightness=light.int("brightness", 100, lo=1, hi=100) / 100,
                              available_off=light.str("available", "dim",
-                                                     choices=("dim", "off")) == "off")
+                                                     choices=("dim", "off")) == "off",
+                             looks=_looks(light))
     light.finish()
     return settings
+
+
+def _looks(light: Section) -> str | None:
+    name = light.str("looks", "default")
+    if name == "":
+        return None
+    if not ID_PATTERN.fullmatch(name):
+        raise light.error("looks", "a set name matching [a-z0-9_-]{1,64}, or \"\"", name)
+    return name
