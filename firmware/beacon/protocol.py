@@ -287,7 +287,7 @@ def site_of(prefix):
 
 def host_line(line):
     """A line from the host on the serial link: ("bridge", online), ("status", state, cue)
-    or ("looks", (looks, brightness)).
+    or ("looks", (looks, cues, brightness)).
 
     The host writes the status payload as on MQTT, {"v":1,"bridge":"online"} or
     "offline" as its heartbeat, and the looks payload of the beacon's set as on MQTT;

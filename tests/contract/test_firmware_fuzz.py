@@ -13,7 +13,8 @@ The other readers get 10,000 each, one micropython process per reader: bridge
 availability and the USB serial link's lines (fed byte by byte through
 ``SerialLink``) against the host's decoders, and the retained update offer
 (``update.offer_of``) against the documented rule on the host's strict JSON
-(the host writes offers, it has no reader for them).
+(the host writes offers, it has no reader for them), and sets of looks
+(``looks.decode``) against the host's ``decode_looks``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from helpers.status_fuzz import (
     availability_payloads,
     host_availability,
     host_decision,
+    host_looks,
     host_serial_line,
+    looks_payloads,
     offers,
     payloads,
     reference_offer,
@@ -45,6 +48,20 @@ import sys
 from beacon import protocol
 if KIND == "offer":
     from beacon import update
+if KIND == "looks":
+    from beacon import looks
+
+    def one_line(payload):
+        table, cues, bright = looks.decode(payload)
+        words = [str(bright)]
+        for s in protocol.STATES:
+            v = table[s]
+            words.append("%s=%02x%02x%02x %s%s" % (s, v[1][0], v[1][1], v[1][2], v[2],
+                                                   " %d" % v[3] if v[3] else ""))
+        for c in sorted(cues):
+            v = cues[c]
+            words.append("%s=%02x%02x%02x %s" % (c, v[1][0], v[1][1], v[1][2], v[2]))
+        return " ".join(words)
 if KIND == "serial":
     from beacon.serial import SerialLink
 
@@ -56,6 +73,7 @@ if KIND == "serial":
     view = View()
     changed = []
     link = SerialLink({"beacon": "b", "agent": "a"}, view, lambda: changed.append(1))
+    link.looks = lambda v: setattr(view, "got", "ok looks %d" % v[2])
 
     def serial_line(line):
         \"\"\"Byte by byte through the reader, as the host writes it, ending in \\n.\"\"\"
@@ -82,6 +100,9 @@ while True:
             continue
         if KIND == "offer":
             print("ok %s %s %d %s %d" % update.offer_of(payload))
+            continue
+        if KIND == "looks":
+            print("ok " + one_line(payload))
             continue
         if KIND == "status":
             state, source, since, bridge, cue = protocol.decode_status(payload)
@@ -176,6 +197,22 @@ def test_10000_fuzzed_update_offers_decide_as_the_rules_say(tmp_path: Path) -> N
                 if line != e]
     assert disagree[:5] == []
     assert 0 < sum(ref is not None for ref in reference) < len(cases) / 2
+
+
+def test_10000_fuzzed_sets_of_looks_decide_as_the_host_does(tmp_path: Path) -> None:
+    """A set the host refuses (a blink over 3 flashes/s, a dark or green ``unknown``) that
+    the beacon took would put that on every light of the site: both sides must read every
+    set alike, and one a side accepts must mean the same looks on both."""
+    cases = looks_payloads(SEED, EACH)
+    lines = firmware_decisions(cases, tmp_path, "looks")
+    host = [host_looks(p) for p in cases]
+    expected = ["rejected" if h is None else f"ok {h}" for h in host]
+    crashes = [line for line in lines if line.startswith("crash")]
+    disagree = [(p, line, e) for p, line, e in zip(cases, lines, expected, strict=True)
+                if line != e]
+    assert crashes == []
+    assert disagree[:5] == []
+    assert 0.1 < sum(h is not None for h in host) / len(cases) < 0.9
 
 
 @pytest.fixture

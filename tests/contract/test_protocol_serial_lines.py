@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from focuslight.protocol import ProtocolError, Status
+from focuslight.protocol.looks import PRESETS
 from focuslight.protocol.serial_lines import bridge_line, read_beacon_line, status_line
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "serial.json").read_text())
 STATUS = Status("engaged", "phone", 1732356902.1, bridge_id="main")
 WRITES = {"bridge_online": bridge_line(True), "bridge_offline": bridge_line(False),
-          "status": status_line(STATUS.encode())}
+          "status": status_line(STATUS.encode()),
+          "looks": status_line(PRESETS["default"].dimmed(20).encode())}
 
 
 @pytest.mark.parametrize("case", [c for c in VECTORS["to_beacon"] if "host_writes" in c],

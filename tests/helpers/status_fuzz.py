@@ -237,7 +237,8 @@ def serial_lines(seed: int, count: int) -> list[bytes]:
 
 
 def host_serial_line(line: bytes) -> tuple[str, object] | None:
-    """``("bridge", online)`` or ``("status", state)`` as the host's rules read *line*
+    """``("bridge", online)``, ``("status", state)`` or ``("looks", brightness)`` as the
+    host's rules read *line*
     (``protocol/serial_lines.py``: the status payload exactly as on MQTT, or the bridge
     heartbeat; a final ``\\r`` is part of the line ending), else None."""
     from focuslight.protocol.payloads import _check_version, load_object
@@ -246,6 +247,9 @@ def host_serial_line(line: bytes) -> tuple[str, object] | None:
         line = line[:-1]
     try:
         body = load_object(line)
+        if "looks" in body:
+            looks = host_looks(line)
+            return None if looks is None else ("looks", int(looks.split()[0]))
         if "bridge" in body:
             _check_version(body, required=True)
             if body["bridge"] not in ("online", "offline"):
@@ -310,3 +314,48 @@ def reference_offer(payload: bytes) -> tuple | None:
             or type(trial) is not int or not 10 <= trial <= 3600):
         return None
     return ident, version, size, sha, trial
+
+
+def looks_payloads(seed: int, count: int) -> list[bytes]:
+    """Sets of looks (``{"v":1,"brightness":..,"looks":{..},"cues":{..}}``, as the bridge
+    publishes them), broken as JSON, in every field, and in every look's text: flash rates
+    around 3/s, dark or green ``unknown``, cues in a state's colour, odd spacing and case."""
+    from focuslight.protocol.looks import PRESETS
+
+    r = random.Random(seed)
+    texts = ["ff0000 blink 334", "ff0000 blink 333", "ff0000 pulse 300", "00ff00 blink 2000",
+             "000000 solid", "1f1f1f solid", "202020 wink 500", "00b4ff solid",
+             "FF0000 solid", "ff0000  solid", "ff0000 solid ", "ff0000 blink 0500",
+             "ff0000 blink 10001", "ff0000 blink 5e2", "#ff0000 solid", "ff0000 strobe 500",
+             "cc79a7 long-blip", "00b4ff double-blip", "ffffff long-blip", "ff0000 solid 500",
+             "ff0000 wink 99999", "ff0000 blink \u0661\u0662\u0663\u0664", "ff000 solid"]
+    fields = ["v", "brightness", "looks", "cues", *STATES, "reply_due", "customer_waiting"]
+    odd = [*ODD_VALUES, *texts, 10, 9, 100, 101, 50.0, {"reply_due": "cc79a7 long-blip"},
+           {"x": 1}, {"Reply": "a"}]
+    out: list[bytes] = []
+    while len(out) < count:
+        body = json.loads(r.choice(list(PRESETS.values())).encode())
+        if r.random() < 0.5:
+            body["brightness"] = r.choice([10, 20, 55, 100])
+        key = r.choice(fields)
+        if key in STATES:  # one state's look, a text from the list
+            body["looks"][key] = r.choice([*texts, r.choice(odd)])
+            out.append(dump(r, body).encode("utf-8", "surrogatepass"))
+        elif key in ("reply_due", "customer_waiting"):
+            body["cues"][key] = r.choice([*texts, r.choice(odd)])
+            out.append(dump(r, body).encode("utf-8", "surrogatepass"))
+        else:
+            out.append(_mutate(r, body, [key], odd))
+    return out
+
+
+def host_looks(payload: bytes) -> str | None:
+    """A valid set as one line (brightness, every state's look, every cue's), else None."""
+    from focuslight.protocol.looks import decode_looks
+
+    try:
+        s = decode_looks(payload)
+    except ProtocolError:
+        return None
+    return " ".join([str(s.brightness), *(f"{st}={s.looks[st].encode()}" for st in STATES),
+                     *(f"{c}={cue.encode()}" for c, cue in sorted(s.cues.items()))])

@@ -47,7 +47,8 @@ class ProcessLog:
 
 
 def test_bridge_drives_a_serial_beacon(firmware, mosquitto, peer_factory, tmp_path) -> None:
-    """The real bridge process, the real firmware behind a pty, a real broker."""
+    """The real bridge process, the real firmware behind a pty, a real broker; the beacon
+    shows the set of looks its table names (written on the link as on MQTT)."""
     config = tmp_path / "focuslight.toml"
     config.write_text(f"""
 [bridge]
@@ -59,6 +60,9 @@ beacons = ["alice-usb"]
 port = "{firmware.link}"
 agent = "alice"
 beacon = "alice-usb"
+looks = "desk"
+[looks.desk]
+engaged = "vermillion solid"
 """)
     peer = peer_factory(mosquitto)
     peer.subscribe("ser/agents/alice/status")
@@ -69,7 +73,7 @@ beacon = "alice-usb"
         log.wait_for("connected on")
         peer.wait_for("ser/agents/alice/status")  # the bridge is on the broker
         peer.publish("ser/agents/alice/set", '{"state":"engaged","minutes":5}')
-        log.wait_for("says: beacon: led engaged red solid")
+        log.wait_for("says: beacon: led engaged vermillion solid")
         peer.publish("ser/agents/alice/set", '{"state":"auto"}')
         firmware.press_button()  # acts for alice like an MQTT button event: dnd
         assert peer.wait_for_state("ser/agents/alice/status", "dnd")["source"]

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LED brightness 0..1 (default 1)")
     parser.add_argument("--available-off", action="store_true",
                         help="show 'available' as dark instead of dim green")
+    parser.add_argument("--looks", default="default", metavar="NAME",
+                        help="the site's set of looks to follow (default %(default)s;"
+                             " docs/looks.md)")
     parser.add_argument("--keepalive", type=int, default=30,
                         help="MQTT keepalive in seconds (default 30)")
     parser.add_argument("--telemetry", type=int, default=60, metavar="S",
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         config = firmware_config(broker, args.agent, beacon=args.beacon, prefix=args.prefix,
                                  brightness=args.brightness,
                                  available_off=args.available_off, keepalive=args.keepalive,
-                                 telemetry=args.telemetry)
+                                 telemetry=args.telemetry, looks=args.looks)
     except ValueError as err:
         print(f"focuslight beacon: {err}", file=sys.stderr)
         return EXIT_CONFIG

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " (default: the firmware's, pool.ntp.org)")
     device.add_argument("--available-off", action="store_true",
                         help="LED off instead of dim green when available")
+    device.add_argument("--looks", metavar="NAME", help="the site's set of looks the beacon"
+                        " follows, e.g. public or colour_blind (default: the firmware's,"
+                        " default; docs/looks.md)")
     wait = parser.add_argument_group("after flashing")
     wait.add_argument("--no-wait", action="store_true",
                       help="do not wait for the beacon to come online on MQTT")

@@ -6,8 +6,10 @@ Lines, UTF-8, ``\\n``-terminated (the firmware accepts ``\\r\\n`` too):
 
 * host → beacon: the status payload, exactly as on MQTT
   (``{"v":1,"state":"engaged","source":"phone","since":1732356902.1}``), written
-  whenever it changes, and ``{"v":1,"bridge":"online"}`` (or ``"offline"``)
-  at least every *heartbeat_s* seconds. The beacon shows ``unknown`` when no
+  whenever it changes, ``{"v":1,"bridge":"online"}`` (or ``"offline"``)
+  at least every *heartbeat_s* seconds, and the payload of its set of looks
+  (``looks``, default ``default``; :mod:`focuslight.protocol.looks`) as on MQTT,
+  again whenever night dims it or ends. The beacon shows ``unknown`` when no
   valid line arrives for 15 s, so a dead host never leaves a stale green light.
 * beacon → host: ``{"v":1,"button":"press"}`` / ``"hold"``, and
   ``{"v":1,"hello":"<beacon id>","agent":"<agent>"}`` when the firmware
@@ -40,6 +42,7 @@ Config (``focuslight.toml``)::
     beacon = "alice-usb"
     baudrate = 115200                    # default; USB CDC ignores it
     heartbeat_s = 5                      # default, 0.5..10
+    looks = "default"                    # default; the set of looks it shows
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import serial
@@ -63,6 +67,7 @@ from ..protocol import ProtocolError, Status
 from ..protocol.serial_lines import bridge_line, read_beacon_line, status_line
 from ..worker import Worker
 from .base import Output
+from .looks import SiteLooks
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -109,6 +114,9 @@ class SerialBeacon(Output):
     :param heartbeat_s: seconds between bridge lines; below 15 s, the beacon's timeout.
     :param ports: lists the USB serial ports (default pyserial's ``comports``);
         a seam for finding a serial number.
+    :param looks: the payload of the beacon's set of looks as it should be now (None:
+        the firmware's built-in looks); written when it changes, checked every
+        ``POLL_S``.
 
     Example::
 
@@ -121,7 +129,8 @@ class SerialBeacon(Output):
     def __init__(self, *, port: str | None = None, serial_number: str | None = None,
                  agent: str, beacon: str, on_event: EventHandler | None = None,
                  baudrate: int = DEFAULT_BAUDRATE, heartbeat_s: float = DEFAULT_HEARTBEAT_S,
-                 ports: PortLister = list_ports.comports) -> None:
+                 ports: PortLister = list_ports.comports,
+                 looks: Callable[[], bytes] | None = None) -> None:
         if (port is None) == (serial_number is None):
             raise ValueError("give exactly one of port or serial_number")
         if not 0 < heartbeat_s < BEACON_TIMEOUT_S:
@@ -131,6 +140,8 @@ class SerialBeacon(Output):
         self.on_event = on_event
         self.baudrate, self.heartbeat_s = baudrate, heartbeat_s
         self._ports = ports
+        self.looks = looks
+        self._sent_looks: bytes | None = None
         self._lock = threading.Lock()
         self._worker = Worker(f"serial-{self.beacon}", self._run, wake=(self._update,),
                               join_s=WRITE_TIMEOUT_S + 2)
@@ -216,7 +227,7 @@ class SerialBeacon(Output):
             return None
         with self._lock:
             self._serial = ser
-            self._sent_status = self._sent_bridge = None
+            self._sent_status = self._sent_bridge = self._sent_looks = None
         self._problem.clear()
         self.connected.set()
         log.info("serial beacon %s: connected on %s", self.beacon, device)
@@ -239,6 +250,10 @@ class SerialBeacon(Output):
         if online != self._sent_bridge or now >= self._next_heartbeat:
             ser.write(bridge_line(online))
             self._sent_bridge, self._next_heartbeat = online, now + self.heartbeat_s
+        looks = self.looks() if self.looks is not None else None
+        if looks is not None and looks != self._sent_looks:  # before a status: its look
+            ser.write(status_line(looks))
+            self._sent_looks = looks
         if status is not None and status != self._sent_status:
             ser.write(status_line(status))
             self._sent_status = status
@@ -269,7 +284,7 @@ class SerialBeacon(Output):
                         " anyway (fix beacon in focuslight.toml or the board's config.json)",
                         self.beacon, said, self.agent)
             self._warned_hello = str(said)
-        self._sent_status = self._sent_bridge = None
+        self._sent_status = self._sent_bridge = self._sent_looks = None
 
     def _button(self, button: str) -> None:
         log.info("serial beacon %s: button %s", self.beacon, button)
@@ -311,12 +326,14 @@ class _LineReader:
                     self.where, MAX_LINE)
 
 
-def from_spec(spec: SerialBeaconSpec, on_event: EventHandler | None = None) -> SerialBeacon:
+def from_spec(spec: SerialBeaconSpec, on_event: EventHandler | None = None,
+              looks: SiteLooks | None = None) -> SerialBeacon:
     """The beacon one ``[[serial_beacons]]`` table describes (its thread starts with
-    :meth:`SerialBeacon.start`)."""
+    :meth:`SerialBeacon.start`), showing its set of *looks* (None: the built-in ones)."""
     return SerialBeacon(port=spec.port, serial_number=spec.serial_number, agent=spec.agent,
                         beacon=spec.beacon, on_event=on_event, baudrate=spec.baudrate,
-                        heartbeat_s=spec.heartbeat_s)
+                        heartbeat_s=spec.heartbeat_s,
+                        looks=None if looks is None else partial(looks.payload, spec.looks))
 
 
 def from_config(section: Section, on_event: EventHandler | None = None) -> SerialBeacon:
@@ -326,5 +343,7 @@ def from_config(section: Section, on_event: EventHandler | None = None) -> Seria
 
 def build_outputs(config: Config, hub: Hub) -> list[Output]:
     """The registry's builder (:data:`focuslight.outputs.OUTPUT_TYPES`): one beacon per
-    ``[[serial_beacons]]`` table, its button wired to :meth:`Hub.button`."""
-    return [from_spec(spec, on_event=hub.button) for spec in config.serial_beacons]
+    ``[[serial_beacons]]`` table, its button wired to :meth:`Hub.button`, its looks the
+    site's."""
+    looks = SiteLooks(config)
+    return [from_spec(spec, hub.button, looks) for spec in config.serial_beacons]

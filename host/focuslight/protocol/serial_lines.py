@@ -2,10 +2,11 @@
 
 Lines are UTF-8 and ``\\n``-terminated (the firmware accepts ``\\r\\n`` too):
 
-* host → beacon: the status payload exactly as on MQTT (:func:`status_line`), and
-  the bridge line ``{"v":1,"bridge":"online"}`` or ``"offline"`` (:func:`bridge_line`)
-  at least every heartbeat; the beacon shows ``unknown`` after 15 s without a
-  valid line;
+* host → beacon: the status payload exactly as on MQTT (:func:`status_line`), the
+  bridge line ``{"v":1,"bridge":"online"}`` or ``"offline"`` (:func:`bridge_line`)
+  at least every heartbeat, and the payload of the beacon's set of looks as on MQTT
+  (``{"v":1,"brightness":..,"looks":{..}}``, :mod:`.looks`, also written by
+  :func:`status_line`); the beacon shows ``unknown`` after 15 s without a valid line;
 * beacon → host: ``{"v":1,"button":"press"}`` / ``"hold"``, and
   ``{"v":1,"hello":"<beacon>","agent":"<agent>"}`` when the firmware starts; every
   other line is the firmware's log (:func:`read_beacon_line` tells them apart).
@@ -36,7 +37,7 @@ def bridge_line(online: bool) -> bytes:
 
 
 def status_line(payload: bytes) -> bytes:
-    """A status payload (as published on MQTT) as a line."""
+    """A status payload (or a looks payload) as published on MQTT, as a line."""
     return payload + b"\n"
 
 

@@ -92,6 +92,7 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
     try:
         agent = check_id(args.agent, "--agent")
         beacon = check_id(args.beacon or f"{agent}-beacon", "--beacon")
+        looks = None if args.looks is None else check_id(args.looks, "--looks")
     except ProtocolError as err:
         raise FlashError(str(err)) from None
     broker = bridge.broker
@@ -118,7 +119,7 @@ def device_config(args: argparse.Namespace, bridge: BridgeSettings,
                          transport=args.transport, brightness=args.brightness,
                          neopixel_pin=args.led_pin, neopixel_count=args.led_count,
                          button_pin=args.button_pin, rgb_pins=_pins(args.rgb_pins),
-                         ntp_host=args.ntp_host)
+                         ntp_host=args.ntp_host, looks=looks)
 
 
 def beacon_config(broker: BrokerSettings, prefix: str, agent: str, beacon: str, board: str,

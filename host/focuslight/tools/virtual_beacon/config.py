@@ -16,7 +16,7 @@ EXIT_CONFIG = 2
 def firmware_config(broker: BrokerSettings, agent: str, *, beacon: str | None = None,
                     prefix: str | None = None, brightness: float = 1.0,
                     available_off: bool = False, keepalive: int = 30,
-                    telemetry: int = 60) -> dict[str, Any]:
+                    telemetry: int = 60, looks: str = "default") -> dict[str, Any]:
     """The ``config.json`` the firmware boots with, same keys as on a board
     (:func:`~focuslight.tools.flash.beacon_config`); ValueError names the bad option.
 
@@ -39,7 +39,7 @@ def firmware_config(broker: BrokerSettings, agent: str, *, beacon: str | None = 
                          check_id(beacon or f"{agent}-virtual", "--beacon"), "unix",
                          led="neopixel", transport="mqtt", brightness=brightness,
                          available_off=available_off, keepalive=keepalive,
-                         telemetry=telemetry, tls=broker.tls)
+                         telemetry=telemetry, tls=broker.tls, looks=check_id(looks, "--looks"))
 
 
 def ca_files(broker: BrokerSettings) -> dict[str, bytes]:
