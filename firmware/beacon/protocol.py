@@ -256,23 +256,24 @@ def decode_status(payload):
 
 def decode_availability(payload):
     """"online" or "offline", ASCII whitespace around it forgiven (as on the host)."""
-    word = bytes(payload).strip(b" \t\r\n") if len(payload) <= MAX_PAYLOAD else b""
-    if word == b"online":
-        return ONLINE
-    if word == b"offline":
-        return OFFLINE
-    raise ValueError("availability must be 'online' or 'offline'")
+    return _word(payload, _AVAILABILITY, "availability must be 'online' or 'offline'")
 
 
 def decode_site_link(payload):
     """A site's link notification (mosquitto's bridge): True for "1", False for "0";
     ASCII whitespace around the digit forgiven, as on the host."""
+    return _word(payload, _LINK, "site link must be '1' or '0'")
+
+
+_AVAILABILITY = {b"online": ONLINE, b"offline": OFFLINE}
+_LINK = {b"1": True, b"0": False}
+
+
+def _word(payload, words, rule):
     word = bytes(payload).strip(b" \t\r\n") if len(payload) <= MAX_PAYLOAD else b""
-    if word == b"1":
-        return True
-    if word == b"0":
-        return False
-    raise ValueError("site link must be '1' or '0'")
+    if word in words:
+        return words[word]
+    raise ValueError(rule)
 
 
 def site_of(prefix):

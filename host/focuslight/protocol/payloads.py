@@ -278,13 +278,7 @@ def decode_availability(payload: bytes) -> str:
     JSON payloads allow, and the 512-byte limit holds: Python's ``str.strip`` would
     also take Unicode spaces and ``\x1c``-``\x1f``, which the firmware cannot mirror.
     """
-    if len(payload) > MAX_PAYLOAD:
-        raise ProtocolError(f"payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
-    word = bytes(payload).strip(b" \t\r\n")
-    if word not in (b"online", b"offline"):
-        shown = word[:40].decode("utf-8", "replace")
-        raise ProtocolError(f"availability must be 'online' or 'offline', got {shown!r}")
-    return word.decode()
+    return _word(payload, ("online", "offline"), "availability must be 'online' or 'offline'")
 
 
 def decode_site_link(payload: bytes) -> bool:
@@ -292,16 +286,21 @@ def decode_site_link(payload: bytes) -> bool:
     ``1`` (up), False for ``0`` (down).
 
     mosquitto's bridge writes these one-byte payloads itself (``notification_topic``;
-    its Last Will on the central broker is the ``0``); ASCII whitespace around the digit
-    is forgiven as for an availability, nothing else.
+    its Last Will on the central broker is the ``0``); whitespace is forgiven as for an
+    availability, nothing else.
     """
+    return _word(payload, ("1", "0"), "site link must be '1' or '0'") == "1"
+
+
+def _word(payload: bytes, words: tuple[str, ...], rule: str) -> str:
+    """The one word of *payload*, which must be one of *words*, ASCII whitespace around
+    it forgiven; ProtocolError saying *rule* (and what came) for anything else."""
     if len(payload) > MAX_PAYLOAD:
-        raise ProtocolError(f"site link must be '1' or '0', got {len(payload)} bytes")
-    word = bytes(payload).strip(b" \t\r\n")
-    if word not in (b"0", b"1"):
-        shown = word[:40].decode("utf-8", "replace")
-        raise ProtocolError(f"site link must be '1' or '0', got {shown!r}")
-    return word == b"1"
+        raise ProtocolError(f"{rule}: payload is {len(payload)} bytes, limit is {MAX_PAYLOAD}")
+    word = bytes(payload).strip(b" \t\r\n").decode("utf-8", "replace")
+    if word not in words:
+        raise ProtocolError(f"{rule}, got {word[:40]!r}")
+    return word
 
 
 def _dump(body: dict[str, Any]) -> bytes:
