@@ -3,7 +3,9 @@ an Xvfb screen, the real dunst on both, GNOME's real schema on a keyfile backend
 small stand-in for Plasma's notification server (:mod:`helpers.kde_notifications`).
 
 Every piece is a real process on a private bus or display, so a test can SIGKILL any of
-them; nothing touches the machine's own session. The bus has no service directories:
+them; nothing touches the machine's own session. The bus listens on an abstract socket
+(``unix:tmpdir``: a test's deep temporary directory would pass the 108-byte limit of a
+socket path under xdist) and has no service directories:
 nothing is D-Bus-activated behind a test's back (a ``dunstctl`` call with no dunst running
 fails, as on a desktop without dunst, instead of starting one).
 """
@@ -28,7 +30,7 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
-  <listen>unix:dir={dir}</listen>
+  <listen>unix:tmpdir=/tmp</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
@@ -66,8 +68,7 @@ class Session:
     def start_bus(self) -> None:
         need("dbus-daemon")
         conf = self.tmp / "bus.conf"
-        (self.tmp / "bus").mkdir(exist_ok=True)
-        conf.write_text(BUS_CONFIG.format(dir=self.tmp / "bus"))
+        conf.write_text(BUS_CONFIG)
         out = subprocess.run(["dbus-daemon", f"--config-file={conf}", "--fork",
                               "--print-address=1", "--print-pid=1"], capture_output=True,
                              text=True, check=True, timeout=10).stdout.split()
