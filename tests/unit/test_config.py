@@ -12,6 +12,7 @@ from focuslight.app import build_sources
 from focuslight.cli import main
 from focuslight.config import SerialBeaconSpec, SourceSpec, load
 from focuslight.config_section import ConfigError
+from focuslight.protocol.looks import PRESETS
 from focuslight.sources.schedule import WorkingHours
 
 GOOD = """
@@ -131,10 +132,43 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "focuslight.toml"
     path.write_text(example)
     config = load(path)
-    assert [s.name for s in build_sources(config)] == ["phone", "counter"]
+    assert [s.name for s in build_sources(config)] == ["phone", "counter", "schedule"]
     assert config.agent_for_beacon("alice-desk") == "alice"
+    assert config.looks.night is not None and config.looks.night_brightness == 20
     assert config.serial_beacons[0].agent == "bob"
     assert config.home_assistant_prefix == "homeassistant"
+
+
+def test_the_looks_guide_example_is_valid(tmp_path: Path) -> None:
+    """docs/looks.md's example: the colour-blind preset with changes, a public set of its own."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "looks.md").read_text()
+    path = tmp_path / "focuslight.toml"
+    path.write_text(text.split("```toml\n", 1)[1].split("```", 1)[0])
+    config = load(path)
+    default = config.looks.sets["default"]
+    assert default.looks["engaged"].colour == "vermillion"
+    assert default.looks["dnd"] == PRESETS["colour_blind"].looks["dnd"]
+    assert default.cues["reply_due"].colour == "sky_blue"
+    assert config.looks.sets["lobby"] == PRESETS["public"]
+    assert config.agents["alice"].hours is not None
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    ('[looks.default]\nringing = "red blink 300"', "looks.default.ringing: expected a look"),
+    ('[looks.default]\nunknown = "green blink 2000"', "neither green nor dark"),
+    ('[looks.default]\nreply_due = "amber long-blip"', "colour of a state"),
+    ('[looks.default]\nringin = "red solid"', "looks.default.ringin: expected a known key"),
+    ('[looks]\nnight_brightness = 5', "looks.night_brightness"),
+    ('[looks]\nnight = "evenings"', "looks.night"),
+    ('[bridge]\ntimezone = "Mars/Olympus"', "bridge.timezone"),
+    ('[agents.alice]\nhours = "9-5"', "agents.alice.hours"),
+    ('[looks."Lobby"]\npreset = "public"', "a set name"),
+])
+def test_a_bad_look_or_time_is_one_line(tmp_path: Path, table: str, error: str) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(table + "\n")
+    with pytest.raises(ConfigError, match=error):
+        load(path)
 
 
 def test_a_directory_as_the_config_is_one_line_not_a_traceback(tmp_path) -> None:
