@@ -209,7 +209,7 @@ class Guard:
                 state = self.view.shown()
                 if state != last:
                     unknown_since = time.monotonic()
-                    self._say(state)
+                    self._say(state, first=last is None)
                 left = self._apply(state, time.monotonic() - unknown_since)
                 if state != last:
                     self.commands.run(state)
@@ -222,12 +222,12 @@ class Guard:
                 log.info("desk %s: stopping; notifications given back (%s)", self.agent,
                          ", ".join(given) or "nothing was silenced")
 
-    def _say(self, state: str) -> None:
-        if state == trust.UNKNOWN:
+    def _say(self, state: str, first: bool) -> None:
+        if state == trust.UNKNOWN:  # at start it is news to nobody: not yet connected
             grace = (f"; notifications come back in {self.unknown_grace_s:g} s unless it"
                      " returns" if self.silenced and self.unknown_grace_s else "")
-            log.warning("desk %s: status unknown (%s)%s", self.agent, self.view.why_unknown(),
-                        grace)
+            log.log(logging.INFO if first else logging.WARNING, "desk %s: status unknown"
+                    " (%s)%s", self.agent, self.view.why_unknown(), grace)
         else:
             log.info("desk %s: %s", self.agent, state)
 
