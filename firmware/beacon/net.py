@@ -158,12 +158,12 @@ class MqttLink:
                                             " over TLS" if cfg["tls"] else ""))
         if self._t_site:  # first: the retained link is heard before the status
             await c.subscribe(self._t_site)
+        for x in self.extras:  # the site's looks before the status: a light facing
+            for t in x.topics:  # customers never shows the built-in red first
+                await c.subscribe(t)
         await c.subscribe(self._t_status)
         await c.subscribe(self._t_bridges + b"+" + _AVAIL)
         await c.subscribe(self._t_avail)
-        for x in self.extras:
-            for t in x.topics:
-                await c.subscribe(t)
         await c.publish(self._t_avail, b"online", retain=True)
         reader = asyncio.create_task(self._read())
         # the one "session is up" flag: the light, send_event, publish and _watch go by
