@@ -36,7 +36,7 @@ class Clock:
 
 def test_every_set_is_published_and_dims_at_night(tmp_path: Path) -> None:
     path = tmp_path / "focuslight.toml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG.replace("[bridge]\n", f'[bridge]\nstate_dir = "{tmp_path}"\n'))
     clock = Clock(datetime(2026, 12, 1, 0, 59, tzinfo=UTC))  # 19:59 in New York
     looks = SiteLooks(load(path), clock)
     sent: list[list[tuple[str, bytes]]] = []
@@ -55,3 +55,18 @@ def test_every_set_is_published_and_dims_at_night(tmp_path: Path) -> None:
     clock.now += timedelta(hours=11)  # 07:00: day
     looks.tick(sent.append)
     assert len(sent) == 2 and {decode_looks(p).brightness for _, p in sent[1]} == {100}
+
+
+def test_a_set_dropped_from_the_config_is_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "focuslight.toml"
+    path.write_text(f'[bridge]\nstate_dir = "{tmp_path}"\n[looks.lobby]\npreset = "public"\n')
+    first = dict(SiteLooks(load(path)).messages())
+    assert first["focuslight/looks/lobby"]
+    path.write_text(f'[bridge]\nstate_dir = "{tmp_path}"\n')
+    second = SiteLooks(load(path))
+    messages = second.messages()
+    assert ("focuslight/looks/lobby", b"") in messages
+    assert ("focuslight/looks/lobby", b"") in second.messages()  # again with every session
+    assert ("focuslight/looks/lobby", b"") not in SiteLooks(load(path)).messages()
+    path.write_text(f'[bridge]\nstate_dir = "{tmp_path}"\n[looks]\npublish = false\n')
+    assert SiteLooks(load(path)).messages() == []

@@ -7,6 +7,12 @@ carries the brightness it is to be shown at, ``night_brightness`` while the
 publishes every set retained on ``<prefix>/looks/<name>`` with each session and
 again whenever night starts or ends (:meth:`SiteLooks.start`); a USB serial beacon
 gets its set as a line (:meth:`SiteLooks.payload`). Protocol: :mod:`focuslight.protocol.looks`.
+
+A set dropped from the config is cleared from the broker (an empty retained message, so
+its beacons go back to their built-in looks): the state directory remembers which sets
+this bridge published (``looks-<id>.json``, a :class:`~focuslight.state.DiscoveryLedger`
+as for Home Assistant's configs). A bridge with ``publish = false`` clears nothing: the
+sets are another bridge's.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable
 from ..config import Config
 from ..core.hours import Clock, local, seconds_to_next_minute, utc_now
 from ..protocol import Topics
+from ..state import DiscoveryLedger
 from ..worker import Worker
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,8 @@ class SiteLooks:
         self.topics = Topics(config.prefix)
         self._worker = Worker("looks", self._run)
         self._sent: int | None = None
+        self._ledger = DiscoveryLedger(config.state_file("looks"))
+        self._stale: Messages | None = None
 
     def brightness(self) -> int:
         """Percent the sets are to be shown at now."""
@@ -49,11 +58,18 @@ class SiteLooks:
         return self.settings.sets[name].dimmed(self.brightness()).encode()
 
     def messages(self) -> Messages:
-        """Every set's retained message (none when ``publish = false``)."""
+        """Every set's retained message, and a clear for each set this bridge published
+        before and no longer has (none of them when ``publish = false``)."""
         if not self.settings.publish:
             return []
         self._sent = self.brightness()
-        return [(self.topics.looks(name), self.payload(name)) for name in self.settings.sets]
+        sets = [(self.topics.looks(name), self.payload(name)) for name in self.settings.sets]
+        if self._stale is None:  # the ledger is read once; the clears go with every session
+            self._stale = [(t, b"") for t in self._ledger.replace({t for t, _ in sets})]
+            if self._stale:
+                log.info("looks: clearing %d set(s) this bridge no longer publishes: %s",
+                         len(self._stale), ", ".join(t for t, _ in self._stale))
+        return self._stale + sets
 
     def start(self, send: Callable[[Messages], None]) -> None:
         """Call *send* with every set again whenever the brightness changes."""
