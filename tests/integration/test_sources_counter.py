@@ -268,6 +268,24 @@ def test_a_customer_waiting_in_the_queue_zone_asks_for_the_cue(factory: MockFact
     assert sink.states() == ["available", "engaged", "available"]  # the queue is no contact
 
 
+def test_an_ultrasonic_queue_sensor_sees_a_customer_waiting(factory: MockFactory,
+                                                             running) -> None:
+    """An HC-SR04 across the queue: someone within within_m for wait_s is waiting."""
+    echo = factory.pin(13)
+    trigger = factory.pin(6, pin_class=MockTriggerPin, echo_pin=echo, echo_time=0.02)  # 3.4 m
+    source, clock, sink = running({"foot_switch": {}, "queue": {
+        "sensor": "distance", "trigger": 6, "echo": 13, "within_m": 1.5, "wait_s": 5.0,
+        "leave_s": 0.0}})
+    trigger.echo_time = 0.005                           # 0.86 m: someone stands in the queue
+    wait_until(lambda: source.waiting.present)
+    clock.settle()
+    clock.advance(5.0)
+    assert sink.wait_for_attention(AGENT, lambda a: a is not None).cue == "customer_waiting"
+    trigger.echo_time = 0.02                            # gone
+    sink.wait_for_attention(AGENT, lambda a: a is None)
+    assert sink.states() == ["available"]
+
+
 def test_the_queue_sensor_takes_its_own_pins(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"sources\[0\]\.queue\.pin: expected an integer"):
         from_config(Section({"agent": AGENT, "pir": {}, "queue": {}}, "t.toml", "sources[0]"),
