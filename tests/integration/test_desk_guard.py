@@ -51,11 +51,13 @@ class Desk(BridgeProcess):
     """``focuslight desk --agent alice`` on the test's desktop session and broker."""
 
     def __init__(self, tmp: Path, desktop: Session, broker_url: str, settings: str = "",
-                 state: Path | None = None, notifications: str = "dunst") -> None:
+                 state: Path | None = None, notifications: str = "dunst",
+                 agent: str = "alice") -> None:
         env = desktop.env(XDG_STATE_HOME=str(state or tmp / "state"))
         tmp.mkdir(exist_ok=True)
+        self.agent = agent
         super().__init__(tmp, f'notifications = ["{notifications}"]\n{settings}',
-                         [sys.executable, "-m", "focuslight", "desk", "--agent", "alice",
+                         [sys.executable, "-m", "focuslight", "desk", "--agent", agent,
                           "--broker", broker_url, "--prefix", PREFIX], env)
 
     def kill(self) -> None:
@@ -76,7 +78,7 @@ def desks(tmp_path: Path) -> Iterator[list[Desk]]:
 def _start(desks: list[Desk], *args, **kwargs) -> Desk:
     desk = Desk(*args, **kwargs)
     desks.append(desk)
-    desk.start().wait_for_log("focus guard for alice")
+    desk.start().wait_for_log(f"focus guard for {desk.agent}")
     return desk
 
 
@@ -108,11 +110,12 @@ def test_a_killed_guard_is_undone_at_its_next_start(tmp_path, desktop, mosquitto
     site.publish(STATUS, status("engaged"), retain=True)
     paused(desktop, "true")
     desk.kill()  # SIGKILL mid-call: nothing of the guard runs any more
-    journal = json.loads((tmp_path / "state" / "focuslight" / "desk-alice.json").read_text())
+    journal = json.loads((tmp_path / "state" / "focuslight" / "desk.json").read_text())
     assert journal["changed"]["dunst"] == {"before": "false", "set": "true"}
     assert desktop.dunst_paused() == "true"  # left paused: only the next start can fix it
-    site.publish(STATUS, status("available"), retain=True)
-    again = _start(desks, tmp_path / "again", desktop, mosquitto.url, state=tmp_path / "state")
+    # the next start gives it back, even one for another agent id: the desktop is the user's
+    again = _start(desks, tmp_path / "again", desktop, mosquitto.url, state=tmp_path / "state",
+                   agent="bob")
     paused(desktop, "false")
     assert "gave back the notification settings a previous focus guard left silenced: dunst" \
         in again.text()

@@ -349,3 +349,17 @@ def test_no_light_found_is_said_once(monkeypatch, caplog) -> None:
     lights.stop()
     said = [r for r in caplog.records if "no USB busy light found" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_a_light_without_busylight_core_says_what_to_install(tmp_path) -> None:
+    """A production install without the desk extra: --light stops at once, saying so."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['busylight_core'] = None  # as if not installed\n"
+            "from focuslight.cli import main\n"
+            "sys.exit(main(['desk', '--agent', 'alice', '--light', '-c', '/dev/null']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
+    assert done.returncode == 2
+    assert "USB busy lights need busylight-core: install focuslight with its desk extra" \
+        in done.stderr

@@ -30,16 +30,19 @@ from .settings import DeskSettings, LightSettings
 from .silencers import Silencers
 
 
-def journal_path(agent: str, state_dir: Path | None = None) -> Path:
-    """``$XDG_STATE_HOME/focuslight/desk-<agent>.json``: what a guard has silenced."""
-    return (state_dir or default_state_dir()) / f"desk-{agent}.json"
+def journal_path(state_dir: Path | None = None) -> Path:
+    """``$XDG_STATE_HOME/focuslight/desk.json``: what a guard has silenced on this desktop.
+
+    One per user, not per agent: the settings belong to the desktop, so a guard started
+    for another agent id still gives back what a dead one left silenced."""
+    return (state_dir or default_state_dir()) / "desk.json"
 
 
 def build(settings: DeskSettings, agent: str, broker: BrokerSettings, topics: Topics,
           light: LightSettings | None = None) -> Guard:
     """The guard for *agent* as *settings* say (*light* overrides theirs); raises
     :class:`~.light.LightError` when a light is asked for and busylight-core is missing."""
-    journal = Journal(journal_path(agent))
+    journal = Journal(journal_path())
     light = light or settings.light
     lights = None
     if light is not None:

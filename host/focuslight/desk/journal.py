@@ -2,7 +2,7 @@
 
 A guard that pauses dunst or hides GNOME's banners and then dies (a crash, a ``kill
 -9``, a logout, a power cut) must not leave the agent's notifications off for ever.
-So before each change it records, in ``$XDG_STATE_HOME/focuslight/desk-<agent>.json``,
+So before each change it records, in ``$XDG_STATE_HOME/focuslight/desk.json``,
 the setting's name, the user's own value before and the value it set; once the user's
 value is back the entry is forgotten. The next ``focuslight desk`` reads what is left and
 puts it back first (:meth:`~focuslight.desk.silencers.Silencers.recover`).
@@ -13,7 +13,7 @@ log line and is moved aside (``.unreadable``) for a person to look at, never a c
 
 Example::
 
-    journal = Journal(Path("~/.local/state/focuslight/desk-alice.json").expanduser())
+    journal = Journal(Path("~/.local/state/focuslight/desk.json").expanduser())
     journal.record("dunst", before="false", set_to="true")   # then pause dunst
     journal.entries()   # {"dunst": Change(before="false", set_to="true")}
     journal.forget("dunst")                                   # after unpausing it
