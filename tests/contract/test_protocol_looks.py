@@ -6,6 +6,7 @@ tests/contract/vectors/looks.json (the firmware runs the same file)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,13 @@ def test_a_look_that_breaks_a_rule_is_refused(state: str, look: Look, why: str) 
 def test_unknown_may_be_any_lit_colour_but_green() -> None:
     for rgb in ((0, 0, 255), (255, 255, 255), (0, 180, 255), (140, 0, 255)):
         check_look("unknown", Look("x", rgb, BLINK, 2000))
+
+
+def test_every_animation_of_the_pages_flashes_at_most_3_times_a_second() -> None:
+    """The floor board and the counter sign draw looks too: every CSS animation lasts at
+    least a third of a second (one flash per cycle at most)."""
+    static = Path(__file__).resolve().parents[2] / "host" / "focuslight" / "views"
+    durations = [float(m[1]) * (1 if m[2] == "s" else 0.001)
+                 for css in static.glob("*/static/*.css")
+                 for m in re.finditer(r"animation:\s*[\w-]+\s+([\d.]+)(m?s)", css.read_text())]
+    assert durations and min(durations) * MAX_FLASHES_PER_S >= 1, durations

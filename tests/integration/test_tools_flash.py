@@ -106,9 +106,10 @@ def test_dry_run_prints_the_steps_and_touches_nothing(tmp_path: Path) -> None:
                     'username = "beacons"\npassword = "brokerpw"\n')
     done = flash("--dry-run", "--port", str(tmp_path / "nothing-here"), "--board", "esp32",
                  "--agent", "alice", "--wifi-ssid", "office", "--wifi-password", "s3cret",
-                 "-c", str(toml))
+                 "-c", str(toml), "--looks", "colour_blind")
     assert done.returncode == 0, done.stderr
     out = done.stdout
+    assert '"looks": "colour_blind"' in out  # the site's set this beacon follows
     assert "mpy-cross -march=xtensawin -s beacon/config.py -o" in out
     assert f"mpremote connect {tmp_path / 'nothing-here'} resume exec 'import os" in out
     assert f"  + cp {FIRMWARE / 'main.py'} " in out
