@@ -64,6 +64,10 @@ class SourceSpec:
 
 DEFAULT_BAUDRATE = 115200
 DEFAULT_HEARTBEAT_S = 5.0
+DEFAULT_DISCOVERY_RATE = 500.0
+"""Home Assistant discovery configs per second after a connect: 1,000 configs (500 agents)
+take 2 s, 100,000 (50,000 agents) 200 s, beside the statuses rather than in front of them
+(docs/performance.md)."""
 """Seconds between bridge lines to a serial beacon (below the firmware's 15 s timeout)."""
 
 
@@ -134,6 +138,8 @@ class Config:
     serial_beacons: list[SerialBeaconSpec] = field(default_factory=list)
     home_assistant_prefix: str | None = "homeassistant"
     """Discovery prefix for Home Assistant, or None when discovery is off."""
+    discovery_rate: float = DEFAULT_DISCOVERY_RATE
+    """Home Assistant discovery messages per second at most, after each connect."""
     state_dir: str | None = None
     """Where manual overrides are kept across restarts; None keeps them in memory only."""
     tz: tzinfo | None = None
@@ -191,7 +197,7 @@ def load(path: str | Path, broker_flag: str | None = None) -> Config:
         agents=_agents(root),
         sources=[],
     )
-    config.home_assistant_prefix = _home_assistant(root)
+    config.home_assistant_prefix, config.discovery_rate = _home_assistant(root)
     config.state_dir = bridge.str("state_dir", str(default_state_dir())) or None
     config.tz = _timezone(bridge)
     config.looks = _looks(root)
@@ -235,12 +241,14 @@ def _prefix(bridge: Section) -> str:
     return prefix
 
 
-def _home_assistant(root: Section) -> str | None:
+def _home_assistant(root: Section) -> tuple[str | None, float]:
+    """(discovery prefix or None when off, discovery messages per second)."""
     table = root.section("home_assistant", optional=True)
     enabled = table.bool("enabled", True)
     prefix = table.str("discovery_prefix", "homeassistant")
+    rate = table.float("discovery_rate", DEFAULT_DISCOVERY_RATE, lo=1, hi=1_000_000)
     table.finish()
-    return prefix if enabled else None
+    return (prefix if enabled else None), rate
 
 
 def _agents(root: Section) -> dict[str, AgentSettings]:

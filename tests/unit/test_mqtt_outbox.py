@@ -82,3 +82,69 @@ def test_a_message_paho_refuses_frees_its_place_in_the_window():
         assert sent == ["a", "b", "c"]
     finally:
         outbox.stop()
+
+
+def test_behind_a_stalled_link_a_flood_holds_one_message_per_agent_and_keeps_the_order():
+    """One agent's change never waits behind a flood of others': with the window full
+    and no acknowledgement coming (the link stalled), 1,000 agents changing five times
+    each leave one message per agent waiting, and alice, who changed before the flood
+    and again during it, keeps her place: her newest status goes out first."""
+    outbox, wire = started(window=2)
+    try:
+        outbox.open(lambda: [("a", b"1"), ("b", b"1")])
+        wire.wait_for(2)  # the window is full; nothing is acknowledged from here on
+        outbox.put("alice", b"engaged")
+        for round_ in range(5):
+            for n in range(1000):
+                outbox.put(f"agent-{n}", str(round_).encode())
+            outbox.put("alice", f"ringing {round_}".encode())
+        assert outbox.backlog() == (1001, 2)
+        outbox.acked()
+        wire.wait_for(3)
+        assert wire.sent[2] == ("alice", b"ringing 4")
+        for _ in range(1002):
+            outbox.acked()
+        assert outbox.drain(5)
+        flood = wire.sent[3:]
+        assert len(flood) == 1000 and all(payload == b"4" for _, payload in flood)
+    finally:
+        outbox.stop()
+
+
+def test_a_change_does_not_wait_behind_the_state_a_new_session_publishes():
+    """After a connect the whole state goes out again (50,000 statuses at a large site);
+    a change made meanwhile takes turns with it instead of queueing behind it."""
+    outbox, wire = started(window=1)
+    try:
+        outbox.open(lambda: [(f"agent-{n}", b"snapshot") for n in range(10_000)])
+        wire.wait_for(1)
+        outbox.put("alice", b"engaged")
+        outbox.acked()
+        wire.wait_for(2)
+        outbox.acked()
+        wire.wait_for(3)
+        assert ("alice", b"engaged") in wire.sent[1:3]
+    finally:
+        outbox.stop()
+
+
+def test_paced_messages_trickle_out_beside_the_state():
+    """Discovery configs (paced) go out at their rate beside the statuses: never all at
+    once, never holding the statuses or a change up."""
+    wire = Wire()
+    outbox = Outbox(wire.send, window=1000, paced_rate=10)
+    outbox.start()
+    try:
+        outbox.open(lambda: [(f"agent-{n}", b"status") for n in range(50)],
+                    paced=[(f"config-{n}", b"{}") for n in range(100)])
+        with wire.changed:
+            assert wire.changed.wait_for(
+                lambda: sum(topic.startswith("agent-") for topic, _ in wire.sent) == 50, 5)
+        statuses = [topic for topic, _ in wire.sent if topic.startswith("agent-")]
+        assert statuses == [f"agent-{n}" for n in range(50)]
+        assert len(wire.sent) < 150  # the configs follow at 10 a second
+        outbox.put("alice", b"engaged")
+        with wire.changed:
+            assert wire.changed.wait_for(lambda: ("alice", b"engaged") in wire.sent, 5)
+    finally:
+        outbox.stop()

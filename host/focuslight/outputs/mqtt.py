@@ -25,7 +25,8 @@ It owns the paho client and everything protocol v1 says about the bridge:
   published anything, let a bridge with no overrides file yet (the first start
   after 0.1) adopt the manual states it published then (:meth:`MqttOutput._own_status`);
 * Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
-  retained on every connect, unless ``[home_assistant] enabled = false``;
+  retained on every connect, paced (``[home_assistant] discovery_rate``, beside the
+  statuses, never in front of them), unless ``[home_assistant] enabled = false``;
   those it published last time (its state directory remembers them) and no
   longer does are cleared: a removed agent's, its beacons', or all of them
   once discovery is off;
@@ -125,7 +126,7 @@ class MqttOutput(Output):
         self.availability = self.topics.bridge_availability(config.bridge_id)
         self.check_topic = self.topics.bridge_check(config.bridge_id)
         self.client_id = f"focuslight-bridge-{config.bridge_id}"
-        self.outbox = Outbox(self._send)
+        self.outbox = Outbox(self._send, paced_rate=config.discovery_rate)
         self.client = make_client(config.broker, self.client_id)
         self.client.will_set(self.availability, OFFLINE, qos=1, retain=True)
         self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
@@ -219,13 +220,13 @@ class MqttOutput(Output):
         return False
 
     def _everything(self) -> list[tuple[str, bytes]]:
-        """What a new session publishes: every status, ``online``, the looks, the discovery
-        configs."""
+        """What a new session publishes first: every status, ``online``, the looks (the
+        discovery configs follow, paced)."""
         messages = [(self.topics.status(agent), self._payload(status))
                     for agent, status in self.bridge.snapshot().items()]
         messages.extend(list(self._expected.items()))
         messages.append((self.availability, ONLINE.encode()))
-        return messages + self.looks.messages() + self._discovery_messages
+        return messages + self.looks.messages()
 
     def _stale_discovery(self) -> list[tuple[str, bytes]]:
         """Empty retained messages for the discovery configs published last time and not
@@ -301,8 +302,7 @@ class MqttOutput(Output):
                 self.client.unsubscribe(self.topics.all_status())
             if mid != self._subscription:
                 return
-            stale = self._stale_discovery()
-            self.outbox.open(lambda: stale + self._everything())
+            self.outbox.open(self._everything, self._stale_discovery() + self._discovery_messages)
             _, self._sweep_subscription = self.client.subscribe(self.topics.all_status(), 0)
 
     def _on_publish(self, *_args: object) -> None:
