@@ -25,8 +25,8 @@ It owns the paho client and everything protocol v1 says about the bridge:
   published anything, let a bridge with no overrides file yet (the first start
   after 0.1) adopt the manual states it published then (:meth:`MqttOutput._own_status`);
 * Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
-  retained on every connect, paced (``[home_assistant] discovery_rate``, beside the
-  statuses, never in front of them), unless ``[home_assistant] enabled = false``;
+  retained on every connect, paced (``[home_assistant] discovery_rate``, at their own
+  rate beside the statuses), unless ``[home_assistant] enabled = false``;
   those it published last time (its state directory remembers them) and no
   longer does are cleared: a removed agent's, its beacons', or all of them
   once discovery is off;
