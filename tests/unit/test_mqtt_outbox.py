@@ -148,3 +148,20 @@ def test_paced_messages_trickle_out_beside_the_state():
             assert wire.changed.wait_for(lambda: ("alice", b"engaged") in wire.sent, 5)
     finally:
         outbox.stop()
+
+
+def test_paced_messages_keep_going_when_nothing_else_is_sent():
+    """The last status acknowledged, nothing waits but paced messages: they still go."""
+    wire = Wire()
+    outbox = Outbox(wire.send, window=10, paced_rate=200)
+    outbox.start()
+    try:
+        outbox.open(lambda: [("status", b"1")], paced=[(f"config-{n}", b"{}") for n in range(20)])
+        wire.wait_for(1)
+        for sent in range(1, 22):
+            wire.wait_for(sent)
+            outbox.acked()
+        assert outbox.drain(5)
+        assert len(wire.sent) == 21
+    finally:
+        outbox.stop()

@@ -242,6 +242,8 @@ class Outbox:
             with self._cond:
                 if self._stopped or not self._ready():
                     self._sending = False
+                    if self._paced:
+                        self._pacer.notify()  # the next paced message's time is its to keep
                     return
                 topic, payload = self._next()
                 self._unacked += 1
