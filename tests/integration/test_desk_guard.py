@@ -252,3 +252,16 @@ def test_a_desk_refuses_an_agent_id_that_is_no_id(tmp_path, desktop) -> None:
                           env=desktop.env(XDG_CONFIG_HOME=str(tmp_path)), capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 2 and "--agent must match" in done.stderr
+
+
+def test_a_second_guard_on_the_same_desktop_refuses_to_start(tmp_path, desktop, mosquitto,
+                                                             site, desks) -> None:
+    """Two guards would give back each other's silence mid-call: the second one stops."""
+    _start(desks, tmp_path, desktop, mosquitto.url)
+    site.publish(STATUS, status("engaged"), retain=True)
+    paused(desktop, "true")
+    second = Desk(tmp_path / "second", desktop, mosquitto.url, state=tmp_path / "state")
+    second.start()
+    assert second.proc is not None and second.proc.wait(30) == 2
+    assert "another focuslight desk (pid" in second.text()
+    assert desktop.dunst_paused() == "true"  # the first one's silence stands

@@ -53,3 +53,25 @@ def test_the_file_says_what_it_holds(tmp_path: Path) -> None:
     Journal(path).record("gnome", "true", "false")
     assert json.loads(path.read_text()) == {"v": 1, "changed": {
         "gnome": {"before": "true", "set": "false"}}}
+
+
+def test_one_guard_holds_the_journal_at_a_time(tmp_path: Path) -> None:
+    from focuslight.desk.journal import Busy
+
+    path = tmp_path / "desk.json"
+    first, second = Journal(path), Journal(path)
+    first.hold()
+    with pytest.raises(Busy, match=r"another focuslight desk \(pid \d+\) guards this desktop"):
+        second.hold()
+    first.release()
+    second.hold()  # free again once the first lets go (or dies: the kernel lets go)
+    second.release()
+
+
+def test_hold_reads_what_was_written_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "desk.json"
+    waiting = Journal(path)  # built before a guard that is dying wrote its last change
+    Journal(path).record("dunst", "false", "true")
+    waiting.hold()
+    assert waiting.entries() == {"dunst": Change("false", "true")}
+    waiting.release()

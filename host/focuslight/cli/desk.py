@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from .. import desk
+from ..desk.journal import Busy
 from ..desk.light import LightError
 from ..desk.settings import LightSettings, load
 from ..desk.silencers import BACKENDS
@@ -83,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: the session ended
         signal.signal(sig, on_signal)
-    guard.start()
+    try:
+        guard.start()
+    except Busy as err:
+        print(f"focuslight desk: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         stop.wait()
     finally:

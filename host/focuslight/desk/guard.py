@@ -149,7 +149,9 @@ class Guard:
                                                   else [])])
 
     def start(self) -> None:
-        """Give back what a guard that died left silenced, then follow the agent."""
+        """Take this desktop's journal (:class:`~.journal.Busy` if another guard has it),
+        give back what a guard that died left silenced, then follow the agent."""
+        self.silencers.journal.hold()
         self.silencers.recover()
         found = self.silencers.found()
         log.info("focus guard for %s: silences notifications while %s, through %s", self.agent,
@@ -167,6 +169,7 @@ class Guard:
         self.follower.stop()
         if self.light is not None:
             self.light.stop()
+        self.silencers.journal.release()
 
     def _message(self, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -22,10 +22,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..state import write_json_atomically
 
@@ -43,6 +46,10 @@ class Change:
     set_to: str
 
 
+class Busy(Exception):
+    """Another focus guard holds this desktop's journal; ``str()`` says which."""
+
+
 class Journal:
     """The changes not yet undone, kept in one small JSON file.
 
@@ -52,6 +59,45 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._entries = self._load()
+        self._lock: IO[str] | None = None
+
+    def hold(self) -> None:
+        """Take this desktop's journal for this process alone, then read it afresh.
+
+        Two guards on one desktop (the systemd unit *and* the autostart entry) would undo
+        each other: the second's start would give back the first's silence mid-call. So a
+        guard holds an ``flock`` on ``<file>.lock`` while it runs — the kernel lets go
+        when the process ends, however it ends — and :class:`Busy` tells the second one.
+        A lock file that cannot be made costs a warning, never the guard.
+        """
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 (held while running)
+        except OSError as err:
+            log.warning("cannot lock %s (%s): make sure only one focuslight desk runs", lock,
+                        err)
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read(20).strip() or "?"
+            handle.close()
+            raise Busy(f"another focuslight desk (pid {holder}) guards this desktop already"
+                       f" ({lock})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+        self._entries = self._load()
+
+    def release(self) -> None:
+        """Let another guard take the journal (:meth:`hold`)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def entries(self) -> dict[str, Change]:
         """Every change still to undo, by setting name."""
