@@ -273,6 +273,9 @@ def test_a_beacon_reads_statuses_and_bridge_availability(clients) -> None:
     assert beacon.next() == ("focuslight/bridges/main/availability", b"online")
     beacon.subscribe("focuslight/agents/alice/status")
     assert beacon.next() == ("focuslight/agents/alice/status", b'{"v":1,"state":"engaged"}')
+    bridge.publish("focuslight/looks/default", b'{"v":1}', retain=True)  # the site's looks
+    beacon.subscribe("focuslight/looks/default")
+    assert beacon.next() == ("focuslight/looks/default", b'{"v":1}')
 
 
 def test_home_assistant_may_set_but_not_forge_a_status(clients) -> None:
