@@ -27,14 +27,19 @@ def test_rules(spec: str, when: datetime, inside: bool) -> None:
     assert Weekly.parse(spec).contains(when) is inside
 
 
-def test_a_list_of_rules_is_their_union() -> None:
+def test_a_list_or_a_table_of_rules_is_their_union() -> None:
     hours = Weekly.parse(["mon-thu 08:00-17:00", "fri 08:00-13:00"])
     assert hours.contains(datetime(2026, 12, 4, 12, 0))
     assert not hours.contains(datetime(2026, 12, 4, 14, 0))
+    table = Weekly.parse({"mon-thu": "08:00-17:00", "fri": ["08:00-12:00", "13:00-15:00"]})
+    assert table.contains(datetime(2026, 12, 4, 13, 30))  # Friday afternoon
+    assert not table.contains(datetime(2026, 12, 4, 12, 30))  # Friday lunch
+    assert table.contains(datetime(2026, 12, 3, 16, 0))
 
 
 @pytest.mark.parametrize("spec", ["8-17", "mon-fri 8:00-17:00", "mo 08:00-17:00",
-                                  "08:00-08:00", "08:00-25:00", "24:00-02:00", [], [3], ""])
+                                  "08:00-08:00", "08:00-25:00", "24:00-02:00", [], [3], "",
+                                  {}, {"fri": 3}, {"fri": [3]}, {"friday": "08:00-12:00"}])
 def test_bad_rules_say_what_is_wrong(spec: object) -> None:
     with pytest.raises(ValueError):
         Weekly.parse(spec)  # type: ignore[arg-type]

@@ -9,7 +9,9 @@ instead of sleeping.
 A rule is ``[days] HH:MM-HH:MM``: days ``mon``..``sun``, a range ``mon-fri`` or a
 list ``sat,sun`` (no days: every day); an end at or before the start runs past
 midnight and belongs to the day it starts (``fri 22:00-06:00`` covers Saturday
-02:00); ``24:00`` ends at midnight. Example::
+02:00); ``24:00`` ends at midnight. A config writes one rule, a list of them, or a table
+of days to times (``{mon-thu = "08:00-17:00", fri = ["08:00-12:00", "13:00-15:00"]}``).
+Example::
 
     >>> hours = Weekly.parse(["mon-fri 08:00-17:00", "sat 09:00-12:00"])
     >>> from datetime import datetime
@@ -20,7 +22,7 @@ midnight and belongs to the day it starts (``fri 22:00-06:00`` covers Saturday
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,8 +82,11 @@ class Weekly:
     text: str
 
     @classmethod
-    def parse(cls, spec: str | Iterable[str]) -> Weekly:
-        """Read one rule or a list of them; ValueError says what is wrong."""
+    def parse(cls, spec: str | Iterable[str] | Mapping[str, object]) -> Weekly:
+        """Read one rule, a list of them, or a table of days to times (each a time range or
+        a list of them); ValueError says what is wrong."""
+        if isinstance(spec, Mapping):
+            spec = _from_table(spec)
         texts = [spec] if isinstance(spec, str) else list(spec)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise ValueError("a rule like \"mon-fri 08:00-17:00\" or a list of them")
@@ -91,6 +96,17 @@ class Weekly:
         """Is wall-clock time *when* inside?"""
         minute = when.hour * 60 + when.minute
         return any(rule.contains(when.weekday(), minute) for rule in self.rules)
+
+
+def _from_table(table: Mapping[str, object]) -> list[str]:
+    """``{"mon-thu": "08:00-17:00", "fri": [...]}`` as rules."""
+    rules: list[str] = []
+    for days, value in table.items():
+        times = [value] if isinstance(value, str) else value
+        if not isinstance(times, list) or not all(isinstance(t, str) for t in times):
+            raise ValueError(f"{days}: a time range like \"08:00-17:00\" or a list of them")
+        rules += [f"{days} {t}" for t in times]
+    return rules
 
 
 def seconds_to_next_minute(now: datetime) -> float:

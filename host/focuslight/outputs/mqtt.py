@@ -24,6 +24,9 @@ It owns the paho client and everything protocol v1 says about the bridge:
   at once; and the retained ones, which the broker sends before this session
   published anything, let a bridge with no overrides file yet (the first start
   after 0.1) adopt the manual states it published then (:meth:`MqttOutput._own_status`);
+* every set of looks (:mod:`focuslight.outputs.looks`) goes out retained on
+  ``<prefix>/looks/<name>`` with every session and again when night starts or ends; a set
+  dropped from the config is cleared;
 * Home Assistant discovery configs (:mod:`focuslight.outputs.home_assistant`) go out
   retained on every connect, paced (``[home_assistant] discovery_rate``, at their own
   rate beside the statuses), unless ``[home_assistant] enabled = false``;

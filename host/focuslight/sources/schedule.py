@@ -5,7 +5,8 @@ Configured per agent (docs/configuration.md), in the time zone ``[bridge] timezo
 names::
 
     [agents.alice]
-    hours = "mon-fri 08:00-17:00"          # or a list: ["mon-thu 08:00-17:00", "fri 08:00-13:00"]
+    hours = "mon-fri 08:00-17:00"    # a list: ["mon-thu 08:00-17:00", "fri 08:00-13:00"]
+                                     # a table: { mon-thu = "08:00-17:00", fri = "08:00-13:00" }
 
 :func:`focuslight.app.build_sources` adds one :class:`WorkingHours` source for every
 agent with ``hours``. It reports, as the source ``schedule``, ``away`` outside the
