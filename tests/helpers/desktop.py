@@ -69,9 +69,11 @@ class Session:
         need("dbus-daemon")
         conf = self.tmp / "bus.conf"
         conf.write_text(BUS_CONFIG)
-        out = subprocess.run(["dbus-daemon", f"--config-file={conf}", "--fork",
-                              "--print-address=1", "--print-pid=1"], capture_output=True,
-                             text=True, check=True, timeout=10).stdout.split()
+        done = subprocess.run(["dbus-daemon", f"--config-file={conf}", "--fork",
+                               "--print-address=1", "--print-pid=1"], capture_output=True,
+                              text=True, timeout=10)
+        assert done.returncode == 0, f"dbus-daemon failed: {done.stderr.strip()}"
+        out = done.stdout.split()
         self.vars["DBUS_SESSION_BUS_ADDRESS"] = out[0]
         self._bus_pid = int(out[1])
 
