@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,7 +17,9 @@ from helpers.sources import HandSource
 from helpers.waiting import wait_until
 
 from focuslight.app import Service
-from focuslight.config import load
+from focuslight.config import LooksSettings, load
+from focuslight.core.hours import Weekly
+from focuslight.protocol.looks import PRESETS, decode_looks
 
 PREFIX = "t"
 
@@ -348,3 +351,24 @@ def test_home_assistant_discovery_can_be_turned_off(tmp_path, mosquitto, peer_fa
         assert not any(t.startswith("homeassistant/") for t in topics), topics
     finally:
         service.stop()
+
+
+def test_the_looks_are_retained_and_republished_when_night_turns(broker, running,
+                                                                 peer_factory) -> None:
+    """Every set goes out retained with the session; when night starts (the output's clock
+    moved to 20:00, the machine's zone) every set is published again, dimmed."""
+    service, _phone = running(broker)
+    looks = service.link.looks
+    looks.clock = lambda: datetime(2026, 12, 1, 19, 59).astimezone()
+    looks.settings = LooksSettings(dict(PRESETS), Weekly.parse("20:00-07:00"), 30)
+    late = peer_factory(broker)
+    late.subscribe(f"{PREFIX}/looks/+")
+    sets = {late.next_on(f"{PREFIX}/looks/{name}").payload for name in PRESETS}
+    assert sets == {s.encode() for s in PRESETS.values()}  # retained, at full brightness
+    looks.tick(service.link._put_all)  # still day: nothing new
+    looks.clock = lambda: datetime(2026, 12, 1, 20, 0).astimezone()
+    looks.tick(service.link._put_all)
+    for name in PRESETS:
+        dimmed = late.wait_for(f"{PREFIX}/looks/{name}", lambda p: decode_looks(p).brightness
+                               == 30)
+        assert decode_looks(dimmed) == PRESETS[name].dimmed(30)
