@@ -37,6 +37,7 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -140,26 +141,30 @@ class Publisher:
 FRAME_HEAD = re.compile(rb"event: (\w+)\n(?:id: (\d+)\n)?")
 
 
-class Viewer:
-    """One page's stream on a raw socket: when each frame arrived, by its id."""
+class Viewer(asyncio.Protocol):
+    """One page's stream on a raw socket (a protocol: no task, no copy per read): when each
+    frame arrived, by its id."""
 
     def __init__(self, decode: bool) -> None:
         self.decode = decode
-        self.arrivals: list[tuple[str, int, float]] = []  # (kind, id, monotonic->wall time)
+        self.arrivals: list[tuple[str, int, float]] = []  # (kind, id, arrival time)
         self.carried: dict[int, list[tuple[str, str, float]]] = {}  # id -> (agent, state, since)
         self.floor: dict[str, str] = {}
         self.buffer = bytearray()
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
 
-    async def run(self, host: str, port: int) -> None:
-        """Read until cancelled; ConnectionError if the board ends the stream."""
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
-        writer.write(f"GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-        try:
-            while data := await reader.read(1 << 20):
-                self.feed(data, time.time())
-            raise ConnectionError("the board closed the stream")
-        finally:
-            writer.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"GET /events HTTP/1.1\r\nHost: board\r\n\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.feed(data, time.time())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_exception(ConnectionError(f"the board closed the stream: {exc}"))
 
     def feed(self, data: bytes, at: float) -> None:
         """Chunked transfer framing stays in the buffer: frames are found by their head."""
@@ -217,26 +222,29 @@ def viewer_process(host: str, port: int, count: int, ready: Any, go: Any, result
 
 
 async def _viewers(host: str, port: int, count: int, ready: Any, go: Any, results: Any) -> None:
+    loop = asyncio.get_running_loop()
     viewers = [Viewer(decode=n == 0) for n in range(count)]
-    tasks = []
     for viewer in viewers:
-        tasks.append(asyncio.create_task(viewer.run(host, port)))
+        await loop.create_connection(lambda v=viewer: v, host, port)
         await asyncio.sleep(0.001)  # a human-paced crowd, not one SYN flood
     while not all(v.arrivals for v in viewers):
         await asyncio.sleep(0.1)
-        if broken := [t.exception() for t in tasks if t.done()]:
+        if broken := [v.ended.exception() for v in viewers if v.ended.done()]:
             raise SystemExit(f"viewers failed to connect: {broken[0]!r}")
     ready.put(count)
     while not go.is_set():
         await asyncio.sleep(0.05)
     after = time.time()
+    cpu_before = _cpu_s()
     while go.is_set():
         await asyncio.sleep(0.05)
-    failed = [task for task in tasks if task.done()]  # a stream ended before the end
-    errors = [repr(task.exception()) for task in failed]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [repr(v.ended.exception()) for v in viewers if v.ended.done()]  # ended early
+    for viewer in viewers:
+        if not viewer.ended.done():
+            viewer.ended.set_result(None)
+        if viewer.transport is not None:
+            viewer.transport.abort()
+    cpu_pct = 100 * (_cpu_s() - cpu_before) / (time.time() - after)
     hist = [0] * HIST_MS
     carried = viewers[0].carried
     resyncs = 0
@@ -244,7 +252,23 @@ async def _viewers(host: str, port: int, count: int, ready: Any, go: Any, result
         latencies(viewer, carried, after, hist)
         resyncs += sum(1 for kind, *_ in viewer.arrivals if kind == "snapshot") - 1
     results.put({"hist": hist, "resyncs": resyncs, "floor": viewers[0].floor,
+                 "cpu_pct": cpu_pct,
                  "errors": errors[:3], "failed": len(errors)})
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(pid: int, publish: Any) -> tuple[int, float]:
+    """Run *publish* and let its changes settle; what it returns and the CPU (% of one
+    core) process *pid* used meanwhile."""
+    before, start = proc_figures(pid)["cpu_s"], time.monotonic()
+    sent = publish()
+    time.sleep(SETTLE_S)
+    cpu = proc_figures(pid)["cpu_s"] - before
+    return sent, round(100 * cpu / (time.monotonic() - start), 1)
 
 
 def percentile(hist: list[int], p: float) -> float:
@@ -260,7 +284,7 @@ def percentile(hist: list[int], p: float) -> float:
 
 
 def sse_phase(host: str, port: int, viewers: int, procs: int, publisher: Publisher,
-              rate: float, duration: float) -> dict[str, Any]:
+              rate: float, duration: float, pid: int) -> dict[str, Any]:
     """One phase: *viewers* streams, *rate* changes/s for *duration* s; the figures."""
     ctx = multiprocessing.get_context("fork")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -275,8 +299,7 @@ def sse_phase(host: str, port: int, viewers: int, procs: int, publisher: Publish
     connected_s = time.monotonic() - connect_start
     go.set()
     time.sleep(0.2)
-    sent = publisher.run(rate, duration)
-    time.sleep(SETTLE_S)
+    sent, cpu_pct = measured(pid, lambda: publisher.run(rate, duration))
     go.clear()
     reports = [results.get(timeout=120) for _ in workers]
     for worker in workers:
@@ -285,17 +308,18 @@ def sse_phase(host: str, port: int, viewers: int, procs: int, publisher: Publish
     wrong = sum(1 for r in reports for agent, state in publisher.last.items()
                 if r["floor"].get(agent) != state)
     return {"viewers": viewers, "changes": sent, "connected_s": round(connected_s, 1),
-            "deliveries": sum(hist), "p50_ms": percentile(hist, 0.5),
+            "cpu_pct": cpu_pct, "deliveries": sum(hist), "p50_ms": percentile(hist, 0.5),
             "p99_ms": percentile(hist, 0.99), "max_ms": percentile(hist, 1.0),
             "resyncs": sum(r["resyncs"] for r in reports),
             "failed": sum(r["failed"] for r in reports),
+            "viewers_cpu_pct": round(sum(r["cpu_pct"] for r in reports), 1),
             "wrong_tiles_at_end": wrong, "errors": [e for r in reports for e in r["errors"]]}
 
 
 # -- MQTT-over-WebSocket viewers (option b) -------------------------------------------
 
 def mqtt_ws_phase(ws_port: int, viewers: int, agents: int, publisher: Publisher,
-                  rate: float, duration: float) -> dict[str, Any]:
+                  rate: float, duration: float, pid: int) -> dict[str, Any]:
     """*viewers* paho clients over websockets, each subscribed to every status."""
     lock = threading.Lock()
     hist = [0] * HIST_MS
@@ -326,14 +350,13 @@ def mqtt_ws_phase(ws_port: int, viewers: int, agents: int, publisher: Publisher,
         time.sleep(0.1)
     connected_s = time.monotonic() - start
     measuring.set()
-    sent = publisher.run(rate, duration)
-    time.sleep(SETTLE_S)
+    sent, cpu_pct = measured(pid, lambda: publisher.run(rate, duration))
     measuring.clear()
     for client in clients:
         client.loop_stop()
         client.disconnect()
     return {"viewers": viewers, "changes": sent, "connected_s": round(connected_s, 1),
-            "deliveries": sum(hist), "expected": sent * viewers,
+            "cpu_pct": cpu_pct, "deliveries": sum(hist), "expected": sent * viewers,
             "p50_ms": percentile(hist, 0.5), "p99_ms": percentile(hist, 0.99),
             "max_ms": percentile(hist, 1.0)}
 
@@ -361,22 +384,19 @@ def main() -> int:
             if args.engine == "sse":
                 board, host, board_port = start_board(port)
                 time.sleep(2.0)  # the retained floor reaches the board
+            served = board or broker
             for viewers in phases:
-                served = board or broker
-                before = proc_figures(served.pid)
-                wall = time.monotonic()
                 if args.engine == "sse":
                     figures = sse_phase(host, board_port, viewers, args.procs, publisher,
-                                        args.rate, args.duration)
+                                        args.rate, args.duration, served.pid)
                 else:
                     figures = mqtt_ws_phase(ws_port, viewers, args.agents, publisher,
-                                            args.rate, args.duration)
-                after = proc_figures(served.pid)
+                                            args.rate, args.duration, served.pid)
+                memory = proc_figures(served.pid)
                 figures.update(engine=args.engine, agents=args.agents, rate=args.rate,
-                               rss_mb=round(after["rss_mb"], 1),
-                               peak_rss_mb=round(after["peak_mb"], 1),
-                               cpu_pct=round(100 * (after["cpu_s"] - before["cpu_s"])
-                                             / (time.monotonic() - wall), 1),
+                               load=Path("/proc/loadavg").read_text().split()[0],
+                               rss_mb=round(memory["rss_mb"], 1),
+                               peak_rss_mb=round(memory["peak_mb"], 1),
                                cpu_of="board" if board else "mosquitto")
                 report(figures, args.json)
         finally:
@@ -398,6 +418,9 @@ def report(figures: dict[str, Any], as_json: bool) -> None:
           f"over {figures['deliveries']} deliveries; {figures['cpu_of']} RSS "
           f"{figures['rss_mb']} MB (peak {figures['peak_rss_mb']} MB), CPU "
           f"{figures['cpu_pct']} %; all connected in {figures['connected_s']} s", flush=True)
+    print(f"  load average {figures['load']} on {os.cpu_count()} cores" + (
+        f"; viewer processes' CPU while measuring: {figures['viewers_cpu_pct']} % (of one core)"
+        if "viewers_cpu_pct" in figures else ""), flush=True)
     extra = {k: figures[k] for k in ("resyncs", "failed", "wrong_tiles_at_end", "expected",
                                      "errors") if figures.get(k)}
     if extra:

@@ -113,6 +113,51 @@ class Response:
         return cls(status, json.dumps(data).encode(), "application/json", dict(headers or {}))
 
 
+class Frame:
+    """Bytes sent as they are to many streams (one event to every page), framed once for
+    all the HTTP/1.1 streams (chunked) rather than once per stream."""
+
+    __slots__ = ("_chunked", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._chunked: bytes | None = None
+
+    def chunked(self) -> bytes:
+        if self._chunked is None:
+            self._chunked = b"%x\r\n%b\r\n" % (len(self.data), self.data)
+        return self._chunked
+
+
+class Outlet:
+    """Direct writes into one open :class:`Stream`, for a producer that sends the same
+    :class:`Frame` to thousands of streams: one write each, no coroutine switch.
+
+    :meth:`write` never waits; it says when the socket is not keeping up (more
+    than ``STREAM_BUFFER_BYTES`` queued), and the producer then stops writing
+    to this stream until :meth:`drained`, which ends the stream (``TimeoutError``)
+    when the reader takes longer than ``write_timeout``. Write only while the
+    stream's chunk iterator is parked in an ``await`` of its own, never while the
+    engine is writing a chunk it yielded: the bytes would interleave.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, chunked: bool, write_timeout: float):
+        self._writer, self._chunked, self._timeout = writer, chunked, write_timeout
+
+    def write(self, frame: Frame) -> bool:
+        """Queue *frame*; False when the stream is closed or now holds too much to take more."""
+        transport = self._writer.transport
+        if transport.is_closing():
+            return False
+        transport.write(frame.chunked() if self._chunked else frame.data)
+        return transport.get_write_buffer_size() <= STREAM_BUFFER_BYTES
+
+    async def drained(self) -> None:
+        """Wait until the socket took what was queued (TimeoutError past write_timeout)."""
+        async with asyncio.timeout(self._timeout):
+            await self._writer.drain()
+
+
 @dataclass
 class Stream:
     """An answer sent as it is produced (Server-Sent Events): headers now, then each chunk.
@@ -120,10 +165,12 @@ class Stream:
     The engine writes one chunk, waits until the socket took it (at most
     ``write_timeout``), then asks for the next, so a slow reader slows its own
     stream and never grows a buffer. The stream ends when *chunks* ends, the
-    caller closes the connection, or the server stops.
+    caller closes the connection, or the server stops. *chunks* may also be a
+    function of the stream's :class:`Outlet` returning the iterator, for a
+    producer that writes to many streams at once.
     """
 
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncIterator[bytes] | Callable[[Outlet], AsyncIterator[bytes]]
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
@@ -475,14 +522,18 @@ class HttpServer:
 
     async def _stream(self, exchange: _Exchange, request: Request, answer: Stream) -> None:
         """Send *answer* chunk by chunk until it ends or the caller leaves."""
-        exchange.send(h11.Response(status_code=answer.status, headers=[
+        head = exchange.conn.send(h11.Response(status_code=answer.status, headers=[
             ("Content-Type", answer.content_type), *answer.headers.items()]))
+        exchange.writer.write(head or b"")
         log.debug("%s: %s %s -> %d stream from %s", self.what, request.method,
                   request.path[:80], answer.status, request.client)
         if request.method == "HEAD":
             exchange.send(h11.EndOfMessage())
             await exchange.writer.drain()
             return
+        chunks = answer.chunks(Outlet(exchange.writer, b"transfer-encoding: chunked"
+                                      in (head or b"").lower(), self.write_timeout)) \
+            if callable(answer.chunks) else answer.chunks
         streaming = asyncio.current_task()
         assert streaming is not None
 
@@ -494,17 +545,16 @@ class HttpServer:
 
         watch = asyncio.create_task(hang_up_watch())
         try:
-            async for chunk in answer.chunks:
+            async for chunk in chunks:
                 exchange.send(h11.Data(data=chunk))
-                try:
-                    async with asyncio.timeout(self.write_timeout):
-                        await exchange.writer.drain()
-                except TimeoutError:
-                    log.info("%s: dropped %s, it read nothing for %g s", self.what,
-                             request.client, self.write_timeout)
-                    raise
+                async with asyncio.timeout(self.write_timeout):
+                    await exchange.writer.drain()
             exchange.send(h11.EndOfMessage())
             await exchange.writer.drain()
+        except TimeoutError:  # here or in an Outlet's drained()
+            log.info("%s: dropped %s, it read nothing for %g s", self.what, request.client,
+                     self.write_timeout)
+            raise
         except asyncio.CancelledError:
             if watch.done():  # the caller hung up: normal end of a stream
                 streaming.uncancel()
@@ -513,7 +563,7 @@ class HttpServer:
         finally:
             watch.cancel()
             with contextlib.suppress(Exception):
-                await answer.chunks.aclose()  # type: ignore[attr-defined]
+                await chunks.aclose()  # type: ignore[attr-defined]
 
     async def _refuse(self, exchange: _Exchange, status: int, reason: str) -> None:
         """Answer an error the caller caused before the app saw a request, and close."""

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -435,3 +436,161 @@ def test_a_tile_carries_the_attention_of_a_trusted_status_only() -> None:
     assert tiles["bob"]["state"] == "unknown" and not set(asking) & set(tiles["bob"])
     floor.agent("alice", Status("engaged", "chat", 1.0, "main", chats=1))
     assert "cue" not in floor.view()["agents"][0]
+
+
+# -- the stream: a snapshot, then deltas (issue 13.1) ---------------------------------
+
+def read_events(stream, count: int) -> list[tuple[str, dict]]:
+    """The next *count* snapshot/delta events of an SSE stream, as (kind, data)."""
+    events: list[tuple[str, dict]] = []
+    kind = None
+    while len(events) < count:
+        line = stream.readline()
+        if line.startswith(b"event: "):
+            kind = line[7:].strip().decode()
+        elif line.startswith(b"data: ") and kind in ("snapshot", "delta"):
+            events.append((kind, json.loads(line[6:])))
+    return events
+
+
+def test_the_stream_sends_a_snapshot_then_only_what_changed(board, peer) -> None:
+    peer.publish(BRIDGE, "online", retain=True)
+    for person in ("alice", "bob", "carol"):
+        peer.publish(TOPICS.status(person), status("available", bridge_id="main"), retain=True)
+    wait_api(board, lambda view: len(view["agents"]) == 3 and view["bridges"])
+    with urllib.request.urlopen(board.url + "events", timeout=5) as stream:
+        [(kind, snapshot)] = read_events(stream, 1)
+        assert kind == "snapshot" and [a["id"] for a in snapshot["agents"]] == [
+            "alice", "bob", "carol"]
+        peer.publish(TOPICS.status("bob"), status("engaged", bridge_id="main"), retain=True)
+        [(kind, delta)] = read_events(stream, 1)
+        assert kind == "delta"
+        assert [(a["id"], a["state"]) for a in delta["agents"]] == [("bob", "engaged")]
+        assert delta["gone"] == [] and delta["bridges"] == [{"id": "main", "state": "online"}]
+        peer.publish(TOPICS.status("carol"), b"", retain=True)  # retired
+        [(_, delta)] = read_events(stream, 1)
+        assert delta["agents"] == [] and delta["gone"] == ["carol"]
+        peer.publish(BRIDGE, "offline", retain=True)  # every tile may follow a bridge
+        [(_, delta)] = read_events(stream, 1)
+        assert [(a["id"], a["state"]) for a in delta["agents"]] == [("alice", "unknown"),
+                                                                    ("bob", "unknown")]
+
+
+def test_changes_within_a_tick_go_out_as_one_delta() -> None:
+    floor = Floor()
+    floor.link(True)
+    first = floor.changes()
+    assert first is not None and first[0] == 1
+    for n in range(50):
+        floor.agent("alice", Status("engaged" if n % 2 else "ringing", "phone", float(n)))
+    seq, delta = floor.changes()
+    assert seq == 2 and [(a["id"], a["state"], a["since"]) for a in delta["agents"]] == [
+        ("alice", "engaged", 49.0)]  # the newest state only, once
+    assert floor.changes() is None
+    assert floor.snapshot()[0] == 2  # a snapshot says which deltas it already holds
+
+
+def test_a_page_that_falls_behind_the_ring_starts_again_from_a_snapshot(
+        board, peer, monkeypatch) -> None:
+    """It gets the newest floor instead of every delta it missed, however many there were."""
+    monkeypatch.setattr(board_module, "RING_FRAMES", 2)
+    peer.publish(TOPICS.status("alice"), status("available"), retain=True)
+    wait_api(board, lambda view: view["agents"])
+    slow = socket.create_connection(("127.0.0.1", int(board.url.rsplit(":", 1)[1].strip("/"))))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        slow.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"event: snapshot" not in first:
+            first += slow.recv(65536)
+        for n in range(40):  # big deltas, faster than the page reads: it falls behind
+            board.floor.bridge("flappy", "offline" if n % 2 else "online")
+            board.floor.agent(f"filler-{n:02d}", Status("available", "phone", time.time()))
+            time.sleep(0.05)
+        board.floor.bridge("flappy", None)
+        peer.publish(TOPICS.status("alice"), status("dnd"), retain=True)
+        slow.settimeout(10)
+        seen = b""
+        while not re.search(rb'event: snapshot\nid: \d+\ndata: .*"alice","name":"alice",'
+                            rb'"state":"dnd"', seen):
+            seen = seen[-2_000_000:] + slow.recv(1 << 20)
+    finally:
+        slow.close()
+
+
+def test_the_board_keeps_no_history(board, peer) -> None:
+    """Staff privacy: one status per agent, and a few seconds of deltas at most; a retired
+    agent leaves no trace once they have passed."""
+    for n in range(60):
+        peer.publish(TOPICS.status("alice"), status(["available", "engaged"][n % 2]))
+        peer.publish(TOPICS.status("bob"), status("available"), retain=True)
+        time.sleep(0.01)
+    peer.publish(TOPICS.status("bob"), b"", retain=True)
+    wait_api(board, lambda view: [a["id"] for a in view["agents"]] == ["alice"])
+    for n in range(board_module.RING_FRAMES + 2):  # more deltas than the ring holds
+        board.floor.agent("carol", Status(["away", "dnd"][n % 2], "phone", time.time()))
+        time.sleep(board_module.TICK_S + 0.05)
+    feed = board._server.app.__self__.feed  # the one _Pages of this server
+    assert len(feed.frames) <= board_module.RING_FRAMES
+    assert not any(b'"bob"' in frame for _, frame in feed.frames)
+    assert "bob" not in json.dumps(board.floor.view())
+
+
+# -- access control -----------------------------------------------------------------
+
+TOKEN = "wall-tv-0123456789abcdef"
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    """(status, headers, body), not following redirects."""
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(Keep)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=5) as reply:
+            return reply.status, dict(reply.headers), reply.read(200)
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_a_board_with_a_token_serves_only_who_carries_it(mosquitto, peer, tabs) -> None:
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS,
+                       ("127.0.0.1", 0), token=TOKEN).start()
+    try:
+        for path in ("", "api/agents", "events", "board.js"):
+            code, headers, _ = fetch(board.url + path)
+            assert code == 401 and headers["WWW-Authenticate"].startswith("Bearer"), path
+        assert fetch(board.url + "api/agents", {"Authorization": "Bearer wrong"})[0] == 401
+        assert fetch(board.url + f"?token={TOKEN[:-1]}")[0] == 401
+        code, _, body = fetch(board.url + "api/agents", {"Authorization": f"Bearer {TOKEN}"})
+        assert code == 200 and b"alice" in body
+        code, headers, _ = fetch(board.url + f"?token={TOKEN}")
+        assert code == 303 and headers["Location"] == "./"  # the token leaves the address
+        cookie = headers["Set-Cookie"]
+        assert cookie.startswith(f"focuslight_board={TOKEN};") and "HttpOnly" in cookie
+        assert fetch(board.url, {"Cookie": f"focuslight_board={TOKEN}"})[0] == 200
+
+        tab = tabs(board.url + f"?token={TOKEN}")  # a wall TV opening the URL once
+        wait_tiles(tab, {"alice": "engaged"})      # the page and its stream, by the cookie
+        assert tab.evaluate("location.search") == ""
+    finally:
+        board.stop()
+
+
+def test_the_board_command_reads_its_token_and_refuses_a_weak_one(mosquitto,
+                                                                  tmp_path: Path) -> None:
+    weak = tmp_path / "weak"
+    weak.write_text("secret\n")
+    bad = subprocess.run([sys.executable, "-m", "focuslight", "board", "--broker", mosquitto.url,
+                          "--token-file", str(weak), "--listen", "127.0.0.1:0"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "token_urlsafe" in bad.stderr
+    good = tmp_path / "token"
+    good.write_text(TOKEN + "\n")
+    with board_process(mosquitto, "--broker", mosquitto.url, "--prefix", TOPICS.prefix,
+                       "--token-file", str(good)) as (_, url):
+        assert fetch(url + "api/agents")[0] == 401
+        assert fetch(url + "api/agents", {"Authorization": f"Bearer {TOKEN}"})[0] == 200

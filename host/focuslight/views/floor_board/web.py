@@ -4,7 +4,7 @@ over one :class:`~focuslight.http_server.HttpServer`, fed by a :class:`~.floor.F
 The stream is a snapshot, then deltas: the feed thread takes the floor's changes at
 most once per :data:`TICK_S` (so 200 changes a second cost a few frames, not 200),
 encodes each delta once, and every page's stream writes the same bytes. A page that
-reads too slowly to keep the last :data:`RING_FRAMES` deltas skips to a fresh snapshot
+falls further behind than the last :data:`RING_FRAMES` deltas skips to a fresh snapshot
 instead of queueing them (docs/board.md, "How the stream scales").
 """
 
@@ -20,23 +20,22 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
-from itertools import islice
 from urllib.parse import parse_qs
 
-from ...http_server import HttpError, HttpServer, Request, Response, Stream
+from ...http_server import Frame, HttpError, HttpServer, Outlet, Request, Response, Stream
 from .floor import Floor
 
 HEARTBEAT_S = 5.0
 """The stream sends a ping this often; the page trusts it for about two of these."""
 RETRY_MS = 2000
 """How soon a browser reconnects a dropped stream."""
-TICK_S = 0.1
+TICK_S = 0.2
 """Changes within this long go out as one delta: the latency added, at most."""
 RING_FRAMES = 32
 """The newest deltas kept for pages a little behind; further behind, a fresh snapshot."""
 RING_BYTES = 4 * 1024 * 1024
 """...and at most this many bytes of them (a delta after a bridge change holds every tile)."""
-PIECE_BYTES = 64 * 1024
+PIECE_BYTES = 16 * 1024
 """A snapshot goes out in pieces this big, each drained before the next: a page being
 sent the whole floor holds one piece in the board, not the floor."""
 MAX_CONNECTIONS = 4096
@@ -65,16 +64,31 @@ def _event(kind: str, data: object, seq: int | None = None) -> bytes:
     return f"event: {kind}\n{ident}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+class _Viewer:
+    """One page whose stream has caught up: the feed writes each new frame to it directly."""
+
+    __slots__ = ("behind", "outlet", "sent")
+
+    def __init__(self, outlet: Outlet, sent: int) -> None:
+        self.outlet, self.sent = outlet, sent
+        self.behind = asyncio.Event()
+        """Set when the page stops keeping up (or the board closes): its own coroutine
+        takes over again."""
+
+
 class _Feed:
     """Carries the floor's changes into the server's event loop, encoded once for every page.
 
     A thread waits on the floor, takes its changes as a numbered delta, hands
     the encoded frame to the loop and sleeps :data:`TICK_S` so that what changes
-    meanwhile joins the next one. On the loop, the newest deltas wait in a ring
-    (bounded by count and bytes) for every page's stream to write them; a page
-    whose next delta has left the ring gets a fresh snapshot instead. The ring is
-    a few seconds of the present, never a history: it is only ever appended to
-    and trimmed, and nothing of it is written anywhere.
+    meanwhile joins the next one. On the loop, each frame is written at once to
+    every page that has caught up (one write per page, no coroutine switch);
+    a page whose socket holds more than a few KB stops being written to, and its
+    own coroutine waits until it drained, then sends the deltas it missed from
+    the ring of the newest ones (bounded by count and bytes), or a fresh snapshot
+    when the next one it needs has left the ring. The ring is a few seconds of
+    the present, never a history: it is only appended to and trimmed, and nothing
+    of it is written anywhere.
     """
 
     def __init__(self, floor: Floor) -> None:
@@ -84,6 +98,7 @@ class _Feed:
         self.ping = b""
         self.pings = 0
         self.closed = False
+        self.live: set[_Viewer] = set()
         self._snapshot: tuple[int, bytes] | None = None
         self._wake = asyncio.Event()
 
@@ -102,13 +117,13 @@ class _Feed:
         server.call_soon(self._close)
 
     def _publish(self, seq: int, frame: bytes) -> None:
-        """On the loop: keep the new delta in the ring, trim it, wake every stream."""
+        """On the loop: the new delta to every live page, and into the ring for the others."""
         self.frames.append((seq, frame))
         self.ring_bytes += len(frame)
         while len(self.frames) > RING_FRAMES or (
                 self.ring_bytes > RING_BYTES and len(self.frames) > 1):
             self.ring_bytes -= len(self.frames.popleft()[1])
-        self._wake_all()
+        self._push(Frame(frame), seq)
 
     def _heartbeat(self) -> None:
         """On the loop, every HEARTBEAT_S: one ping frame for every stream."""
@@ -116,16 +131,30 @@ class _Feed:
             return
         self.ping = _event("ping", {"now": time.time()})
         self.pings += 1
-        self._wake_all()
+        self._push(Frame(self.ping))
         asyncio.get_running_loop().call_later(HEARTBEAT_S, self._heartbeat)
+
+    def _push(self, frame: Frame, seq: int | None = None) -> None:
+        """Write *frame* to every live page; hand the ones falling behind back to their
+        own coroutines, and wake the coroutines of the pages catching up."""
+        lagging = []
+        for viewer in self.live:
+            if not viewer.outlet.write(frame):
+                lagging.append(viewer)
+            if seq is not None:
+                viewer.sent = seq
+        for viewer in lagging:
+            self.live.discard(viewer)
+            viewer.behind.set()
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
 
     def _close(self) -> None:
         self.closed = True
-        self._wake_all()
-
-    def _wake_all(self) -> None:
-        wake, self._wake = self._wake, asyncio.Event()
-        wake.set()
+        for viewer in self.live:
+            viewer.behind.set()
+        self.live.clear()
+        self._wake.set()
 
     def snapshot(self) -> tuple[int, bytes]:
         """The whole floor as a frame, and the last delta it holds. Encoded at most once per
@@ -135,35 +164,41 @@ class _Feed:
             self._snapshot = seq, _event("snapshot", view, seq)
         return self._snapshot
 
-    def after(self, sent: int) -> bytes | None:
-        """The deltas after number *sent*, joined (b"" if none yet); None when the next one
-        has already left the ring: the page must start again from a snapshot."""
+    def following(self, sent: int) -> tuple[int, bytes] | None:
+        """The delta after number *sent* and its number (``(sent, b"")``: none yet); None
+        when it has already left the ring: the page must start again from a snapshot."""
         if not self.frames or self.frames[-1][0] <= sent:
-            return b""
+            return sent, b""
         first = self.frames[0][0]
-        if first > sent + 1:
-            return None
-        return b"".join(frame for _, frame in islice(self.frames, sent + 1 - first, None))
+        return None if first > sent + 1 else self.frames[sent + 1 - first]
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """One page's stream: a snapshot, then every delta, a ping every HEARTBEAT_S."""
+    async def stream(self, outlet: Outlet) -> AsyncIterator[bytes]:
+        """One page's stream: a snapshot and what it missed, yielded by this coroutine (in
+        pieces, each drained before the next); once caught up, the feed writes the
+        deltas and pings until the page falls behind."""
         yield f"retry: {RETRY_MS}\n\n".encode()
         sent: int | None = None
         pinged = self.pings
-        while not self.closed:
-            frames = None if sent is None else self.after(sent)
-            if frames is None:
-                sent, frame = self.snapshot()
-                for at in range(0, len(frame), PIECE_BYTES):
-                    yield frame[at:at + PIECE_BYTES]
-            elif frames:
-                sent = self.frames[-1][0]
-                yield frames
-            elif pinged != self.pings:
-                pinged = self.pings
-                yield self.ping
-            else:
-                await self._wake.wait()
+        viewer = None
+        try:
+            while not self.closed:
+                due = None if sent is None else self.following(sent)
+                if due is None or due[1]:
+                    sent, frame = self.snapshot() if due is None else due
+                    for at in range(0, len(frame), PIECE_BYTES):
+                        yield frame[at:at + PIECE_BYTES]
+                elif pinged != self.pings:
+                    pinged = self.pings
+                    yield self.ping
+                else:
+                    viewer = _Viewer(outlet, sent)
+                    self.live.add(viewer)
+                    await viewer.behind.wait()
+                    sent, pinged = viewer.sent, self.pings
+                    await outlet.drained()
+        finally:
+            if viewer is not None:
+                self.live.discard(viewer)
 
 
 class _Pages:
@@ -191,7 +226,7 @@ class _Pages:
             if signed_in is not None:
                 return signed_in
         if request.path == "/events":
-            return Stream(self.feed.stream(), "text/event-stream; charset=utf-8",
+            return Stream(self.feed.stream, "text/event-stream; charset=utf-8",
                           {**_HEADERS, "X-Accel-Buffering": "no"})  # nginx: don't hold events
         if request.path == "/api/agents":
             view = json.dumps(self.floor.view()).encode()
