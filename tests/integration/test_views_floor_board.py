@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -598,3 +600,197 @@ def test_the_board_command_reads_its_token_and_refuses_a_weak_one(mosquitto,
                        "--token-file", str(good)) as (_, url):
         assert fetch(url + "api/agents")[0] == 401
         assert fetch(url + "api/agents", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
+# -- a board supervisors can run a floor with (issue 13.2) ----------------------------
+
+TEAMS = {"alice": "billing", "bob": "billing", "carol": "billing",
+         "dave": "sales", "erin": "sales", "frank": "sales"}
+
+
+@pytest.fixture
+def team_board(mosquitto) -> Iterator[FloorBoard]:
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS,
+                       ("127.0.0.1", 0), groups=TEAMS)
+    yield board.start()
+    board.stop()
+
+
+def telemetry(agent: str) -> bytes:
+    return json.dumps({"v": 1, "agent": agent, "firmware": "99.0.0", "uptime": 5}).encode()
+
+
+def counts(tab: Tab) -> dict[str, str]:
+    return dict(tab.evaluate("[...document.querySelectorAll('#groups li')].map("
+                             "li => [li.dataset.group, li.innerText.replace(/\\s+/g, ' ')])"))
+
+
+def test_a_supervisor_sees_each_team_who_is_free_and_why_a_tile_is_unknown(
+        team_board, peer, tabs) -> None:
+    peer.publish(BRIDGE, "online", retain=True)
+    peer.publish(TOPICS.bridge_availability("pc-7"), "offline", retain=True)
+    floor = {"alice": status("available", bridge_id="main"),
+             "bob": status("engaged", bridge_id="main"),
+             "carol": json.dumps({"v": 1, "state": "unknown", "source": "phone",
+                                  "since": time.time(), "bridge_id": "main"}).encode(),
+             "dave": status("available", bridge_id="main"),
+             "erin": status("ringing", bridge_id="pc-7"),   # its bridge is offline
+             "frank": status("away", bridge_id="main"),
+             "grace": status("available", bridge_id="main")}  # in no team
+    for agent, payload in floor.items():
+        peer.publish(TOPICS.status(agent), payload, retain=True)
+    peer.publish(TOPICS.beacon_telemetry("bob-desk"), telemetry("bob"), retain=True)
+    peer.publish(TOPICS.beacon_availability("bob-desk"), "offline", retain=True)
+    tab = tabs(team_board.url)
+    shown = {"alice": "available", "bob": "engaged", "carol": "unknown", "dave": "available",
+             "erin": "unknown", "frank": "away", "grace": "available"}
+    seen = wait_tiles(tab, shown)
+    tab.wait_for("document.querySelector('[data-agent=bob] .beacons').innerText"
+                 ".includes('offline')")
+    assert counts(tab) == {"": "everyone 3 free 1 busy 1 away 2 unknown",
+                           "billing": "billing 1 free 1 busy 1 unknown",
+                           "sales": "sales 1 free 0 busy 1 away 1 unknown"}
+    why = "document.querySelector('[data-agent={}] .why').innerText"
+    assert tab.evaluate(why.format("carol")) == "why: phone reports unknown"
+    assert tab.evaluate(why.format("erin")) == "why: bridge pc-7 offline"
+    assert tab.evaluate(why.format("alice")) == ""
+    # bob's beacon is offline: marked on his tile, and he is still engaged, not unknown
+    assert colour(seen["bob"]["bg"]) == "red"
+    assert "bob-desk 99.0.0 — beacon offline" in lines_of(tiles(tab)["bob"])
+    assert "billing" in lines_of(seen["alice"])
+
+    tab.evaluate("document.getElementById('free').click()")
+    wait_tiles(tab, {"alice": "available", "dave": "available", "grace": "available"})
+    assert tab.evaluate("location.hash") == "#free"
+    tab.evaluate("location.hash = '#free&group=sales'")
+    wait_tiles(tab, {"dave": "available"})
+    tab.evaluate("location.hash = '#group=billing'")
+    wait_tiles(tab, {"alice": "available", "bob": "engaged", "carol": "unknown"})
+    peer.publish(TOPICS.status("bob"), status("available", bridge_id="main"), retain=True)
+    tab.wait_for("document.querySelector('#groups [data-group=billing]').innerText"
+                 ".replace(/\\s+/g, ' ') === 'billing 2 free 0 busy 1 unknown'")
+
+
+def test_a_lost_broker_says_why_on_every_tile(team_board, mosquitto, peer, tabs) -> None:
+    peer.publish(TOPICS.status("alice"), status("engaged"), retain=True)
+    tab = tabs(team_board.url)
+    wait_tiles(tab, {"alice": "engaged"})
+    mosquitto.kill()
+    wait_tiles(tab, {"alice": "unknown"})
+    tab.wait_for("document.querySelector('[data-agent=alice] .why').innerText"
+                 " === 'why: no connection to the broker'")
+
+
+STILL = """[...document.querySelectorAll('.tile')].map(t => [t.dataset.state, {
+    icon: getComputedStyle(t.querySelector('.what'), '::before').backgroundImage
+          + getComputedStyle(t.querySelector('.what'), '::before').borderRadius,
+    pattern: getComputedStyle(t).backgroundImage,
+    animation: getComputedStyle(t).animationName,
+    seconds: parseFloat(getComputedStyle(t).animationDuration)}])"""
+
+
+def test_ringing_engaged_and_hold_differ_in_a_still_frame_and_blink_slowly(
+        board, peer, tabs) -> None:
+    """Same red: an icon and a pattern of their own, not only the word, not only motion;
+    and no blink faster than 3 flashes a second (photosensitive guideline)."""
+    for agent, state in PEOPLE.items():
+        peer.publish(TOPICS.status(agent), status(state), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, PEOPLE)
+    looks = dict(tab.evaluate(STILL))
+    reds = [looks[state] for state in ("ringing", "engaged", "hold")]
+    assert len({look["icon"] for look in reds}) == 3, reds
+    assert len({look["pattern"] for look in reds}) == 3, reds
+    for state, look in looks.items():
+        if look["animation"] == "blink":  # steps(1): one flash per cycle
+            assert 1 / look["seconds"] <= 3, (state, look)
+    tab.call("Emulation.setEmulatedMedia",
+             features=[{"name": "prefers-reduced-motion", "value": "reduce"}])
+    still = dict(tab.evaluate(STILL))
+    assert {look["animation"] for look in still.values()} == {"none"}
+    assert len({still[s]["icon"] + still[s]["pattern"] for s in ("ringing", "engaged",
+                                                                  "hold")}) == 3
+
+
+def test_the_page_renders_a_supervisors_tile_fields(board, peer, tabs) -> None:
+    """cue, waiting_since, chats, escalated and site when a tile carries them; none of it
+    on an unknown tile."""
+    waiting = time.time() - 125
+    peer.publish(TOPICS.status("alice"), status(
+        "engaged", cue="reply_due", waiting_since=waiting, escalated=True, chats=2),
+        retain=True)
+    peer.publish(TOPICS.status("bob"), status("engaged", chats=1), retain=True)
+    tab = tabs(board.url)
+    wait_tiles(tab, {"alice": "engaged", "bob": "engaged"})
+    cue = "document.querySelector('[data-agent={}] .cue')"
+    tab.wait_for(cue.format("alice") + ".innerText.startsWith('supervisor')")
+    assert re.fullmatch(r"supervisor · reply due 2m0[5-9]s · 2 chats",
+                        tab.evaluate(cue.format("alice") + ".innerText"))
+    assert tab.evaluate("document.querySelector('[data-agent=alice]')"
+                        ".classList.contains('escalated')")
+    assert tab.evaluate(cue.format("bob") + ".innerText") == "1 chat"
+    tab.evaluate("stream.close(); lost()")  # the stream is gone: unknown, and asks nothing
+    wait_tiles(tab, {"alice": "unknown", "bob": "unknown"})
+    assert tab.evaluate(cue.format("alice") + ".innerText") == ""
+
+
+SCREENS = {"wall": (1920, 1080), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screenshots_wall_tv_and_phone(screen: str, chromium: Chromium, mosquitto, peer,
+                                       tmp_path: Path) -> None:
+    """The tiles grow to fill a wall TV and shrink to a phone's width; the screenshots in
+    docs/img are these (FOCUSLIGHT_DOC_SCREENSHOTS=1 writes them there)."""
+    names = {"ana": "Ana Lima", "ben": "Ben Ochs", "chloe": "Chloé Roy", "dev": "Dev Patel",
+             "eli": "Eli Cohen", "fay": "Fay Wong", "gus": "Gus Berg", "hana": "Hana Sato",
+             "ivo": "Ivo Novak", "jo": "Jo Kim", "kai": "Kai Moe", "lea": "Léa Faure"}
+    groups = {a: ("billing" if n < 6 else "sales") for n, a in enumerate(names)}
+    states = ["available", "ringing", "engaged", "hold", "wrap_up", "available", "dnd",
+              "available", "engaged", "away", "unknown", "engaged"]
+    board = FloorBoard(BrokerSettings(mosquitto.host, mosquitto.port), TOPICS,
+                       ("127.0.0.1", 0), names, groups=groups).start()
+    try:
+        peer.publish(BRIDGE, "online", retain=True)
+        for n, (agent, state) in enumerate(zip(names, states, strict=True)):
+            extra = {"chats": 2, "cue": "reply_due", "waiting_since": time.time() - 95,
+                     "escalated": True} if agent == "dev" else {}
+            peer.publish(TOPICS.status(agent), status(state, ago=60 * n + 7, bridge_id="main",
+                                                      **extra), retain=True)
+        width, height = SCREENS[screen]
+        tab = chromium.tab(board.url, width=width, height=height)
+        try:
+            tab.call("Emulation.setEmulatedMedia",  # a still frame: the blinks stopped
+                     features=[{"name": "prefers-reduced-motion", "value": "reduce"}])
+            wait_tiles(tab, dict(zip(names, states, strict=True)))
+            tab.wait_for("document.querySelector('[data-agent=dev] .cue').innerText !== ''")
+            time.sleep(0.3)
+            name_px = tab.evaluate("parseFloat(getComputedStyle("
+                                   "document.querySelector('.tile h2')).fontSize)")
+            widest = tab.evaluate("Math.max(...[...document.querySelectorAll('.tile')]"
+                                  ".map(t => t.getBoundingClientRect().right))")
+            assert widest <= width  # nothing off the side
+            if screen == "wall":  # grown: big names, and the whole floor on one screen
+                assert name_px >= 48, name_px
+                assert tab.evaluate("document.documentElement.scrollHeight") <= height
+            else:  # one readable column that scrolls
+                assert name_px >= 24, name_px
+                assert tab.evaluate("new Set([...document.querySelectorAll('.tile')]"
+                                    ".map(t => t.getBoundingClientRect().left)).size") == 1
+            shot = tab.screenshot(tmp_path / f"board-{screen}.png")
+            assert png_size(shot) == (width, height)
+            if os.environ.get("FOCUSLIGHT_DOC_SCREENSHOTS"):
+                docs = Path(__file__).parents[2] / "docs" / "img"
+                docs.mkdir(exist_ok=True)
+                shutil.copy(shot, docs / f"board-{screen}.png")
+        finally:
+            tab.close()
+    finally:
+        board.stop()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's header."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
