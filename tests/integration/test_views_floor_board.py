@@ -571,8 +571,8 @@ def test_a_board_with_a_token_serves_only_who_carries_it(mosquitto, peer, tabs) 
             assert code == 401 and headers["WWW-Authenticate"].startswith("Bearer"), path
         assert fetch(board.url + "api/agents", {"Authorization": "Bearer wrong"})[0] == 401
         assert fetch(board.url + f"?token={TOKEN[:-1]}")[0] == 401
-        code, _, body = fetch(board.url + "api/agents", {"Authorization": f"Bearer {TOKEN}"})
-        assert code == 200 and b"alice" in body
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert fetch(board.url + "api/agents", bearer)[0] == 200
         code, headers, _ = fetch(board.url + f"?token={TOKEN}")
         assert code == 303 and headers["Location"] == "./"  # the token leaves the address
         cookie = headers["Set-Cookie"]
