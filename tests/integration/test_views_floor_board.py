@@ -741,7 +741,8 @@ SCREENS = {"wall": (1920, 1080), "phone": (390, 844)}
 def test_screenshots_wall_tv_and_phone(screen: str, chromium: Chromium, mosquitto, peer,
                                        tmp_path: Path) -> None:
     """The tiles grow to fill a wall TV and shrink to a phone's width; the screenshots in
-    docs/img are these (FOCUSLIGHT_DOC_SCREENSHOTS=1 writes them there)."""
+    docs/img are these (``FOCUSLIGHT_SCREENSHOTS=docs/img pytest -n 0 -k screenshots``
+    writes them there)."""
     names = {"ana": "Ana Lima", "ben": "Ben Ochs", "chloe": "Chloé Roy", "dev": "Dev Patel",
              "eli": "Eli Cohen", "fay": "Fay Wong", "gus": "Gus Berg", "hana": "Hana Sato",
              "ivo": "Ivo Novak", "jo": "Jo Kim", "kai": "Kai Moe", "lea": "Léa Faure"}
@@ -779,10 +780,8 @@ def test_screenshots_wall_tv_and_phone(screen: str, chromium: Chromium, mosquitt
                                     ".map(t => t.getBoundingClientRect().left)).size") == 1
             shot = tab.screenshot(tmp_path / f"board-{screen}.png")
             assert png_size(shot) == (width, height)
-            if os.environ.get("FOCUSLIGHT_DOC_SCREENSHOTS"):
-                docs = Path(__file__).parents[2] / "docs" / "img"
-                docs.mkdir(exist_ok=True)
-                shutil.copy(shot, docs / f"board-{screen}.png")
+            if os.environ.get("FOCUSLIGHT_SCREENSHOTS"):  # docs/img: the guide's pictures
+                shutil.copy(shot, Path(os.environ["FOCUSLIGHT_SCREENSHOTS"]))
         finally:
             tab.close()
     finally:

@@ -15,7 +15,7 @@ const agents = new Map();  // agent id -> its tile data, as the board last sent 
 let order = [];            // agent ids, sorted: the tiles' order
 let head = null;           // broker, doubts, bridges: the header the board last sent
 let beacons = [];
-let lastBridges = [];      // shown (as unknown) while the stream is down
+let lastLinks = { bridges: [], sites: [] };  // shown (as unknown) while the stream is down
 let offsetMs = 0;          // board clock minus this browser's clock
 let live = false;
 let lostAt = Date.now();
@@ -49,7 +49,8 @@ function apply(view) {
   if (agents.size !== count || (view.gone && view.gone.length) || !head) {
     order = [...agents.keys()].sort();
   }
-  head = { broker: view.broker, doubts: view.doubts, bridges: view.bridges };
+  head = { broker: view.broker, doubts: view.doubts, bridges: view.bridges,
+           sites: view.sites || [] };
   if (view.beacons) beacons = view.beacons;
   heard(view.now);
 }
@@ -268,16 +269,22 @@ function drawHeader() {
   link.classList.toggle("down", !live || head.broker !== "connected");
   banner.hidden = doubts.length === 0;
   banner.textContent = doubts.length ? `Not live — ${doubts.join("; ")}.` : "";
-  const list = document.getElementById("bridges");
-  const bridges = live ? head.bridges : lastBridges;
-  lastBridges = bridges;
-  list.replaceChildren(...bridges.map((bridge) => {
+  if (live) lastLinks = { bridges: head.bridges, sites: head.sites };
+  const chip = (text, state) => {
     const item = document.createElement("li");
-    const state = live ? bridge.state : "unknown";
     item.className = `b-${state}`;
-    item.textContent = `bridge ${bridge.id}: ${state}`;
+    item.textContent = text;
     return item;
-  }));
+  };
+  // While the stream is down, the links the page last heard are shown, as unknown.
+  const siteLink = (site) => (!live ? "unknown" : site.link === "up" ? "online" : "offline");
+  document.getElementById("bridges").replaceChildren(
+    ...lastLinks.sites.map((site) => chip(
+      `site ${site.id}: ${live ? `link ${site.link}` : "unknown"}`, siteLink(site))),
+    ...lastLinks.bridges.map((bridge) => {
+      const state = live ? bridge.state : "unknown";
+      return chip(`bridge ${bridge.id}: ${state}`, state);
+    }));
 }
 
 document.getElementById("free").addEventListener("click", () => {
