@@ -24,6 +24,7 @@ wrap_up_seconds = 15
 [agents.alice]
 name = "Alice"
 beacons = ["alice-desk"]
+group = "billing"
 [agents.bob]
 [[sources]]
 type = "simulated"
@@ -43,6 +44,8 @@ BAD = [
     ("[agents.Alice]", "agents.Alice", "agent ids matching"),
     ("[agents.alice]\nbeacons = 'desk'", "agents.alice.beacons", "a list of ids"),
     ("[agents.alice]\ncolour = 'red'", "agents.alice.colour", "a known key"),
+    ("[agents.alice]\ngroup = 3", "agents.alice.group", "a string"),
+    ("[agents.alice]\ngroup = ' '", "agents.alice.group", "a team name of 1 to 64"),
     ("[[sources]]\ntype = 'pbx'", "sources[0].type", "one of"),
     ("[agents.a]\n[[sources]]\ntype = 'simulated'\nagents = ['b']", "sources[0]",
      "only agents declared"),
@@ -60,6 +63,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
     config = load(path)
     assert config.wrap_up_s == 15
     assert config.agents["alice"].name == "Alice"
+    assert (config.agents["alice"].group, config.agents["bob"].group) == ("billing", None)
     assert config.agent_for_beacon("alice-desk") == "alice"
     assert config.agent_for_beacon("bob") == "bob"
     assert config.agent_for_beacon("stranger") is None
@@ -134,6 +138,7 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     config = load(path)
     assert [s.name for s in build_sources(config)] == ["phone", "counter", "schedule"]
     assert config.agent_for_beacon("alice-desk") == "alice"
+    assert config.agents["alice"].group == "billing"
     assert config.looks.night is not None and config.looks.night_brightness == 20
     assert config.serial_beacons[0].agent == "bob"
     assert config.home_assistant_prefix == "homeassistant"
