@@ -27,9 +27,9 @@ function connect() {
   if (stream) stream.close();  // at most one stream, whichever path reconnects
   stream = new EventSource("events");
   stream.addEventListener("snapshot", (e) => {
-    const view = JSON.parse(e.data);
     agents.clear();
-    apply(view);
+    order = [];
+    apply(JSON.parse(e.data), true);
   });
   stream.addEventListener("delta", (e) => { if (head) apply(JSON.parse(e.data)); });
   stream.addEventListener("ping", (e) => heard(JSON.parse(e.data).now));
@@ -42,11 +42,11 @@ function connect() {
 }
 
 // A snapshot (after clearing) or a delta: the tiles it names, the ids gone, the header.
-function apply(view) {
+function apply(view, whole = false) {
   const count = agents.size;
   for (const agent of view.agents) agents.set(agent.id, agent);
   for (const id of view.gone || []) agents.delete(id);
-  if (agents.size !== count || (view.gone && view.gone.length) || !head) {
+  if (whole || agents.size !== count || (view.gone && view.gone.length)) {
     order = [...agents.keys()].sort();
   }
   head = { broker: view.broker, doubts: view.doubts, bridges: view.bridges,
